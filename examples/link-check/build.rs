@@ -1,0 +1,12 @@
+//! Puts `memory.x` where the linker finds it and links with cortex-m-rt's `link.x`, so the
+//! crate builds with no `.cargo/config.toml`.
+
+use std::{env, fs, path::PathBuf};
+
+fn main() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    fs::write(out.join("memory.x"), include_bytes!("memory.x")).expect("write memory.x");
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rustc-link-arg=-Tlink.x");
+}

@@ -1,0 +1,96 @@
+//! Engine configuration: profile, timers and the random seed (SPEC §6, §7).
+
+use crate::time::Duration;
+
+/// Which behaviour the engine shows on the wire (SPEC intro, §7).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Profile {
+    /// Binary-safe, random initial numbers, adaptive timers.
+    #[default]
+    Native,
+    /// Byte-for-byte interoperable with the original Python tools: every sender frame padded to
+    /// 524 bytes, ISN 42, trailing zero bytes stripped from each payload by the receiver.
+    /// **Text only**: data ending in zero bytes does not survive it.
+    Reference,
+}
+
+/// Timers shared by both engines (SPEC §6).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Timing {
+    /// The retransmission timeout before any RTT sample (default 500 ms).
+    pub initial_rto: Duration,
+    /// The lower clamp of the retransmission timeout (default 10 ms).
+    pub min_rto: Duration,
+    /// The upper clamp of the retransmission timeout (default 2 s).
+    pub max_rto: Duration,
+    /// How long without a valid frame from the peer before giving up (default 10 s).
+    pub idle_timeout: Duration,
+}
+
+impl Timing {
+    /// SPEC §6's defaults.
+    pub const DEFAULT: Timing = Timing {
+        initial_rto: Duration::from_millis(500),
+        min_rto: Duration::from_millis(10),
+        max_rto: Duration::from_secs(2),
+        idle_timeout: Duration::from_secs(10),
+    };
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing::DEFAULT
+    }
+}
+
+/// Configuration of a [`Sender`](crate::Sender).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SenderConfig {
+    /// Wire behaviour.
+    pub profile: Profile,
+    /// Timers.
+    pub timing: Timing,
+    /// Seed for the initial sequence number (as smoltcp's `Config::random_seed`): give a
+    /// different, unpredictable value to each connection. Unused in the reference profile
+    /// (ISN 42).
+    pub random_seed: u64,
+    /// The number of bytes the source will give, when known: announced in the SYN (native
+    /// profile) for the receiver's progress display.
+    pub transfer_size: Option<u64>,
+}
+
+impl SenderConfig {
+    /// Native profile, default timers, the given seed, no transfer size.
+    pub const fn new(random_seed: u64) -> SenderConfig {
+        SenderConfig { profile: Profile::Native, timing: Timing::DEFAULT, random_seed, transfer_size: None }
+    }
+}
+
+/// Configuration of a [`Receiver`](crate::Receiver).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ReceiverConfig {
+    /// Wire behaviour.
+    pub profile: Profile,
+    /// Idle timeout (the receiver keeps no retransmission timer).
+    pub idle_timeout: Duration,
+    /// Seed for connection ids and initial sequence numbers.
+    pub random_seed: u64,
+    /// How long to wait for a peer to complete a handshake; `None` waits for ever.
+    pub accept_timeout: Option<Duration>,
+}
+
+impl ReceiverConfig {
+    /// Native profile, default idle timeout, the given seed, no accept timeout.
+    pub const fn new(random_seed: u64) -> ReceiverConfig {
+        ReceiverConfig {
+            profile: Profile::Native,
+            idle_timeout: Timing::DEFAULT.idle_timeout,
+            random_seed,
+            accept_timeout: None,
+        }
+    }
+}

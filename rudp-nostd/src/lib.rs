@@ -1,0 +1,131 @@
+//! # rudp-nostd
+//!
+//! A reliable, TCP-like file transfer over UDP, small enough for a microcontroller: 524-byte
+//! frames (a 12-byte header and up to 512 payload bytes), a SYN / SYN|ACK / ACK handshake,
+//! stop-and-wait data transfer with RFC 6298 retransmission timers, and a FIN teardown. The
+//! wire protocol is the project's `SPEC.md`; a *reference* profile interoperates with the
+//! original Python tools it comes from.
+//!
+//! ## Guarantees
+//!
+//! - `#![no_std]`, no `alloc`, `#![forbid(unsafe_code)]`: every buffer is a fixed array
+//!   inside the engine; memory is known at compile time. CI links the engines into a
+//!   bare-metal `thumbv7em-none-eabihf` binary that has no allocator.
+//! - No panic on any input: every datagram from the network goes through [`frame::decode`],
+//!   which returns a typed error for anything that is not a frame, and the engines drop (and
+//!   trace) every frame that does not fit their state.
+//! - Sans-IO: the [`Sender`] and [`Receiver`] never touch a socket or a clock. A driver feeds
+//!   them datagrams and `now`, and sends what they hand out ([`Engine`]); the
+//!   [`transport`] module has a small driver for any [`Transport`].
+//! - Deterministic: randomness comes from a caller-supplied seed.
+//! - MSRV: Rust 1.88.
+//!
+//! ## Example: a transfer through an in-memory link
+//!
+//! ```
+//! use rudp_nostd::{Engine, Instant, Receiver, ReceiverConfig, Sender, SenderConfig};
+//!
+//! let data = b"hello, rudp".repeat(100);
+//! let mut out = [0u8; 2048];
+//! let mut sender = Sender::new(SenderConfig::new(1), &data[..], "rx", Instant::ZERO);
+//! let mut receiver: Receiver<&mut [u8], &str> = Receiver::new(ReceiverConfig::new(2), &mut out[..], Instant::ZERO);
+//! let mut now = Instant::ZERO;
+//! loop {
+//!     // Every datagram arrives at once: hand each transmit straight to the other side.
+//!     let mut sent = false;
+//!     while let Some(t) = sender.poll_transmit(now) {
+//!         receiver.handle_datagram(now, "tx", t.datagram);
+//!         sent = true;
+//!     }
+//!     while let Some(t) = receiver.poll_transmit(now) {
+//!         sender.handle_datagram(now, "rx", t.datagram);
+//!         sent = true;
+//!     }
+//!     if sender.is_done() && receiver.is_done() {
+//!         break;
+//!     }
+//!     if !sent {
+//!         // Nothing to send: let time pass to the next timer (the sender's linger).
+//!         now = sender.poll_timeout().into_iter().chain(receiver.poll_timeout()).min().unwrap();
+//!         sender.handle_timeout(now);
+//!         receiver.handle_timeout(now);
+//!     }
+//! }
+//! assert!(sender.has_succeeded() && receiver.has_succeeded());
+//! let left = receiver.into_sink().len();
+//! assert_eq!(&out[..out.len() - left], &data[..]);
+//! ```
+//!
+//! ## Features
+//!
+//! - `defmt`: `defmt::Format` on every public type, for firmware logging of trace events.
+//! - `std`: `std::error::Error` impls and conversions to `std::time`.
+//! - `smoltcp`: reserved for the smoltcp [`Transport`] (not yet implemented).
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod frame;
+pub mod options;
+mod random;
+pub mod receiver;
+pub mod rto;
+pub mod sender;
+pub mod seq;
+pub mod time;
+pub mod trace;
+pub mod transport;
+
+#[cfg(test)]
+mod sim;
+
+pub use config::{Profile, ReceiverConfig, SenderConfig, Timing};
+pub use engine::{Engine, Handled, Transmit};
+pub use error::Error;
+pub use frame::{HEADER_LEN, MAX_FRAME, MAX_PAYLOAD};
+pub use receiver::{Receiver, ReceiverEvent};
+pub use sender::{Sender, SenderEvent};
+pub use seq::{MAX_SEQ, SeqNum};
+pub use time::{Duration, Instant};
+pub use trace::Trace;
+pub use transport::Transport;
+
+#[cfg(test)]
+mod size_tests {
+    use core::mem::size_of;
+    use std::println;
+
+    use super::*;
+
+    /// A firmware-sized endpoint: an IPv4 address and a port (as smoltcp's `IpEndpoint` with
+    /// only IPv4 enabled).
+    type Ipv4Endpoint = ([u8; 4], u16);
+
+    /// SPEC budget (issue 2): each engine at most 600 bytes, its frame buffer included.
+    const ENGINE_BUDGET: usize = 600;
+
+    #[test]
+    fn engines_fit_the_ram_budget() {
+        let sender = size_of::<Sender<&mut &[u8], Ipv4Endpoint>>();
+        let sender_filtered = size_of::<Sender<&mut &[u8], ()>>();
+        let receiver = size_of::<Receiver<&mut &mut [u8], Ipv4Endpoint>>();
+        let receiver_no_half_open = size_of::<Receiver<&mut &mut [u8], Ipv4Endpoint, 1>>();
+        let host_sender = size_of::<Sender<&mut &[u8], std::net::SocketAddr>>();
+        let host_receiver = size_of::<Receiver<&mut &mut [u8], std::net::SocketAddr>>();
+        println!("size_of Sender<&mut source, IPv4 endpoint>    = {sender} bytes");
+        println!("size_of Sender<&mut source, ()>               = {sender_filtered} bytes");
+        println!("size_of Receiver<&mut sink, IPv4 endpoint, 4> = {receiver} bytes");
+        println!("size_of Receiver<&mut sink, IPv4 endpoint, 1> = {receiver_no_half_open} bytes");
+        println!("size_of Sender<_, SocketAddr> (host)          = {host_sender} bytes");
+        println!("size_of Receiver<_, SocketAddr, 4> (host)     = {host_receiver} bytes");
+        assert!(sender <= ENGINE_BUDGET, "sender is {sender} bytes");
+        assert!(receiver <= ENGINE_BUDGET, "receiver is {receiver} bytes");
+    }
+}

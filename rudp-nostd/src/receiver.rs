@@ -1,0 +1,433 @@
+//! The receiver (SPEC §2-§6): accepts one connection, writes the data to its sink in order,
+//! and acknowledges only what it has written.
+//!
+//! A sans-IO state machine: see [`Engine`] for how a driver runs it. It answers every frame it
+//! accepts with one 12-byte reply, kept in its own small buffer until the driver sends it.
+//!
+//! Half-open connections (a SYN answered, the third frame not yet seen) live in a fixed table
+//! of `H` entries; a SYN that finds it full replaces the oldest entry, and entries expire after
+//! the idle timeout, so half-open peers never block others. The first peer to complete the
+//! handshake gets the transfer; after that, frames from any other endpoint are dropped.
+
+use embedded_io::{Error as _, Write};
+
+use crate::config::{Profile, ReceiverConfig};
+use crate::engine::{Engine, Handled, Transmit};
+use crate::error::Error;
+use crate::frame::{self, Flags, Frame, HEADER_LEN, Repr};
+use crate::options::SynOptions;
+use crate::random::SplitMix64;
+use crate::seq::SeqNum;
+use crate::time::Instant;
+use crate::trace::{DropReason, Trace};
+
+/// The default number of half-open entries.
+pub const DEFAULT_HALF_OPEN: usize = 4;
+
+/// What a [`Receiver`] tells its application.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ReceiverEvent {
+    /// A peer completed the handshake: the transfer is theirs.
+    Connected {
+        /// The connection id.
+        conn: u16,
+        /// The size the sender announced in its SYN, if any (for progress only: the end of
+        /// the data is the FIN).
+        transfer_size: Option<u64>,
+    },
+    /// This many more bytes were written to the sink (and then acknowledged).
+    Delivered {
+        /// Bytes written (0 to 512).
+        bytes: u16,
+    },
+    /// The FIN arrived in order and the sink was flushed: all data is in. The receiver
+    /// lingers to answer a repeated FIN.
+    Finished,
+    /// The connection is closed (after [`ReceiverEvent::Finished`]); the receiver is done.
+    Closed,
+    /// The transfer failed; the receiver is done and the sink holds an incomplete transfer.
+    Failed(Error),
+}
+
+/// A SYN that was answered, waiting for its third frame.
+#[derive(Clone, Copy, Debug)]
+struct HalfOpen<E> {
+    peer: E,
+    isn: SeqNum,
+    risn: SeqNum,
+    conn: u16,
+    created: Instant,
+    transfer_size: Option<u64>,
+}
+
+/// The one established connection.
+#[derive(Clone, Copy, Debug)]
+struct Connection<E> {
+    peer: E,
+    conn: u16,
+    isn: SeqNum,
+    risn: SeqNum,
+    /// The next sequence number expected: everything before it is written to the sink.
+    rcv_nxt: SeqNum,
+    /// The `seq` of the last frame delivered, whose retransmission is re-acknowledged.
+    prev_seq: Option<SeqNum>,
+    /// The last valid frame from the peer (for the idle timeout).
+    last_heard: Instant,
+}
+
+impl<E> Connection<E> {
+    fn syn_ack(&self) -> Repr {
+        Repr { seq: self.risn, ack: self.isn + 1, conn: self.conn, flags: Flags::SYN | Flags::ACK }
+    }
+
+    fn ack(&self) -> Repr {
+        Repr { seq: self.risn + 1, ack: self.rcv_nxt, conn: self.conn, flags: Flags::ACK }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum State<E> {
+    Listening,
+    /// Receiving data.
+    Established(Connection<E>),
+    /// FIN received and answered; `rcv_nxt` is `END + 1`.
+    Closing(Connection<E>),
+    Closed,
+    Failed,
+}
+
+/// The receiving side of one transfer.
+///
+/// `W` is the sink; `E` the endpoint type; `H` the number of half-open entries.
+#[derive(Debug)]
+pub struct Receiver<W, E, const H: usize = DEFAULT_HALF_OPEN> {
+    sink: W,
+    config: ReceiverConfig,
+    random: SplitMix64,
+    started_at: Instant,
+    half_open: heapless::Vec<HalfOpen<E>, H>,
+    state: State<E>,
+    reply: [u8; HEADER_LEN],
+    reply_to: Option<E>,
+    reply_is_dup: bool,
+}
+
+impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
+    /// A receiver waiting for a connection, from `now`.
+    pub fn new(config: ReceiverConfig, sink: W, now: Instant) -> Receiver<W, E, H> {
+        Receiver {
+            sink,
+            config,
+            random: SplitMix64::new(config.random_seed),
+            started_at: now,
+            half_open: heapless::Vec::new(),
+            state: State::Listening,
+            reply: [0; HEADER_LEN],
+            reply_to: None,
+            reply_is_dup: false,
+        }
+    }
+
+    /// The sink.
+    pub fn sink(&self) -> &W {
+        &self.sink
+    }
+
+    /// Gives the sink back.
+    pub fn into_sink(self) -> W {
+        self.sink
+    }
+
+    /// The peer that holds the transfer, once one has completed the handshake.
+    pub fn peer(&self) -> Option<E> {
+        match &self.state {
+            State::Established(c) | State::Closing(c) => Some(c.peer),
+            _ => None,
+        }
+    }
+
+    /// Whether all data arrived and was flushed (lingering or closed after a FIN).
+    pub fn has_succeeded(&self) -> bool {
+        matches!(self.state, State::Closing(_) | State::Closed)
+    }
+
+    fn queue_reply(&mut self, to: E, repr: Repr, dup: bool) {
+        repr.emit_header(&mut self.reply);
+        self.reply_to = Some(to);
+        self.reply_is_dup = dup;
+    }
+
+    fn fail(&mut self, error: Error) -> ReceiverEvent {
+        self.state = State::Failed;
+        self.reply_to = None;
+        ReceiverEvent::Failed(error)
+    }
+
+    fn on_syn(&mut self, now: Instant, from: E, frame: Frame<'_>) -> Handled<ReceiverEvent> {
+        let repr = frame.repr;
+        if repr.flags != Flags::SYN {
+            return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
+        }
+        match self.state {
+            State::Listening => {}
+            // A duplicate of the SYN that opened this connection gets the same SYN|ACK.
+            State::Established(c) | State::Closing(c) if c.peer == from && c.isn == repr.seq => {
+                self.queue_reply(from, c.syn_ack(), true);
+                return Handled::trace(Trace::recv(repr, true));
+            }
+            _ => return Handled::trace(Trace::drop(repr, DropReason::NotAccepting)),
+        }
+        self.expire_half_open(now);
+        if let Some(entry) = self.half_open.iter().find(|e| e.peer == from && e.isn == repr.seq).copied() {
+            let syn_ack = Repr {
+                seq: entry.risn,
+                ack: entry.isn + 1,
+                conn: entry.conn,
+                flags: Flags::SYN | Flags::ACK,
+            };
+            self.queue_reply(from, syn_ack, true);
+            return Handled::trace(Trace::recv(repr, true));
+        }
+        // A new attempt from an endpoint replaces its old entry; a full table loses its oldest.
+        self.half_open.retain(|e| e.peer != from);
+        if self.half_open.is_full()
+            && let Some(oldest) = (0..self.half_open.len()).min_by_key(|&i| self.half_open[i].created)
+        {
+            self.half_open.swap_remove(oldest);
+        }
+        let entry = HalfOpen {
+            peer: from,
+            isn: repr.seq,
+            risn: SeqNum::from_wrapping(self.random.next_u64()),
+            conn: self.random.next_conn(),
+            created: now,
+            transfer_size: SynOptions::parse(frame.payload).transfer_size,
+        };
+        if self.half_open.push(entry).is_err() {
+            // Only with H = 0: no half-open entry can be kept at all.
+            return Handled::trace(Trace::drop(repr, DropReason::NotAccepting));
+        }
+        let syn_ack =
+            Repr { seq: entry.risn, ack: entry.isn + 1, conn: entry.conn, flags: Flags::SYN | Flags::ACK };
+        self.queue_reply(from, syn_ack, false);
+        Handled::trace(Trace::recv(repr, false))
+    }
+
+    /// In `Listening`: a non-SYN frame may be the third frame of a handshake.
+    fn on_handshake_ack(&mut self, now: Instant, from: E, frame: Frame<'_>) -> Handled<ReceiverEvent> {
+        let repr = frame.repr;
+        let Some(entry) = self.half_open.iter().find(|e| e.peer == from).copied() else {
+            return Handled::trace(Trace::drop(repr, DropReason::NotAccepting));
+        };
+        if repr.conn != entry.conn {
+            return Handled::trace(Trace::drop(repr, DropReason::WrongConn));
+        }
+        let is_third_frame =
+            repr.flags == Flags::ACK && repr.seq == entry.isn + 1 && repr.ack == entry.risn + 1;
+        if !is_third_frame {
+            return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
+        }
+        self.half_open.clear();
+        let connection = Connection {
+            peer: from,
+            conn: entry.conn,
+            isn: entry.isn,
+            risn: entry.risn,
+            rcv_nxt: entry.isn + 1,
+            prev_seq: None,
+            last_heard: now,
+        };
+        self.state = State::Established(connection);
+        let connected = ReceiverEvent::Connected { conn: entry.conn, transfer_size: entry.transfer_size };
+        let mut handled = self.on_established(now, connection, frame);
+        // `Connected` comes before what the third frame's data did.
+        handled.events.insert(0, connected).ok();
+        handled
+    }
+
+    /// In `Established`, from the peer, with its connection id: data or the FIN.
+    fn on_established(
+        &mut self,
+        now: Instant,
+        mut c: Connection<E>,
+        frame: Frame<'_>,
+    ) -> Handled<ReceiverEvent> {
+        let repr = frame.repr;
+        if repr.flags.contains(Flags::FIN) {
+            if repr.seq != c.rcv_nxt {
+                return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
+            }
+            if let Err(e) = self.sink.flush() {
+                return Handled::with_event(Trace::recv(repr, false), self.fail(Error::Sink(e.kind())));
+            }
+            c.rcv_nxt = repr.seq + 1;
+            c.last_heard = now;
+            self.state = State::Closing(c);
+            let fin_ack = Repr { flags: Flags::FIN | Flags::ACK, ..c.ack() };
+            self.queue_reply(c.peer, fin_ack, false);
+            return Handled::with_event(Trace::recv(repr, false), ReceiverEvent::Finished);
+        }
+        let payload = match self.config.profile {
+            Profile::Native => frame.payload,
+            // The original receiver finds a payload's end by stripping trailing zeros (SPEC §7).
+            Profile::Reference => strip_trailing_zeros(frame.payload),
+        };
+        if repr.seq == c.rcv_nxt {
+            if let Err(e) = self.sink.write_all(payload) {
+                return Handled::with_event(Trace::recv(repr, false), self.fail(Error::Sink(e.kind())));
+            }
+            if !payload.is_empty() {
+                c.prev_seq = Some(repr.seq);
+                c.rcv_nxt = repr.seq + payload.len() as u32;
+            }
+            c.last_heard = now;
+            self.state = State::Established(c);
+            self.queue_reply(c.peer, c.ack(), false);
+            let delivered = ReceiverEvent::Delivered { bytes: payload.len() as u16 };
+            Handled::with_event(Trace::recv(repr, false), delivered)
+        } else if Some(repr.seq) == c.prev_seq {
+            // Our ACK was lost and the sender repeats the frame: acknowledge, don't deliver.
+            c.last_heard = now;
+            self.state = State::Established(c);
+            self.queue_reply(c.peer, c.ack(), true);
+            Handled::trace(Trace::recv(repr, true))
+        } else {
+            Handled::trace(Trace::drop(repr, DropReason::Unexpected))
+        }
+    }
+
+    /// In `Closing`: a repeated FIN, or the final ACK.
+    fn on_closing(&mut self, now: Instant, mut c: Connection<E>, frame: Frame<'_>) -> Handled<ReceiverEvent> {
+        let repr = frame.repr;
+        let fin_seq = SeqNum::from_wrapping(c.rcv_nxt.get() as u64 + crate::MAX_SEQ as u64 - 1);
+        if repr.flags.contains(Flags::FIN) && repr.seq == fin_seq {
+            c.last_heard = now;
+            self.state = State::Closing(c);
+            let fin_ack = Repr { flags: Flags::FIN | Flags::ACK, ..c.ack() };
+            self.queue_reply(c.peer, fin_ack, true);
+            return Handled::trace(Trace::recv(repr, true));
+        }
+        let is_final_ack = match self.config.profile {
+            // Exactly ACK, seq END+1, no payload: a delayed data frame also carries ACK and
+            // must not close the connection (SPEC §5).
+            Profile::Native => repr.flags == Flags::ACK && repr.seq == c.rcv_nxt && frame.payload.is_empty(),
+            // The original sender's final frames are ACK|FIN (SPEC §7).
+            Profile::Reference => repr.flags.contains(Flags::ACK),
+        };
+        if is_final_ack {
+            self.state = State::Closed;
+            Handled::with_event(Trace::recv(repr, false), ReceiverEvent::Closed)
+        } else {
+            Handled::trace(Trace::drop(repr, DropReason::Unexpected))
+        }
+    }
+
+    fn expire_half_open(&mut self, now: Instant) {
+        let idle = self.config.idle_timeout;
+        self.half_open.retain(|e| now < e.created + idle);
+    }
+
+    fn accept_deadline(&self) -> Option<Instant> {
+        self.config.accept_timeout.map(|t| self.started_at + t)
+    }
+}
+
+/// `payload` without its trailing zero bytes.
+fn strip_trailing_zeros(payload: &[u8]) -> &[u8] {
+    let end = payload.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    &payload[..end]
+}
+
+impl<W: Write, E: Copy + PartialEq, const H: usize> Engine for Receiver<W, E, H> {
+    type Endpoint = E;
+    type Event = ReceiverEvent;
+
+    fn handle_datagram(&mut self, now: Instant, from: E, datagram: &[u8]) -> Handled<ReceiverEvent> {
+        let frame = match frame::decode(datagram) {
+            Ok(frame) => frame,
+            Err(error) => return Handled::trace(Trace::malformed(error)),
+        };
+        if frame.repr.flags.contains(Flags::SYN) {
+            return self.on_syn(now, from, frame);
+        }
+        match self.state {
+            State::Listening => self.on_handshake_ack(now, from, frame),
+            State::Established(c) | State::Closing(c) if c.peer != from => {
+                Handled::trace(Trace::drop(frame.repr, DropReason::WrongPeer))
+            }
+            State::Established(c) | State::Closing(c) if c.conn != frame.repr.conn => {
+                Handled::trace(Trace::drop(frame.repr, DropReason::WrongConn))
+            }
+            State::Established(c) => self.on_established(now, c, frame),
+            State::Closing(c) => self.on_closing(now, c, frame),
+            State::Closed | State::Failed => {
+                Handled::trace(Trace::drop(frame.repr, DropReason::NotAccepting))
+            }
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) -> Option<ReceiverEvent> {
+        match self.state {
+            State::Listening => {
+                self.expire_half_open(now);
+                match self.accept_deadline() {
+                    Some(deadline) if now >= deadline => Some(self.fail(Error::AcceptTimeout)),
+                    _ => None,
+                }
+            }
+            State::Established(c) if now >= c.last_heard + self.config.idle_timeout => {
+                Some(self.fail(Error::IdleTimeout))
+            }
+            // The data is complete; a silent peer just ends the linger.
+            State::Closing(c) if now >= c.last_heard + self.config.idle_timeout => {
+                self.state = State::Closed;
+                self.reply_to = None;
+                Some(ReceiverEvent::Closed)
+            }
+            _ => None,
+        }
+    }
+
+    fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit<'_, E>> {
+        let to = self.reply_to.take()?;
+        let repr = frame::decode(&self.reply).map(|f| f.repr);
+        debug_assert!(repr.is_ok(), "replies are emitted from valid headers");
+        let trace = match repr {
+            Ok(repr) => Trace::send(repr, self.reply_is_dup),
+            Err(error) => Trace::malformed(error),
+        };
+        Some(Transmit { to, datagram: &self.reply, trace })
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let idle = self.config.idle_timeout;
+        match &self.state {
+            State::Listening => {
+                let expiry = self.half_open.iter().map(|e| e.created + idle).min();
+                match (expiry, self.accept_deadline()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+            State::Established(c) | State::Closing(c) => Some(c.last_heard + idle),
+            State::Closed | State::Failed => None,
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        matches!(self.state, State::Closed | State::Failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_only_trailing_zeros() {
+        assert_eq!(strip_trailing_zeros(b"a\0b\0\0"), b"a\0b");
+        assert_eq!(strip_trailing_zeros(&[0; 8]), b"");
+        assert_eq!(strip_trailing_zeros(b""), b"");
+    }
+}

@@ -1,0 +1,438 @@
+//! The sender (SPEC §2-§6): opens the connection, sends the data stop-and-wait, closes.
+//!
+//! A sans-IO state machine: see [`Engine`] for how a driver runs it. It reads its data
+//! from an [`embedded_io::Read`] source, filling each frame to 512 bytes unless the source has
+//! ended, and keeps exactly one frame in its own buffer: the one in flight.
+
+use embedded_io::{Error as _, ErrorKind, Read};
+
+use crate::config::{Profile, SenderConfig};
+use crate::engine::{Engine, Handled, Transmit};
+use crate::error::Error;
+use crate::frame::{self, Flags, HEADER_LEN, MAX_FRAME, MAX_PAYLOAD, Packet, Repr};
+use crate::options;
+use crate::random::SplitMix64;
+use crate::rto::RtoEstimator;
+use crate::seq::SeqNum;
+use crate::time::{Duration, Instant};
+use crate::trace::{DropReason, Trace};
+
+/// The reference tools' initial sequence number (SPEC §7).
+pub const REFERENCE_ISN: u32 = 42;
+
+/// How many `Interrupted` errors in a row a source may return while one frame is filled
+/// before the sender gives up on it.
+const MAX_INTERRUPTED_READS: u8 = 16;
+
+/// The linger after success lasts this many retransmission timeouts (SPEC §5).
+const LINGER_RTOS: u64 = 2;
+
+/// What a [`Sender`] tells its application.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SenderEvent {
+    /// The receiver answered the SYN; the connection has this id.
+    Connected {
+        /// The connection id the receiver chose.
+        conn: u16,
+    },
+    /// The receiver acknowledged (and so has written) this many more data bytes.
+    Acknowledged {
+        /// Newly acknowledged data bytes (0 to 512).
+        bytes: u16,
+    },
+    /// The FIN was acknowledged: the transfer succeeded. The sender lingers to repeat its
+    /// final ACK if needed; nothing after this turns the success into a failure.
+    Finished,
+    /// The linger is over; the sender is done.
+    Closed,
+    /// The transfer failed; the sender is done.
+    Failed(Error),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum State {
+    /// The SYN is in flight.
+    SynSent,
+    /// A data frame (the third frame first) is in flight.
+    Transfer,
+    /// The FIN is in flight.
+    FinSent,
+    /// Succeeded; the final ACK is in the buffer, repeated on a repeated FIN|ACK.
+    Linger,
+    /// Succeeded and done.
+    Closed,
+    /// Failed and done.
+    Failed,
+}
+
+/// The frame in flight: its bytes, exactly as sent, and its retransmission state.
+#[derive(Clone, Debug)]
+struct InFlight {
+    buf: [u8; MAX_FRAME],
+    /// Bytes of `buf` that go on the wire.
+    len: u16,
+    /// Sequence numbers the frame consumes beyond its `seq` (data bytes; SYN and FIN count as
+    /// one, the final ACK as none). Its acknowledgement is `seq + consumed`.
+    consumed: u16,
+    /// Waiting for `poll_transmit`.
+    pending: bool,
+    /// Sent more than once: no RTT sample from it (Karn), and traced as `DUP`.
+    retransmitted: bool,
+}
+
+impl InFlight {
+    /// The header, read back from the bytes (written by [`Repr::emit`], so always valid).
+    fn repr(&self) -> Repr {
+        let packet = Packet::new_checked(&self.buf[..]).ok();
+        let repr = packet.as_ref().map(Repr::parse);
+        debug_assert!(matches!(repr, Some(Ok(_))), "in-flight header must decode");
+        match repr {
+            Some(Ok(repr)) => repr,
+            _ => Repr { seq: SeqNum::ZERO, ack: SeqNum::ZERO, conn: 0, flags: Flags::NONE },
+        }
+    }
+
+    fn expected_ack(&self) -> SeqNum {
+        self.repr().seq + self.consumed as u32
+    }
+}
+
+/// The sending side of one transfer.
+///
+/// `S` is the data source; `E` the peer's endpoint type (`()` when the transport already
+/// filters by peer, as a connected socket does).
+///
+/// ```
+/// use rudp_nostd::{Engine, Instant, Sender, SenderConfig, SenderEvent};
+///
+/// let data: &[u8] = b"hello";
+/// let mut sender = Sender::new(SenderConfig::new(1), data, (), Instant::ZERO);
+/// let syn = sender.poll_transmit(Instant::ZERO).unwrap();
+/// assert_eq!(syn.trace.to_string(), format!("SEND {} 0 0 SYN", syn.trace.header.unwrap().seq));
+/// ```
+#[derive(Debug)]
+pub struct Sender<S, E = ()> {
+    in_flight: InFlight,
+    source: S,
+    peer: E,
+    rto: RtoEstimator,
+    idle_timeout: Duration,
+    /// The last valid reply; in the linger, when it started.
+    last_reply_at: Instant,
+    /// When the frame in flight was last handed to the driver. (Kept out of [`InFlight`] so
+    /// that the compiler can pack the small fields around it: the sender stays within 600
+    /// bytes.)
+    sent_at: Instant,
+    /// The receiver's initial sequence number, from its SYN|ACK.
+    risn: SeqNum,
+    conn: u16,
+    state: State,
+    profile: Profile,
+    source_ended: bool,
+}
+
+impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
+    /// A sender about to open a connection to `peer`: its SYN is ready for `poll_transmit`.
+    pub fn new(config: SenderConfig, source: S, peer: E, now: Instant) -> Sender<S, E> {
+        let isn = match config.profile {
+            Profile::Native => SeqNum::from_wrapping(SplitMix64::new(config.random_seed).next_u64()),
+            Profile::Reference => SeqNum::from_wrapping(REFERENCE_ISN as u64),
+        };
+        let timing = config.timing;
+        let mut sender = Sender {
+            in_flight: InFlight {
+                buf: [0; MAX_FRAME],
+                len: 0,
+                consumed: 0,
+                pending: false,
+                retransmitted: false,
+            },
+            source,
+            peer,
+            rto: RtoEstimator::new(timing.initial_rto, timing.min_rto, timing.max_rto),
+            idle_timeout: timing.idle_timeout,
+            last_reply_at: now,
+            sent_at: now,
+            risn: SeqNum::ZERO,
+            conn: 0,
+            state: State::SynSent,
+            profile: config.profile,
+            source_ended: false,
+        };
+        let options_len = match (config.profile, config.transfer_size) {
+            (Profile::Native, Some(size)) => {
+                options::write_transfer_size(&mut sender.in_flight.buf[HEADER_LEN..], size).unwrap_or(0)
+            }
+            _ => 0,
+        };
+        let syn = Repr { seq: isn, ack: SeqNum::ZERO, conn: 0, flags: Flags::SYN };
+        sender.load(syn, options_len, 1);
+        sender
+    }
+
+    /// The connection id, once the receiver has answered (0 before).
+    pub fn conn(&self) -> u16 {
+        self.conn
+    }
+
+    /// The current retransmission timeout.
+    pub fn rto(&self) -> Duration {
+        self.rto.rto()
+    }
+
+    /// The smoothed round-trip time, once measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rto.srtt()
+    }
+
+    /// Whether the transfer has succeeded (FIN acknowledged), lingering or closed.
+    pub fn has_succeeded(&self) -> bool {
+        matches!(self.state, State::Linger | State::Closed)
+    }
+
+    /// Gives the source back.
+    pub fn into_source(self) -> S {
+        self.source
+    }
+
+    /// Puts `repr` and the first `payload_len` bytes already in the payload area in flight,
+    /// padded to 524 bytes in the reference profile (SPEC §7).
+    fn load(&mut self, repr: Repr, payload_len: usize, consumed: u16) {
+        let buf = &mut self.in_flight.buf;
+        let len = match self.profile {
+            Profile::Native => HEADER_LEN + payload_len,
+            Profile::Reference => {
+                buf[HEADER_LEN + payload_len..].fill(0);
+                MAX_FRAME
+            }
+        };
+        repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
+        self.in_flight.len = len as u16;
+        self.in_flight.consumed = consumed;
+        self.in_flight.pending = true;
+        self.in_flight.retransmitted = false;
+    }
+
+    /// Reads up to 512 bytes from the source into the payload area; returns how many.
+    fn fill_payload(&mut self) -> Result<usize, Error> {
+        if self.source_ended {
+            return Ok(0);
+        }
+        let area = &mut self.in_flight.buf[HEADER_LEN..];
+        let mut filled = 0;
+        let mut interrupted = 0;
+        // Each pass adds at least one byte or ends: at most MAX_PAYLOAD passes (plus the
+        // bounded retries).
+        while filled < MAX_PAYLOAD {
+            match self.source.read(&mut area[filled..]) {
+                Ok(0) => {
+                    self.source_ended = true;
+                    break;
+                }
+                // `min` guards against a source that claims more than it was given.
+                Ok(n) => filled = (filled + n).min(MAX_PAYLOAD),
+                Err(e) if e.kind() == ErrorKind::Interrupted && interrupted < MAX_INTERRUPTED_READS => {
+                    interrupted += 1;
+                }
+                Err(e) => return Err(Error::Source(e.kind())),
+            }
+        }
+        Ok(filled)
+    }
+
+    /// Puts the next frame in flight: a data frame, or the FIN once the source has ended.
+    /// The third frame (`first`) is always a data frame, even an empty one (SPEC §3).
+    fn load_next(&mut self, next_seq: SeqNum, first: bool) -> Result<(), Error> {
+        let filled = self.fill_payload()?;
+        if filled == 0 && !first {
+            let fin = Repr { seq: next_seq, ack: self.risn + 1, conn: self.conn, flags: Flags::FIN };
+            self.load(fin, 0, 1);
+            self.state = State::FinSent;
+            return Ok(());
+        }
+        // The reference sender sends data frames after the first with flags 0 and ack 0.
+        let (flags, ack) = match (self.profile, first) {
+            (Profile::Reference, false) => (Flags::NONE, SeqNum::ZERO),
+            _ => (Flags::ACK, self.risn + 1),
+        };
+        let data = Repr { seq: next_seq, ack, conn: self.conn, flags };
+        self.load(data, filled, filled as u16);
+        self.state = State::Transfer;
+        Ok(())
+    }
+
+    fn fail(&mut self, error: Error) -> SenderEvent {
+        self.state = State::Failed;
+        self.in_flight.pending = false;
+        SenderEvent::Failed(error)
+    }
+
+    /// An acknowledgement of the frame in flight arrived at `now`.
+    fn take_rtt_sample(&mut self, now: Instant) {
+        if !self.in_flight.retransmitted {
+            self.rto.on_rtt_sample(now - self.sent_at);
+        }
+        self.last_reply_at = now;
+    }
+
+    fn on_syn_ack(&mut self, now: Instant, repr: Repr) -> Handled<SenderEvent> {
+        self.take_rtt_sample(now);
+        // The SYN is in flight: the third frame follows it.
+        let third_seq = self.in_flight.repr().seq + 1;
+        self.conn = repr.conn;
+        self.risn = repr.seq;
+        let mut handled =
+            Handled::with_event(Trace::recv(repr, false), SenderEvent::Connected { conn: repr.conn });
+        if let Err(error) = self.load_next(third_seq, true) {
+            handled.push(self.fail(error));
+        }
+        handled
+    }
+
+    fn on_data_ack(&mut self, now: Instant, repr: Repr) -> Handled<SenderEvent> {
+        self.take_rtt_sample(now);
+        let bytes = self.in_flight.consumed;
+        let mut handled = Handled::with_event(Trace::recv(repr, false), SenderEvent::Acknowledged { bytes });
+        if let Err(error) = self.load_next(repr.ack, false) {
+            handled.push(self.fail(error));
+        }
+        handled
+    }
+
+    fn on_fin_ack(&mut self, now: Instant, repr: Repr) -> Handled<SenderEvent> {
+        self.take_rtt_sample(now);
+        let fin_seq = self.in_flight.repr().seq;
+        let flags = match self.profile {
+            Profile::Native => Flags::ACK,
+            Profile::Reference => Flags::ACK | Flags::FIN,
+        };
+        let final_ack = Repr { seq: fin_seq + 1, ack: self.risn + 2, conn: self.conn, flags };
+        self.load(final_ack, 0, 0);
+        self.state = State::Linger;
+        Handled::with_event(Trace::recv(repr, false), SenderEvent::Finished)
+    }
+
+    /// A SYN|ACK acknowledging our SYN while a frame is outstanding: our last frame was lost
+    /// (SPEC §3), so send it again now.
+    fn on_repeated_syn_ack(&mut self, now: Instant, repr: Repr) -> Handled<SenderEvent> {
+        self.last_reply_at = now;
+        self.in_flight.pending = true;
+        self.in_flight.retransmitted = true;
+        Handled::trace(Trace::recv(repr, true))
+    }
+}
+
+impl<S: Read, E: Copy + PartialEq> Engine for Sender<S, E> {
+    type Endpoint = E;
+    type Event = SenderEvent;
+
+    fn handle_datagram(&mut self, now: Instant, from: E, datagram: &[u8]) -> Handled<SenderEvent> {
+        if from != self.peer {
+            return Handled::trace(Trace::drop_datagram(datagram, DropReason::WrongPeer));
+        }
+        let repr = match frame::decode(datagram) {
+            Ok(frame) => frame.repr,
+            Err(error) => return Handled::trace(Trace::malformed(error)),
+        };
+        let is_syn_ack = repr.flags == Flags::SYN | Flags::ACK;
+        let acks_in_flight = repr.ack == self.in_flight.expected_ack();
+        let drop = |reason| Handled::trace(Trace::drop(repr, reason));
+        match self.state {
+            // The answer to our SYN acknowledges it (the SYN is in flight).
+            State::SynSent if is_syn_ack && acks_in_flight && repr.conn != 0 => self.on_syn_ack(now, repr),
+            State::SynSent => drop(DropReason::Unexpected),
+            State::Closed | State::Failed => drop(DropReason::NotAccepting),
+            _ if repr.conn != self.conn => drop(DropReason::WrongConn),
+            // The same SYN|ACK again (its seq is the receiver's ISN).
+            State::Transfer | State::FinSent if is_syn_ack && repr.seq == self.risn => {
+                self.on_repeated_syn_ack(now, repr)
+            }
+            State::Linger if repr.flags.contains(Flags::FIN) => self.repeat_final_ack(now, repr),
+            // From here on only acknowledgements matter: ACK set, SYN clear.
+            _ if repr.flags.contains(Flags::SYN) || !repr.flags.contains(Flags::ACK) => {
+                drop(DropReason::Unexpected)
+            }
+            State::Transfer if acks_in_flight && !repr.flags.contains(Flags::FIN) => {
+                self.on_data_ack(now, repr)
+            }
+            State::FinSent if acks_in_flight => self.on_fin_ack(now, repr),
+            // Reference profile: the original receiver answers a FIN with ACK|FIN carrying an
+            // unexpected ack number (SPEC §7), so the ack number is not checked. The FIN flag
+            // is: every FIN answer of the original receiver has it, and without it a network
+            // duplicate of the last data ACK, arriving after our FIN, would pass for the
+            // answer and leave the receiver without its FIN.
+            State::FinSent if self.profile == Profile::Reference && repr.flags.contains(Flags::FIN) => {
+                self.on_fin_ack(now, repr)
+            }
+            _ => drop(DropReason::Unexpected),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) -> Option<SenderEvent> {
+        match self.state {
+            State::SynSent | State::Transfer | State::FinSent => {
+                if now >= self.last_reply_at + self.idle_timeout {
+                    return Some(self.fail(Error::IdleTimeout));
+                }
+                if !self.in_flight.pending && now >= self.sent_at + self.rto.rto() {
+                    self.rto.on_timeout();
+                    self.in_flight.pending = true;
+                    self.in_flight.retransmitted = true;
+                }
+                None
+            }
+            State::Linger if now >= self.linger_deadline() => {
+                self.state = State::Closed;
+                self.in_flight.pending = false;
+                Some(SenderEvent::Closed)
+            }
+            State::Linger | State::Closed | State::Failed => None,
+        }
+    }
+
+    fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<'_, E>> {
+        if !self.in_flight.pending {
+            return None;
+        }
+        self.in_flight.pending = false;
+        self.sent_at = now;
+        let trace = Trace::send(self.in_flight.repr(), self.in_flight.retransmitted);
+        Some(Transmit { to: self.peer, datagram: &self.in_flight.buf[..self.in_flight.len as usize], trace })
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::SynSent | State::Transfer | State::FinSent => {
+                let idle = self.last_reply_at + self.idle_timeout;
+                if self.in_flight.pending {
+                    Some(idle)
+                } else {
+                    Some(idle.min(self.sent_at + self.rto.rto()))
+                }
+            }
+            State::Linger => Some(self.linger_deadline()),
+            State::Closed | State::Failed => None,
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        matches!(self.state, State::Closed | State::Failed)
+    }
+}
+
+impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
+    fn linger_deadline(&self) -> Instant {
+        self.last_reply_at + self.rto.rto().saturating_mul(LINGER_RTOS)
+    }
+
+    /// In the linger, a repeated FIN|ACK (or the reference receiver's lone FIN) means our
+    /// final ACK was lost: send it again and restart the linger, as TCP's TIME-WAIT does.
+    fn repeat_final_ack(&mut self, now: Instant, repr: Repr) -> Handled<SenderEvent> {
+        self.last_reply_at = now;
+        self.in_flight.pending = true;
+        self.in_flight.retransmitted = true;
+        Handled::trace(Trace::recv(repr, true))
+    }
+}

@@ -1,0 +1,131 @@
+//! The [`Transport`] trait, a datagram socket that never blocks, and [`poll`], the small driver
+//! that pumps datagrams between a transport and an [`Engine`].
+//!
+//! `poll` suits a firmware main loop (call it after the IP stack's own poll, then sleep until
+//! the deadline it returns or the next interrupt) as well as a blocking host loop (wait for the
+//! socket to be readable until the deadline, then call it again).
+//!
+//! ```
+//! use rudp_nostd::transport::{self, Report, Transport};
+//! use rudp_nostd::{Engine, Instant, Receiver, ReceiverConfig};
+//!
+//! /// A transport with nothing to read that throws away what it is given.
+//! struct Silent;
+//!
+//! impl Transport for Silent {
+//!     type Endpoint = u8;
+//!     type Error = core::convert::Infallible;
+//!     fn send_to(&mut self, _to: u8, _datagram: &[u8]) -> Result<(), Self::Error> {
+//!         Ok(())
+//!     }
+//!     fn recv_from(&mut self) -> Result<Option<(u8, &[u8])>, Self::Error> {
+//!         Ok(None)
+//!     }
+//! }
+//!
+//! let mut out = [0u8; 64];
+//! let mut receiver: Receiver<&mut [u8], u8> = Receiver::new(ReceiverConfig::new(7), &mut out[..], Instant::ZERO);
+//! let mut lines = 0;
+//! let next = transport::poll(&mut receiver, &mut Silent, Instant::ZERO, |report| {
+//!     if let Report::Trace(trace) = report {
+//!         lines += 1; // a host would print `trace` (SPEC §8), firmware would defmt-log it
+//!     }
+//! });
+//! assert_eq!(next, Ok(None)); // no timer runs while waiting for a first SYN
+//! assert_eq!(lines, 0);
+//! ```
+
+use crate::engine::Engine;
+use crate::time::Instant;
+use crate::trace::Trace;
+
+/// The most datagrams one [`poll`] takes from the transport, so that a flood cannot keep a
+/// firmware main loop from its other work.
+pub const MAX_DATAGRAMS_PER_POLL: usize = 32;
+
+/// A datagram taken from a [`Transport`]: its source and its bytes.
+pub type Received<'a, E> = (E, &'a [u8]);
+
+/// A datagram socket that never blocks.
+pub trait Transport {
+    /// The address of a peer.
+    type Endpoint: Copy + PartialEq;
+    /// What can go wrong.
+    type Error;
+
+    /// Queues one datagram for `to`. A datagram that cannot be queued for lack of room may be
+    /// dropped (return `Ok`): UDP loses datagrams anyway and the engine retransmits.
+    fn send_to(&mut self, to: Self::Endpoint, datagram: &[u8]) -> Result<(), Self::Error>;
+
+    /// Takes the next datagram that has arrived, with its source, or `None` if none waits.
+    /// The datagram is borrowed from the transport's own buffer until the next call.
+    fn recv_from(&mut self) -> Result<Option<Received<'_, Self::Endpoint>>, Self::Error>;
+}
+
+/// What [`poll`] reports to its caller, in order.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Report<Ev> {
+    /// A frame was sent, received or dropped (SPEC §8).
+    Trace(Trace),
+    /// An application event.
+    Event(Ev),
+}
+
+/// Runs `engine` over `transport` at time `now`: fires its timers if due, takes in up to
+/// [`MAX_DATAGRAMS_PER_POLL`] waiting datagrams, and sends every reply. Returns when the engine
+/// next needs a call (`None`: only when a datagram arrives, or never if it is done).
+///
+/// A transport error stops this call and is returned; the engine stays consistent (an unsent
+/// frame is a lost frame, retransmitted on its timer), so the caller may retry or give up.
+pub fn poll<En, T>(
+    engine: &mut En,
+    transport: &mut T,
+    now: Instant,
+    mut report: impl FnMut(Report<En::Event>),
+) -> Result<Option<Instant>, T::Error>
+where
+    En: Engine,
+    T: Transport<Endpoint = En::Endpoint>,
+{
+    if engine.poll_timeout().is_some_and(|deadline| deadline <= now)
+        && let Some(event) = engine.handle_timeout(now)
+    {
+        report(Report::Event(event));
+    }
+    flush(engine, transport, now, &mut report)?;
+    for _ in 0..MAX_DATAGRAMS_PER_POLL {
+        let Some((from, datagram)) = transport.recv_from()? else {
+            break;
+        };
+        let handled = engine.handle_datagram(now, from, datagram);
+        report(Report::Trace(handled.trace));
+        for event in handled.events {
+            report(Report::Event(event));
+        }
+        flush(engine, transport, now, &mut report)?;
+    }
+    Ok(engine.poll_timeout())
+}
+
+/// Sends everything the engine has to send.
+fn flush<En, T>(
+    engine: &mut En,
+    transport: &mut T,
+    now: Instant,
+    report: &mut impl FnMut(Report<En::Event>),
+) -> Result<(), T::Error>
+where
+    En: Engine,
+    T: Transport<Endpoint = En::Endpoint>,
+{
+    // An engine holds at most one frame to send; the bound is only a guard.
+    for _ in 0..MAX_DATAGRAMS_PER_POLL {
+        let Some(transmit) = engine.poll_transmit(now) else {
+            break;
+        };
+        let trace = transmit.trace;
+        transport.send_to(transmit.to, transmit.datagram)?;
+        report(Report::Trace(trace));
+    }
+    Ok(())
+}
