@@ -134,6 +134,11 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
         &self.sink
     }
 
+    /// The sink, writable (for example to sync a file before committing it).
+    pub fn sink_mut(&mut self) -> &mut W {
+        &mut self.sink
+    }
+
     /// Gives the sink back.
     pub fn into_sink(self) -> W {
         self.sink

@@ -1,0 +1,90 @@
+//! Options shared by `send` and `recv`.
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use rudp_nostd::{Profile, Timing};
+
+use crate::Failure;
+use crate::duration::parse_duration;
+
+/// The wire behaviour.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum ProfileArg {
+    /// Binary-safe, random initial numbers, adaptive timers (default).
+    Native,
+    /// Interoperates with the original Python client.py / server.py. TEXT ONLY: the original
+    /// receiver finds the end of each payload by stripping trailing zero bytes, so binary data
+    /// that contains zero bytes at the end of a 512-byte block is corrupted.
+    Reference,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(p: ProfileArg) -> Profile {
+        match p {
+            ProfileArg::Native => Profile::Native,
+            ProfileArg::Reference => Profile::Reference,
+        }
+    }
+}
+
+/// Protocol and output options of `send` and `recv`.
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Wire behaviour: `reference` talks to the original Python tools (text only).
+    #[arg(long, value_enum, default_value = "native")]
+    pub profile: ProfileArg,
+
+    /// Give up when the peer sends nothing valid for this long.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Retransmission timeout before the first round-trip measurement.
+    #[arg(long, value_name = "DUR", default_value = "500ms", value_parser = parse_duration)]
+    pub initial_rto: Duration,
+
+    /// Lower bound of the adaptive retransmission timeout.
+    #[arg(long, value_name = "DUR", default_value = "10ms", value_parser = parse_duration)]
+    pub min_rto: Duration,
+
+    /// Upper bound of the adaptive retransmission timeout.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    pub max_rto: Duration,
+
+    /// Print a trace line on stderr for every frame sent, received or dropped.
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Print nothing but errors: no progress bar, no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl CommonArgs {
+    /// Checks what clap cannot check alone.
+    pub fn validate(&self) -> Result<(), Failure> {
+        if self.min_rto > self.max_rto {
+            return Err(Failure::Usage(format!(
+                "--min-rto ({:?}) is above --max-rto ({:?})",
+                self.min_rto, self.max_rto
+            )));
+        }
+        if self.idle_timeout.is_zero() {
+            return Err(Failure::Usage("--idle-timeout must be above zero".into()));
+        }
+        if self.min_rto.is_zero() {
+            return Err(Failure::Usage("--min-rto must be above zero".into()));
+        }
+        Ok(())
+    }
+
+    /// The engines' timers.
+    pub fn timing(&self) -> Timing {
+        Timing {
+            initial_rto: self.initial_rto.into(),
+            min_rto: self.min_rto.into(),
+            max_rto: self.max_rto.into(),
+            idle_timeout: self.idle_timeout.into(),
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! `rudp recv PORT [-o FILE]`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use clap::Args;
+use rudp_nostd::transport::Report;
+use rudp_nostd::{Error, Receiver, ReceiverConfig, ReceiverEvent};
+
+use crate::Failure;
+use crate::clock::{Clock, random_seed};
+use crate::common::CommonArgs;
+use crate::driver::{self, Flow, Stop};
+use crate::duration::parse_duration;
+use crate::io_adapters::StdSink;
+use crate::output::Output;
+use crate::report::Reporter;
+use crate::udp::UdpTransport;
+
+/// Receive one transfer from `rudp send` (or from the original client.py with --profile
+/// reference), then exit.
+#[derive(Args, Debug)]
+pub struct RecvArgs {
+    /// The UDP port to listen on.
+    pub port: u16,
+
+    /// Write to FILE instead of stdout. FILE appears only once the transfer is complete (the
+    /// data goes to a temporary file beside it first); a failed transfer leaves no FILE.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Listen on this address only (default: every interface, IPv4 and IPv6).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+
+    /// Give up when no sender has connected within DUR (default: wait as long as it takes).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub wait: Option<Duration>,
+
+    /// When a transfer fails, keep the partial data in the temporary file (and say where)
+    /// instead of removing it.
+    #[arg(long, requires = "output")]
+    pub keep_partial: bool,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Runs `rudp recv`.
+pub fn run(args: &RecvArgs) -> Result<(), Failure> {
+    let output = match &args.output {
+        Some(path) => Output::file(path)?,
+        None => Output::stdout(),
+    };
+    let mut sink = StdSink::new(output);
+    let mut udp = match UdpTransport::listen(args.bind, args.port) {
+        Ok(udp) => udp,
+        Err(e) => {
+            sink.get_mut().discard(false);
+            return Err(match e.kind() {
+                std::io::ErrorKind::AddrInUse => anyhow!("port {} is in use", args.port),
+                _ => anyhow!("cannot listen on port {}: {e}", args.port),
+            }
+            .into());
+        }
+    };
+    let clock = Clock::new();
+    let config = ReceiverConfig {
+        profile: args.common.profile.into(),
+        idle_timeout: args.common.idle_timeout.into(),
+        random_seed: random_seed(),
+        accept_timeout: args.wait.map(Into::into),
+    };
+    let mut receiver: Receiver<_, _> = Receiver::new(config, sink, clock.now());
+    let mut reporter = Reporter::new(&args.common);
+    if let Ok(addr) = udp.local_addr() {
+        reporter.note(&format!("rudp: listening on {addr}"));
+    }
+    let interrupted = driver::interrupt_flag();
+    let mut outcome: Option<Result<(), Error>> = None;
+    let mut started = None;
+    let mut elapsed = None;
+    let mut commit_error = None;
+    let result = loop {
+        let run = driver::run(&mut receiver, &mut udp, &clock, &interrupted, |report| {
+            match report {
+                Report::Trace(trace) => reporter.trace(&trace),
+                Report::Event(ReceiverEvent::Connected { transfer_size, .. }) => {
+                    started = Some(clock.elapsed_secs());
+                    if let Some(size) = transfer_size {
+                        reporter.set_total(size);
+                    }
+                }
+                Report::Event(ReceiverEvent::Delivered { bytes }) => reporter.add_bytes(bytes.into()),
+                Report::Event(ReceiverEvent::Finished) => {
+                    elapsed = Some(clock.elapsed_secs() - started.unwrap_or(0.0));
+                    outcome = Some(Ok(()));
+                    // Commit now, not after the linger: the data is complete and flushed.
+                    return Flow::Pause;
+                }
+                Report::Event(ReceiverEvent::Failed(error)) => outcome = Some(Err(error)),
+                Report::Event(ReceiverEvent::Closed) => {}
+            }
+            Flow::Continue
+        });
+        match run {
+            Ok(Stop::Paused) => {
+                if let Err(e) = receiver.sink_mut().get_mut().commit() {
+                    commit_error = Some(e);
+                    break Ok(Stop::Done);
+                }
+            }
+            other => break other,
+        }
+    };
+    let elapsed = Duration::from_secs_f64(elapsed.unwrap_or_else(|| clock.elapsed_secs()).max(0.0));
+    if let Some(e) = commit_error {
+        reporter.finish();
+        let discarded = receiver.sink_mut().get_mut().discard(args.keep_partial);
+        return Err(anyhow!("{e:#}; {discarded}").into());
+    }
+    match (outcome, result) {
+        // The data is committed; nothing in the linger changes that.
+        (Some(Ok(())), _) => {
+            reporter.print_summary("received", elapsed);
+            Ok(())
+        }
+        (outcome, result) => {
+            reporter.finish();
+            let discarded = receiver.sink_mut().get_mut().discard(args.keep_partial);
+            let message = match (outcome, result) {
+                (_, Ok(Stop::Interrupted)) => format!("interrupted after {} bytes", reporter.bytes),
+                (_, Err(e)) => format!("network error: {e}"),
+                (Some(Err(Error::IdleTimeout)), _) => format!(
+                    "peer vanished mid-transfer: nothing from the sender for {:?} after {} bytes",
+                    args.common.idle_timeout, reporter.bytes
+                ),
+                (Some(Err(Error::AcceptTimeout)), _) => {
+                    format!("no sender connected within {:?}", args.wait.unwrap_or_default())
+                }
+                (Some(Err(Error::Sink(_))), _) => match receiver.sink_mut().last_error.take() {
+                    Some(e) => format!("output not writable: {e}"),
+                    None => "output not writable".into(),
+                },
+                (Some(Err(other)), _) => other.to_string(),
+                (_, Ok(Stop::Done | Stop::Paused)) => "the transfer ended without a result".into(),
+            };
+            Err(anyhow!("{message}; {discarded}").into())
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! What the user sees on stderr: trace lines (`-v`), a progress bar (on a terminal), and the
+//! summary line. stdout is for data only.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rudp_nostd::Trace;
+use rudp_nostd::trace::Direction;
+
+use crate::common::CommonArgs;
+
+/// Counters and display for one transfer.
+#[derive(Debug)]
+pub struct Reporter {
+    verbose: bool,
+    quiet: bool,
+    progress: Option<ProgressBar>,
+    /// Data bytes acknowledged (sender) or delivered (receiver).
+    pub bytes: u64,
+    /// Frames sent, retransmissions included.
+    pub frames_sent: u64,
+    /// Frames sent again.
+    pub retransmissions: u64,
+    /// Duplicates received and re-acknowledged.
+    pub duplicates: u64,
+    /// Frames and datagrams dropped.
+    pub dropped: u64,
+}
+
+impl Reporter {
+    /// A reporter for the options given.
+    pub fn new(common: &CommonArgs) -> Reporter {
+        // Trace lines and a bar would fight over the terminal: -v turns the bar off.
+        let show_bar = !common.quiet && !common.verbose && std::io::stderr().is_terminal();
+        let progress = show_bar.then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(spinner_style());
+            bar
+        });
+        Reporter {
+            verbose: common.verbose,
+            quiet: common.quiet,
+            progress,
+            bytes: 0,
+            frames_sent: 0,
+            retransmissions: 0,
+            duplicates: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Takes a trace event: counts it, and prints it with `-v`.
+    pub fn trace(&mut self, trace: &Trace) {
+        match trace.direction {
+            Direction::Send => {
+                self.frames_sent += 1;
+                self.retransmissions += u64::from(trace.dup);
+            }
+            Direction::Recv => self.duplicates += u64::from(trace.dup),
+            Direction::Drop => self.dropped += 1,
+        }
+        if self.verbose {
+            // One write per line, so that lines never interleave with other output.
+            let _ = writeln!(std::io::stderr().lock(), "{trace}");
+        }
+    }
+
+    /// The total size is known: show a bar with an ETA.
+    pub fn set_total(&mut self, total: u64) {
+        if let Some(bar) = &self.progress {
+            bar.set_length(total);
+            bar.set_style(bar_style());
+        }
+    }
+
+    /// `bytes` more data went through.
+    pub fn add_bytes(&mut self, bytes: u64) {
+        self.bytes += bytes;
+        if let Some(bar) = &self.progress {
+            bar.set_position(self.bytes);
+        }
+    }
+
+    /// Prints a status line (unless `-q`), above the bar if there is one.
+    pub fn note(&self, message: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.progress {
+            Some(bar) => bar.println(message),
+            None => eprintln!("{message}"),
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.progress.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// The summary line: `sent 1048576 bytes in 0.42 s (2.50 MB/s), 2051 frames, ...`.
+    pub fn summary(&self, verb: &str, elapsed: Duration) -> String {
+        let secs = elapsed.as_secs_f64();
+        let rate = if secs > 0.0 { self.bytes as f64 / secs / 1e6 } else { 0.0 };
+        format!(
+            "rudp: {verb} {} bytes in {secs:.2} s ({rate:.2} MB/s), {} frames sent, {} retransmitted, {} duplicates, {} dropped",
+            self.bytes, self.frames_sent, self.retransmissions, self.duplicates, self.dropped
+        )
+    }
+
+    /// Prints the summary unless `-q`.
+    pub fn print_summary(&mut self, verb: &str, elapsed: Duration) {
+        self.finish();
+        if !self.quiet {
+            eprintln!("{}", self.summary(verb, elapsed));
+        }
+    }
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {bytes} ({binary_bytes_per_sec}) {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} ({binary_bytes_per_sec}, ETA {eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+}

@@ -1,0 +1,163 @@
+//! `rudp send HOST PORT [FILE]`.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use rudp_nostd::frame::Flags;
+use rudp_nostd::trace::Direction;
+use rudp_nostd::transport::Report;
+use rudp_nostd::{Error, Profile, Sender, SenderConfig, SenderEvent};
+
+use crate::Failure;
+use crate::clock::{Clock, random_seed};
+use crate::common::CommonArgs;
+use crate::driver::{self, Flow, Stop};
+use crate::io_adapters::StdSource;
+use crate::report::Reporter;
+use crate::udp::UdpTransport;
+
+/// Input buffer: reads far larger than a frame, so that filling a frame rarely costs a call.
+const BUFFER: usize = 256 * 1024;
+
+/// Send a file to `rudp recv` (or to the original server.py with --profile reference).
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// The receiver: a host name, an IPv4 or an IPv6 address.
+    pub host: String,
+
+    /// The receiver's UDP port.
+    #[arg(value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+
+    /// The file to send; standard input when omitted or `-`.
+    pub file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Resolves HOST and PORT to one address.
+fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    // Brackets are how people write IPv6 addresses next to ports; accept them here too.
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let mut addrs = (bare, port).to_socket_addrs().map_err(|e| anyhow!("host not found: {host} ({e})"))?;
+    addrs.next().ok_or_else(|| anyhow!("host not found: {host} has no address"))
+}
+
+/// Opens the input; returns it with its size when known (a regular file).
+fn open_input(file: Option<&PathBuf>) -> anyhow::Result<(Box<dyn Read>, Option<u64>, String)> {
+    match file {
+        Some(path) if path.as_os_str() != "-" => {
+            let name = path.display().to_string();
+            let file = File::open(path).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => anyhow!("file not found: {name}"),
+                _ => anyhow!("cannot open {name}: {e}"),
+            })?;
+            let meta = file.metadata().with_context(|| format!("cannot read {name}"))?;
+            if meta.is_dir() {
+                anyhow::bail!("{name} is a directory");
+            }
+            let size = meta.is_file().then_some(meta.len());
+            Ok((Box::new(BufReader::with_capacity(BUFFER, file)), size, name))
+        }
+        _ => Ok((Box::new(BufReader::with_capacity(BUFFER, io::stdin().lock())), None, "stdin".into())),
+    }
+}
+
+/// Runs `rudp send`.
+pub fn run(args: &SendArgs) -> Result<(), Failure> {
+    let peer = resolve(&args.host, args.port)?;
+    let (input, size, input_name) = open_input(args.file.as_ref())?;
+    let clock = Clock::new();
+    let mut udp = UdpTransport::connect(peer).with_context(|| format!("cannot reach {peer}"))?;
+    let profile: Profile = args.common.profile.into();
+    let config = SenderConfig {
+        profile,
+        timing: args.common.timing(),
+        random_seed: random_seed(),
+        transfer_size: size,
+    };
+    let mut sender = Sender::new(config, StdSource::new(input), peer, clock.now());
+    let mut reporter = Reporter::new(&args.common);
+    if let Some(size) = size {
+        reporter.set_total(size);
+    }
+    let interrupted = driver::interrupt_flag();
+    let mut outcome: Option<Result<(), Error>> = None;
+    let mut finished_at = None;
+    let mut fin_sent = false;
+    let result = driver::run(&mut sender, &mut udp, &clock, &interrupted, |report| {
+        match report {
+            Report::Trace(trace) => {
+                fin_sent |= trace.direction == Direction::Send
+                    && trace.header.is_ok_and(|h| h.flags.contains(Flags::FIN));
+                reporter.trace(&trace);
+            }
+            Report::Event(SenderEvent::Acknowledged { bytes }) => reporter.add_bytes(bytes.into()),
+            Report::Event(SenderEvent::Finished) => {
+                finished_at = Some(clock.elapsed_secs());
+                outcome = Some(Ok(()));
+            }
+            Report::Event(SenderEvent::Failed(error)) => outcome = Some(Err(error)),
+            Report::Event(SenderEvent::Connected { .. } | SenderEvent::Closed) => {}
+        }
+        Flow::Continue
+    });
+    let elapsed = std::time::Duration::from_secs_f64(finished_at.unwrap_or_else(|| clock.elapsed_secs()));
+    match (outcome, result) {
+        // Nothing after the FIN's acknowledgement turns success into failure (SPEC §5).
+        (Some(Ok(())), _) => {
+            reporter.print_summary("sent", elapsed);
+            Ok(())
+        }
+        (_, Ok(Stop::Interrupted)) => {
+            reporter.finish();
+            Err(anyhow!(
+                "interrupted after {} bytes; the receiver did not get the whole input",
+                reporter.bytes
+            )
+            .into())
+        }
+        (_, Err(e)) => {
+            reporter.finish();
+            Err(anyhow!("network error talking to {peer}: {e}").into())
+        }
+        (Some(Err(error)), Ok(Stop::Done)) => {
+            reporter.finish();
+            let idle = args.common.idle_timeout;
+            let message = match error {
+                Error::IdleTimeout if sender.conn() == 0 && udp.port_unreachable => {
+                    format!(
+                        "peer not answering: nothing listens on {peer} (port unreachable), gave up after {idle:?}"
+                    )
+                }
+                Error::IdleTimeout if sender.conn() == 0 => {
+                    format!("peer not answering: no reply from {peer} for {idle:?}")
+                }
+                Error::IdleTimeout if fin_sent => format!(
+                    "peer stopped answering at the end: all {} bytes were acknowledged, but the receiver did not \
+                     confirm the end of the transfer within {idle:?}",
+                    reporter.bytes
+                ),
+                Error::IdleTimeout => format!(
+                    "peer vanished mid-transfer: no reply from {peer} for {idle:?} after {} bytes were acknowledged",
+                    reporter.bytes
+                ),
+                Error::Source(_) => {
+                    let source = sender.into_source();
+                    match source.last_error {
+                        Some(e) => format!("reading {input_name}: {e}"),
+                        None => format!("reading {input_name} failed"),
+                    }
+                }
+                other => other.to_string(),
+            };
+            Err(anyhow!(message).into())
+        }
+        (_, Ok(Stop::Done | Stop::Paused)) => Err(anyhow!("the transfer ended without a result").into()),
+    }
+}

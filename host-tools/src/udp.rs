@@ -1,0 +1,200 @@
+//! The std UDP [`Transport`]: one socket, no allocation and two system calls per frame
+//! (one `send`, one blocking `recv` with a timeout).
+//!
+//! [`Transport::recv_from`] never blocks: it hands out the datagram that the last
+//! [`UdpTransport::wait`] received, if any. `wait` blocks until one datagram arrives or the
+//! timeout passes. Datagrams that arrive meanwhile stay queued in the kernel for the next
+//! `wait`, which then returns at once: nothing is lost, and an idle wait costs no extra
+//! `recv` that would only say "nothing there".
+//!
+//! The socket's receive timeout is only changed when the wanted timeout leaves
+//! `[current, 2 × current]`: waking a little early is harmless (the driver just waits again),
+//! and it spares a `setsockopt` per frame.
+
+use std::io;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use rudp_nostd::transport::{Received, Transport};
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Receive buffer size: larger than any frame, so that an oversized datagram is seen whole
+/// (and rejected by the decoder) instead of being cut to a valid-looking frame.
+const RECV_BUF: usize = 2048;
+
+/// A UDP socket as an rudp transport.
+#[derive(Debug)]
+pub struct UdpTransport {
+    socket: UdpSocket,
+    /// The peer a sender's socket is connected to.
+    peer: Option<SocketAddr>,
+    buf: Box<[u8; RECV_BUF]>,
+    /// The datagram the last `wait` received: its source and length.
+    waiting: Option<(SocketAddr, usize)>,
+    read_timeout: Option<Duration>,
+    /// An ICMP "port unreachable" came back for something we sent.
+    pub port_unreachable: bool,
+}
+
+impl UdpTransport {
+    fn from_socket(socket: UdpSocket, peer: Option<SocketAddr>) -> UdpTransport {
+        UdpTransport {
+            socket,
+            peer,
+            buf: Box::new([0; RECV_BUF]),
+            waiting: None,
+            read_timeout: None,
+            port_unreachable: false,
+        }
+    }
+
+    /// A socket connected to `peer` (the kernel then drops datagrams from anyone else).
+    pub fn connect(peer: SocketAddr) -> io::Result<UdpTransport> {
+        let local: SocketAddr = match peer {
+            SocketAddr::V4(_) => (IpAddr::from([0, 0, 0, 0]), 0).into(),
+            SocketAddr::V6(_) => (IpAddr::from(Ipv6Addr::UNSPECIFIED), 0).into(),
+        };
+        let socket = UdpSocket::bind(local)?;
+        socket.connect(peer)?;
+        Ok(UdpTransport::from_socket(socket, Some(peer)))
+    }
+
+    /// A socket listening on `port`: on `bind` if given, else on every interface, IPv6 and
+    /// IPv4 (a dual-stack socket; IPv4 only where the host has no IPv6).
+    pub fn listen(bind: Option<IpAddr>, port: u16) -> io::Result<UdpTransport> {
+        let socket = match bind {
+            Some(ip) => UdpSocket::bind((ip, port))?,
+            None => match dual_stack(port) {
+                Ok(socket) => socket,
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => return Err(e),
+                Err(_) => UdpSocket::bind((IpAddr::from([0, 0, 0, 0]), port))?,
+            },
+        };
+        Ok(UdpTransport::from_socket(socket, None))
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Blocks until a datagram arrives (kept for the next `recv_from`) or `timeout` passes
+    /// (`None`: no limit). Returns at once if a datagram is already kept.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if self.waiting.is_some() {
+            return Ok(());
+        }
+        self.set_timeout(timeout)?;
+        let result = match self.peer {
+            Some(peer) => self.socket.recv(&mut self.buf[..]).map(|n| (n, peer)),
+            None => self.socket.recv_from(&mut self.buf[..]),
+        };
+        match result {
+            Ok((len, from)) => self.waiting = Some((from, len)),
+            Err(e) => self.absorb(e)?,
+        }
+        Ok(())
+    }
+
+    fn set_timeout(&mut self, wanted: Option<Duration>) -> io::Result<()> {
+        // A zero timeout means "block for ever" to the socket API: use the smallest real one.
+        let wanted = wanted.map(|t| t.max(Duration::from_micros(1)));
+        let keep = match (self.read_timeout, wanted) {
+            (Some(current), Some(wanted)) => current <= wanted && wanted <= current * 2,
+            (None, None) => true,
+            _ => false,
+        };
+        if !keep {
+            self.socket.set_read_timeout(wanted)?;
+            self.read_timeout = wanted;
+        }
+        Ok(())
+    }
+
+    /// Errors that are part of UDP life are not failures: the engine's timers handle them.
+    fn absorb(&mut self, error: io::Error) -> io::Result<()> {
+        match error.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => Ok(()),
+            io::ErrorKind::ConnectionRefused => {
+                self.port_unreachable = true;
+                Ok(())
+            }
+            _ => Err(error),
+        }
+    }
+}
+
+fn dual_stack(port: u16) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_only_v6(false)?;
+    socket.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())?;
+    Ok(socket.into())
+}
+
+impl Transport for UdpTransport {
+    type Endpoint = SocketAddr;
+    type Error = io::Error;
+
+    fn send_to(&mut self, to: SocketAddr, datagram: &[u8]) -> io::Result<()> {
+        let result = match self.peer {
+            Some(_) => self.socket.send(datagram),
+            None => self.socket.send_to(datagram, to),
+        };
+        match result {
+            Ok(_) => Ok(()),
+            // A full socket buffer or an earlier ICMP error: the datagram is lost, and the
+            // engine retransmits.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => self.absorb(e),
+        }
+    }
+
+    fn recv_from(&mut self) -> io::Result<Option<Received<'_, SocketAddr>>> {
+        Ok(self.waiting.take().map(|(from, len)| (from, &self.buf[..len])))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_datagram_waits_for_recv_from_and_is_handed_out_once() {
+        let mut rx = UdpTransport::listen(Some([127, 0, 0, 1].into()), 0).unwrap();
+        let to = rx.local_addr().unwrap();
+        let mut tx = UdpTransport::connect(to).unwrap();
+        tx.send_to(to, b"hello").unwrap();
+        rx.wait(Some(Duration::from_secs(5))).unwrap();
+        let (from, bytes) = rx.recv_from().unwrap().unwrap();
+        assert_eq!(bytes, b"hello");
+        assert_eq!(from, tx.local_addr().unwrap());
+        assert!(rx.recv_from().unwrap().is_none());
+    }
+
+    #[test]
+    fn wait_returns_after_the_timeout_with_nothing() {
+        let mut rx = UdpTransport::listen(Some([127, 0, 0, 1].into()), 0).unwrap();
+        let start = std::time::Instant::now();
+        rx.wait(Some(Duration::from_millis(20))).unwrap();
+        assert!(rx.recv_from().unwrap().is_none());
+        assert!(start.elapsed() >= Duration::from_millis(10));
+    }
+
+    #[test]
+    fn oversized_datagrams_arrive_whole() {
+        let mut rx = UdpTransport::listen(Some([127, 0, 0, 1].into()), 0).unwrap();
+        let to = rx.local_addr().unwrap();
+        let mut tx = UdpTransport::connect(to).unwrap();
+        tx.send_to(to, &[0u8; 600]).unwrap();
+        rx.wait(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(rx.recv_from().unwrap().unwrap().1.len(), 600);
+    }
+
+    #[test]
+    fn a_port_in_use_is_an_error() {
+        let first = UdpTransport::listen(Some([127, 0, 0, 1].into()), 0).unwrap();
+        let port = first.local_addr().unwrap().port();
+        let err = UdpTransport::listen(Some([127, 0, 0, 1].into()), port).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+}

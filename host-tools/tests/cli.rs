@@ -1,0 +1,390 @@
+//! End-to-end tests of the `rudp` binary: real processes, real UDP sockets on 127.0.0.1.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const RUDP: &str = env!("CARGO_BIN_EXE_rudp");
+/// No test process may run longer than this.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A UDP port that was free a moment ago.
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn rudp(args: &[&str]) -> Command {
+    let mut cmd = Command::new(RUDP);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+/// Waits for `child` with a deadline, reading its stdout and stderr meanwhile (a child
+/// blocked on a full pipe would never exit); kills it and fails the test if it overruns.
+fn finish(mut child: Child) -> Output {
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "process overran {DEADLINE:?}; stderr: {}",
+                String::from_utf8_lossy(&stderr.join().unwrap())
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_success(what: &str, out: &Output) {
+    assert!(out.status.success(), "{what} failed ({}): {}", out.status, stderr(out));
+}
+
+/// Starts `rudp recv` on a fresh port writing to `dest` (or stdout), after making sure the
+/// port is bound (it waits for the receiver's socket before returning).
+fn start_receiver(dest: Option<&Path>, extra: &[&str]) -> (Child, u16) {
+    let port = free_port();
+    let port_s = port.to_string();
+    let mut args = vec!["recv", port_s.as_str(), "--bind", "127.0.0.1"];
+    let dest_s;
+    if let Some(dest) = dest {
+        dest_s = dest.to_str().unwrap().to_owned();
+        args.extend(["-o", dest_s.as_str()]);
+    }
+    args.extend(extra);
+    let child = rudp(&args).spawn().unwrap();
+    wait_bound(port);
+    (child, port)
+}
+
+/// Waits until something is bound to 127.0.0.1:`port`.
+fn wait_bound(port: u16) {
+    let start = Instant::now();
+    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        assert!(start.elapsed() < Duration::from_secs(10), "nothing bound port {port}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn send_file(port: u16, file: &Path, extra: &[&str]) -> Output {
+    let port = port.to_string();
+    let mut args = vec!["send", "127.0.0.1", port.as_str(), file.to_str().unwrap()];
+    args.extend(extra);
+    finish(rudp(&args).spawn().unwrap())
+}
+
+/// Pseudo-random bytes (SplitMix64), reproducible.
+fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) as u8
+        })
+        .collect()
+}
+
+/// Sends `data` as a file to a receiver writing `-o`, and checks the copy.
+fn round_trip_file(data: &[u8]) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    let output = dir.path().join("out.bin");
+    fs::write(&input, data).unwrap();
+    let (receiver, port) = start_receiver(Some(&output), &[]);
+    let sent = send_file(port, &input, &[]);
+    let received = finish(receiver);
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    assert!(fs::read(&output).unwrap() == data, "output differs for {} bytes", data.len());
+    assert!(stderr(&sent).contains(&format!("sent {} bytes", data.len())), "{}", stderr(&sent));
+    assert!(stderr(&received).contains(&format!("received {} bytes", data.len())), "{}", stderr(&received));
+    assert_only_output_left(dir.path(), &["in.bin", "out.bin"]);
+}
+
+/// No temporary file or other leftover in `dir`.
+fn assert_only_output_left(dir: &Path, expected: &[&str]) {
+    let mut names: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+}
+
+#[test]
+fn transfers_files_of_edge_sizes_byte_for_byte() {
+    for len in [0, 1, 511, 512, 513, 1024] {
+        round_trip_file(&random_bytes(len as u64, len));
+    }
+}
+
+#[test]
+fn transfers_a_file_ending_in_zero_bytes() {
+    let mut data = random_bytes(9, 3000);
+    data.extend([0u8; 1500]);
+    round_trip_file(&data);
+}
+
+#[test]
+fn transfers_a_few_mib_of_random_data() {
+    round_trip_file(&random_bytes(4, 3 * 1024 * 1024 + 17));
+}
+
+#[test]
+fn transfers_stdin_to_stdout() {
+    let data = random_bytes(5, 200_000);
+    let (receiver, port) = start_receiver(None, &["-q"]);
+    // Read the receiver's stdout while the transfer runs.
+    let receiver = thread::spawn(move || finish(receiver));
+    let port = port.to_string();
+    let mut sender = rudp(&["send", "127.0.0.1", &port, "-"]).stdin(Stdio::piped()).spawn().unwrap();
+    let mut stdin = sender.stdin.take().unwrap();
+    let feed = data.clone();
+    let writer = thread::spawn(move || stdin.write_all(&feed));
+    let sent = finish(sender);
+    writer.join().unwrap().unwrap();
+    let received = receiver.join().unwrap();
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    assert!(received.stdout == data, "stdout differs ({} bytes vs {})", received.stdout.len(), data.len());
+    // -q: nothing on stderr.
+    assert_eq!(stderr(&received), "");
+}
+
+#[test]
+fn verbose_prints_spec_trace_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    fs::write(&input, b"hello").unwrap();
+    let (receiver, port) = start_receiver(Some(&dir.path().join("out.txt")), &["-v"]);
+    let sent = send_file(port, &input, &["-v"]);
+    let received = finish(receiver);
+    assert_success("send", &sent);
+    let lines = stderr(&sent);
+    let first = lines.lines().next().unwrap();
+    assert!(first.starts_with("SEND ") && first.ends_with(" 0 0 SYN"), "{first}");
+    assert!(lines.lines().any(|l| l.starts_with("RECV ") && l.ends_with(" ACK SYN")), "{lines}");
+    assert!(lines.lines().any(|l| l.starts_with("SEND ") && l.ends_with(" FIN")), "{lines}");
+    assert!(lines.lines().all(|l| !l.ends_with(' ')), "trailing space in {lines}");
+    let rlines = stderr(&received);
+    assert!(rlines.lines().any(|l| l.starts_with("SEND ") && l.ends_with(" ACK FIN")), "{rlines}");
+}
+
+/// Fires junk at `port` from other sockets until `stop`: random bytes, forged frames with
+/// every kind of connection id and random sequence numbers, and SYNs.
+fn flood(port: u16, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
+    thread::spawn(move || {
+        let sockets: Vec<UdpSocket> = (0..3).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+        let mut sent = 0u64;
+        let mut i = 0u64;
+        while !stop.load(Ordering::SeqCst) {
+            let junk = random_bytes(i, (i % 600) as usize);
+            let mut forged = random_bytes(i ^ 0xf00d, 12 + (i % 513) as usize);
+            let seq = ((i * 7919) % 204_800) as u32;
+            forged[0..4].copy_from_slice(&seq.to_le_bytes());
+            forged[4..8].copy_from_slice(&seq.to_le_bytes());
+            forged[8..10].copy_from_slice(&((i % 65_536) as u16).to_le_bytes());
+            let flags: u16 = [0, 4, 1, 2, 5][(i % 5) as usize];
+            forged[10..12].copy_from_slice(&flags.to_le_bytes());
+            let s = &sockets[(i % 3) as usize];
+            for d in [&junk[..], &forged[..]] {
+                if s.send_to(d, ("127.0.0.1", port)).is_ok() {
+                    sent += 1;
+                }
+            }
+            i += 1;
+            if i.is_multiple_of(8) {
+                thread::sleep(Duration::from_micros(200));
+            }
+        }
+        sent
+    })
+}
+
+#[test]
+fn junk_forged_frames_and_foreign_syns_change_nothing() {
+    let data = random_bytes(6, 2 * 1024 * 1024);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    let output = dir.path().join("out.bin");
+    fs::write(&input, &data).unwrap();
+    let (receiver, port) = start_receiver(Some(&output), &[]);
+    // The flood starts before the transfer (SYNs from other ports fill the half-open table)
+    // and goes on during it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooder = flood(port, stop.clone());
+    thread::sleep(Duration::from_millis(100));
+    let sent = send_file(port, &input, &[]);
+    stop.store(true, Ordering::SeqCst);
+    let junk_sent = flooder.join().unwrap();
+    let received = finish(receiver);
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    assert!(fs::read(&output).unwrap() == data, "output differs");
+    assert!(junk_sent > 1000, "only {junk_sent} junk datagrams");
+    // The receiver saw and dropped the junk.
+    let summary = stderr(&received);
+    let dropped: u64 =
+        summary.trim().split(", ").find_map(|p| p.strip_suffix(" dropped")?.parse().ok()).expect(&summary);
+    assert!(dropped > 100, "{summary}");
+}
+
+#[test]
+fn sender_fails_when_nobody_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    fs::write(&input, b"data").unwrap();
+    let port = free_port();
+    let start = Instant::now();
+    let out = send_file(port, &input, &["--idle-timeout", "1s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("peer not answering"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(start.elapsed() >= Duration::from_secs(1));
+}
+
+#[test]
+fn sender_fails_on_an_unknown_host() {
+    let out = finish(rudp(&["send", "no-such-host.invalid", "9", "-"]).spawn().unwrap());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("host not found"), "{}", stderr(&out));
+}
+
+#[test]
+fn sender_fails_on_a_missing_file() {
+    let out = finish(rudp(&["send", "127.0.0.1", "9", "/nonexistent/file"]).spawn().unwrap());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("file not found: /nonexistent/file"), "{}", stderr(&out));
+}
+
+#[test]
+fn receiver_fails_on_a_port_in_use() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = finish(rudp(&["recv", &port, "--bind", "127.0.0.1"]).spawn().unwrap());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&format!("port {port} is in use")), "{}", stderr(&out));
+}
+
+#[test]
+fn receiver_fails_on_an_unwritable_output() {
+    let port = free_port().to_string();
+    let out = finish(rudp(&["recv", &port, "-o", "/nonexistent/dir/out.bin"]).spawn().unwrap());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("output not writable"), "{}", stderr(&out));
+}
+
+#[test]
+fn receiver_wait_gives_up_without_a_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.bin");
+    let port = free_port().to_string();
+    let out = finish(
+        rudp(&["recv", &port, "--bind", "127.0.0.1", "--wait", "300ms", "-o", output.to_str().unwrap()])
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no sender connected within 300ms"), "{}", stderr(&out));
+    assert_only_output_left(dir.path(), &[]);
+}
+
+#[test]
+fn a_sender_killed_mid_transfer_leaves_no_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.bin");
+    let (receiver, port) = start_receiver(Some(&output), &["--idle-timeout", "1s"]);
+    // A sender reading a pipe that never ends: it transfers what it gets, then we kill it.
+    let port_s = port.to_string();
+    let mut sender = rudp(&["send", "127.0.0.1", &port_s, "-"]).stdin(Stdio::piped()).spawn().unwrap();
+    let mut stdin = sender.stdin.take().unwrap();
+    stdin.write_all(&random_bytes(7, 100_000)).unwrap();
+    thread::sleep(Duration::from_millis(300));
+    sender.kill().unwrap();
+    let _ = sender.wait();
+    let received = finish(receiver);
+    assert_eq!(received.status.code(), Some(1), "{}", stderr(&received));
+    let err = stderr(&received);
+    assert!(err.contains("peer vanished mid-transfer"), "{err}");
+    assert!(err.contains("was not written"), "{err}");
+    assert_only_output_left(dir.path(), &[]);
+    drop(stdin);
+}
+
+#[test]
+fn keep_partial_keeps_and_names_the_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.bin");
+    let (receiver, port) = start_receiver(Some(&output), &["--idle-timeout", "1s", "--keep-partial"]);
+    let port_s = port.to_string();
+    let mut sender = rudp(&["send", "127.0.0.1", &port_s, "-"]).stdin(Stdio::piped()).spawn().unwrap();
+    let mut stdin = sender.stdin.take().unwrap();
+    stdin.write_all(&random_bytes(8, 50_000)).unwrap();
+    thread::sleep(Duration::from_millis(300));
+    sender.kill().unwrap();
+    let _ = sender.wait();
+    let received = finish(receiver);
+    assert_eq!(received.status.code(), Some(1));
+    let err = stderr(&received);
+    let partial: PathBuf = err.split("the partial data is in ").nth(1).unwrap().trim().into();
+    assert!(partial.exists(), "{err}");
+    assert!(!output.exists());
+    // Stop-and-wait writes before it acknowledges: the partial data is a prefix of the input.
+    let mut kept = Vec::new();
+    fs::File::open(&partial).unwrap().read_to_end(&mut kept).unwrap();
+    assert!(random_bytes(8, 50_000).starts_with(&kept));
+    drop(stdin);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["send"][..],
+        &["send", "127.0.0.1", "0"],
+        &["send", "127.0.0.1", "99999"],
+        &["recv", "9000", "--idle-timeout", "5"],
+        &["recv", "9000", "--min-rto", "3s", "--max-rto", "1s"],
+        &["recv", "9000", "--profile", "tcp"],
+        &["bogus"],
+    ] {
+        let out: Output = finish(rudp(args).spawn().unwrap());
+        let status: ExitStatus = out.status;
+        assert_eq!(status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn help_mentions_the_reference_profile_is_text_only() {
+    let out = finish(rudp(&["send", "--help"]).spawn().unwrap());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("TEXT ONLY"), "{help}");
+}
