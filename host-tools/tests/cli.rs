@@ -388,3 +388,61 @@ fn help_mentions_the_reference_profile_is_text_only() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("TEXT ONLY"), "{help}");
 }
+
+/// Starts `rudp relay` on a free port in front of `to`; returns it and its listening port.
+fn start_relay(to: u16, extra: &[&str]) -> (Child, u16) {
+    let to = format!("127.0.0.1:{to}");
+    let mut args = vec!["relay", "--listen", "127.0.0.1:0", "--to", to.as_str()];
+    args.extend(extra);
+    let mut child = rudp(&args).spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    let addr = line.strip_prefix("rudp relay: listening on ").and_then(|r| r.split(',').next());
+    let port = addr.and_then(|a| a.rsplit(':').next()?.parse().ok()).unwrap_or_else(|| panic!("{line}"));
+    // Keep draining its stderr so that it never blocks on a full pipe.
+    thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, port)
+}
+
+#[test]
+fn transfers_through_a_lossy_relay_byte_for_byte() {
+    let data = random_bytes(10, 300_000);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    let output = dir.path().join("out.bin");
+    fs::write(&input, &data).unwrap();
+    let (receiver, port) = start_receiver(Some(&output), &["--idle-timeout", "30s"]);
+    let (mut relay, relay_port) = start_relay(
+        port,
+        &[
+            "--loss",
+            "10%",
+            "--dup",
+            "5%",
+            "--reorder",
+            "5%",
+            "--delay",
+            "1ms",
+            "--jitter",
+            "1ms",
+            "--seed",
+            "42",
+        ],
+    );
+    let sent = send_file(relay_port, &input, &["--idle-timeout", "30s"]);
+    let received = finish(receiver);
+    let _ = relay.kill();
+    let _ = relay.wait();
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    assert!(fs::read(&output).unwrap() == data, "output differs");
+    // The loss was real: the sender had to retransmit.
+    let summary = stderr(&sent);
+    let retransmitted: u64 = summary
+        .trim()
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" retransmitted")?.parse().ok())
+        .expect(&summary);
+    assert!(retransmitted > 10, "{summary}");
+}

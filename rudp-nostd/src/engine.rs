@@ -10,6 +10,7 @@ pub const MAX_EVENTS_PER_CALL: usize = 2;
 
 /// A datagram the engine wants sent, borrowed from the engine's own buffer.
 #[derive(Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Transmit<'a, E> {
     /// Where to send it.
     pub to: E,
@@ -21,6 +22,7 @@ pub struct Transmit<'a, E> {
 
 /// What one received datagram did: its trace event and the application events it caused.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Handled<Ev> {
     /// `RECV` (maybe `DUP`) or `DROP`.
     pub trace: Trace,

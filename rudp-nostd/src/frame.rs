@@ -165,6 +165,7 @@ impl std::error::Error for DecodeError {}
 /// [`Packet::new_checked`] checks the length once, so every accessor after it indexes
 /// safely; the field values are checked by [`Repr::parse`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Packet<T: AsRef<[u8]>> {
     buffer: T,
 }

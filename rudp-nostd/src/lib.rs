@@ -85,6 +85,8 @@ pub mod transport;
 
 #[cfg(test)]
 mod sim;
+#[cfg(test)]
+mod testing;
 
 pub use config::{Profile, ReceiverConfig, SenderConfig, Timing};
 pub use engine::{Engine, Handled, Transmit};

@@ -42,6 +42,7 @@ pub struct Malformed;
 /// Walks an option list. Yields `Err(Malformed)` once, then ends, if an option runs past
 /// the end of the payload.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Options<'a> {
     rest: &'a [u8],
 }

@@ -52,6 +52,7 @@ pub enum ReceiverEvent {
 
 /// A SYN that was answered, waiting for its third frame.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct HalfOpen<E> {
     peer: E,
     isn: SeqNum,
@@ -63,6 +64,7 @@ struct HalfOpen<E> {
 
 /// The one established connection.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Connection<E> {
     peer: E,
     conn: u16,
@@ -87,6 +89,7 @@ impl<E> Connection<E> {
 }
 
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 enum State<E> {
     Listening,
     /// Receiving data.
@@ -101,6 +104,7 @@ enum State<E> {
 ///
 /// `W` is the sink; `E` the endpoint type; `H` the number of half-open entries.
 #[derive(Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Receiver<W, E, const H: usize = DEFAULT_HALF_OPEN> {
     sink: W,
     config: ReceiverConfig,
@@ -427,7 +431,275 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Engine for Receiver<W, E, H>
 
 #[cfg(test)]
 mod tests {
+    use std::vec::Vec;
+
     use super::*;
+    use crate::sim::VecSink;
+    use crate::testing::{BrokenSink, datagram, next_frame};
+    use crate::time::Duration;
+    use crate::trace::Direction;
+
+    const PEER: u8 = 1;
+    const OTHER: u8 = 2;
+    const ISN: u32 = 1000;
+    const ACK: Flags = Flags::ACK;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn receiver(profile: Profile) -> Receiver<VecSink, u8, 2> {
+        let config = ReceiverConfig { profile, ..ReceiverConfig::new(99) };
+        Receiver::new(config, VecSink::default(), t(0))
+    }
+
+    /// Handshake with PEER: returns (conn, risn).
+    fn connect<W: Write>(rx: &mut Receiver<W, u8, 2>, payload: &[u8]) -> (u16, u32) {
+        rx.handle_datagram(t(1), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[]));
+        let (syn_ack, _, _) = next_frame(rx, t(1)).unwrap();
+        let (conn, risn) = (syn_ack.conn, syn_ack.seq.get());
+        let h = rx.handle_datagram(t(2), PEER, &datagram(ISN + 1, risn + 1, conn, ACK, payload));
+        assert!(matches!(h.events[0], ReceiverEvent::Connected { .. }), "{:?}", h.events);
+        (conn, risn)
+    }
+
+    #[test]
+    fn a_syn_gets_a_syn_ack_and_a_repeat_gets_the_same_one() {
+        let mut rx = receiver(Profile::Native);
+        let h = rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[]));
+        assert_eq!(h.trace.direction, Direction::Recv);
+        let (first, payload, dup) = next_frame(&mut rx, t(0)).unwrap();
+        assert_eq!(first.flags, Flags::SYN | ACK);
+        assert_eq!(first.ack.get(), ISN + 1);
+        assert_ne!(first.conn, 0);
+        assert!(payload.is_empty() && !dup);
+        let h = rx.handle_datagram(t(1), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[]));
+        assert!(h.trace.dup);
+        assert_eq!(next_frame(&mut rx, t(1)).unwrap(), (first, Vec::new(), true));
+    }
+
+    #[test]
+    fn the_third_frame_connects_and_delivers_its_data() {
+        let mut rx = receiver(Profile::Native);
+        rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &1234u64.to_le_bytes()));
+        // That SYN payload is not an option list (type 0xd2 with length 4 runs short): ignored.
+        let (syn_ack, _, _) = next_frame(&mut rx, t(0)).unwrap();
+        let h = rx.handle_datagram(
+            t(1),
+            PEER,
+            &datagram(ISN + 1, syn_ack.seq.get() + 1, syn_ack.conn, ACK, b"abc"),
+        );
+        assert_eq!(
+            &h.events[..],
+            &[
+                ReceiverEvent::Connected { conn: syn_ack.conn, transfer_size: None },
+                ReceiverEvent::Delivered { bytes: 3 }
+            ]
+        );
+        let (ack, _, _) = next_frame(&mut rx, t(1)).unwrap();
+        assert_eq!((ack.flags, ack.seq.get(), ack.ack.get()), (ACK, syn_ack.seq.get() + 1, ISN + 4));
+        assert_eq!(rx.sink().0, b"abc");
+        assert_eq!(rx.peer(), Some(PEER));
+    }
+
+    #[test]
+    fn the_transfer_size_option_is_reported() {
+        let mut rx = receiver(Profile::Native);
+        let mut option = [0u8; 10];
+        crate::options::write_transfer_size(&mut option, 70_000).unwrap();
+        rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &option));
+        let (syn_ack, _, _) = next_frame(&mut rx, t(0)).unwrap();
+        let h =
+            rx.handle_datagram(t(1), PEER, &datagram(ISN + 1, syn_ack.seq.get() + 1, syn_ack.conn, ACK, &[]));
+        assert_eq!(h.events[0], ReceiverEvent::Connected { conn: syn_ack.conn, transfer_size: Some(70_000) });
+    }
+
+    #[test]
+    fn a_third_frame_that_does_not_match_the_handshake_is_dropped() {
+        let mut rx = receiver(Profile::Native);
+        rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[]));
+        let (syn_ack, _, _) = next_frame(&mut rx, t(0)).unwrap();
+        let (conn, risn) = (syn_ack.conn, syn_ack.seq.get());
+        for (from, d, reason) in [
+            (PEER, datagram(ISN + 1, risn + 1, conn.wrapping_add(1), ACK, b"x"), DropReason::WrongConn),
+            (PEER, datagram(ISN + 1, risn + 2, conn, ACK, b"x"), DropReason::Unexpected),
+            (PEER, datagram(ISN + 2, risn + 1, conn, ACK, b"x"), DropReason::Unexpected),
+            (PEER, datagram(ISN + 1, risn + 1, conn, Flags::NONE, b"x"), DropReason::Unexpected),
+            (OTHER, datagram(ISN + 1, risn + 1, conn, ACK, b"x"), DropReason::NotAccepting),
+        ] {
+            let h = rx.handle_datagram(t(1), from, &d);
+            assert_eq!(h.trace.reason, Some(reason));
+            assert!(h.events.is_empty() && next_frame(&mut rx, t(1)).is_none());
+        }
+        assert!(rx.sink().0.is_empty());
+    }
+
+    #[test]
+    fn a_full_half_open_table_loses_its_oldest_entry() {
+        let mut rx = receiver(Profile::Native); // two half-open entries
+        let mut answers = Vec::new();
+        for (i, from) in [10u8, 11, 12].into_iter().enumerate() {
+            rx.handle_datagram(t(i as u64), from, &datagram(ISN, 0, 0, Flags::SYN, &[]));
+            answers.push(next_frame(&mut rx, t(i as u64)).unwrap().0);
+        }
+        // Endpoint 10 was evicted: its third frame finds no entry.
+        let third = |a: &Repr| datagram(ISN + 1, a.seq.get() + 1, a.conn, ACK, &[]);
+        let h = rx.handle_datagram(t(5), 10, &third(&answers[0]));
+        assert_eq!(h.trace.reason, Some(DropReason::NotAccepting));
+        // Endpoint 12, the newest, completes the handshake and gets the transfer.
+        let h = rx.handle_datagram(t(5), 12, &third(&answers[2]));
+        assert!(matches!(h.events[0], ReceiverEvent::Connected { .. }));
+        // Now 11 is too late: one transfer per receiver.
+        let h = rx.handle_datagram(t(6), 11, &third(&answers[1]));
+        assert_eq!(h.trace.reason, Some(DropReason::WrongPeer));
+        let h = rx.handle_datagram(t(6), 11, &datagram(ISN, 0, 0, Flags::SYN, &[]));
+        assert_eq!(h.trace.reason, Some(DropReason::NotAccepting));
+    }
+
+    #[test]
+    fn half_open_entries_expire_after_the_idle_timeout() {
+        let mut rx = receiver(Profile::Native);
+        rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[]));
+        let (syn_ack, _, _) = next_frame(&mut rx, t(0)).unwrap();
+        assert_eq!(rx.poll_timeout(), Some(t(10_000)));
+        rx.handle_timeout(t(10_000));
+        assert_eq!(rx.poll_timeout(), None);
+        let h = rx.handle_datagram(
+            t(10_001),
+            PEER,
+            &datagram(ISN + 1, syn_ack.seq.get() + 1, syn_ack.conn, ACK, &[]),
+        );
+        assert_eq!(h.trace.reason, Some(DropReason::NotAccepting));
+    }
+
+    #[test]
+    fn data_is_written_in_order_duplicates_are_reacked_and_others_dropped() {
+        let mut rx = receiver(Profile::Native);
+        let (conn, risn) = connect(&mut rx, b"aa");
+        next_frame(&mut rx, t(2)).unwrap();
+        let next = ISN + 3;
+        // Out of order: dropped, no reply.
+        let h = rx.handle_datagram(t(3), PEER, &datagram(next + 5, risn + 1, conn, ACK, b"zz"));
+        assert_eq!(h.trace.reason, Some(DropReason::Unexpected));
+        assert!(next_frame(&mut rx, t(3)).is_none());
+        // In order, without the ACK flag (the reference sender's way): delivered.
+        rx.handle_datagram(t(4), PEER, &datagram(next, 0, conn, Flags::NONE, b"bb"));
+        let (ack, _, dup) = next_frame(&mut rx, t(4)).unwrap();
+        assert_eq!((ack.ack.get(), dup), (next + 2, false));
+        // Its retransmission: re-acknowledged, not written again.
+        let h = rx.handle_datagram(t(5), PEER, &datagram(next, 0, conn, ACK, b"bb"));
+        assert!(h.trace.dup && h.events.is_empty());
+        let (ack, _, dup) = next_frame(&mut rx, t(5)).unwrap();
+        assert_eq!((ack.ack.get(), dup), (next + 2, true));
+        // Another endpoint, or another connection id, cannot inject anything.
+        let h = rx.handle_datagram(t(6), OTHER, &datagram(next + 2, risn + 1, conn, ACK, b"evil"));
+        assert_eq!(h.trace.reason, Some(DropReason::WrongPeer));
+        let h = rx.handle_datagram(t(6), PEER, &datagram(next + 2, risn + 1, conn ^ 1, ACK, b"evil"));
+        assert_eq!(h.trace.reason, Some(DropReason::WrongConn));
+        assert_eq!(rx.sink().0, b"aabb");
+    }
+
+    #[test]
+    fn the_fin_finishes_and_a_repeated_fin_gets_the_same_answer() {
+        let mut rx = receiver(Profile::Native);
+        let (conn, risn) = connect(&mut rx, b"data");
+        let end = ISN + 5;
+        // A FIN that skips data is dropped.
+        let h = rx.handle_datagram(t(3), PEER, &datagram(end + 1, risn + 1, conn, Flags::FIN, &[]));
+        assert_eq!(h.trace.reason, Some(DropReason::Unexpected));
+        next_frame(&mut rx, t(3)).unwrap(); // the data ACK
+        let h = rx.handle_datagram(t(4), PEER, &datagram(end, risn + 1, conn, Flags::FIN, &[]));
+        assert_eq!(&h.events[..], &[ReceiverEvent::Finished]);
+        assert!(rx.has_succeeded() && !rx.is_done());
+        let (fin_ack, _, _) = next_frame(&mut rx, t(4)).unwrap();
+        assert_eq!(
+            (fin_ack.flags, fin_ack.seq.get(), fin_ack.ack.get()),
+            (Flags::FIN | ACK, risn + 1, end + 1)
+        );
+        rx.handle_datagram(t(5), PEER, &datagram(end, risn + 1, conn, Flags::FIN, &[]));
+        assert_eq!(next_frame(&mut rx, t(5)).unwrap(), (fin_ack, Vec::new(), true));
+    }
+
+    #[test]
+    fn native_close_needs_the_exact_final_ack() {
+        let mut rx = receiver(Profile::Native);
+        let (conn, risn) = connect(&mut rx, b"data");
+        let end = ISN + 5;
+        rx.handle_datagram(t(3), PEER, &datagram(end, risn + 1, conn, Flags::FIN, &[]));
+        // A delayed data frame carries ACK too; it must not close the receiver.
+        let h = rx.handle_datagram(t(4), PEER, &datagram(ISN + 1, risn + 1, conn, ACK, b"data"));
+        assert_eq!(h.trace.reason, Some(DropReason::Unexpected));
+        let h = rx.handle_datagram(t(4), PEER, &datagram(end + 1, risn + 2, conn, ACK | Flags::FIN, &[]));
+        assert_eq!(h.trace.reason, Some(DropReason::Unexpected));
+        assert!(!rx.is_done());
+        let h = rx.handle_datagram(t(5), PEER, &datagram(end + 1, risn + 2, conn, ACK, &[]));
+        assert_eq!(&h.events[..], &[ReceiverEvent::Closed]);
+        assert!(rx.is_done() && rx.has_succeeded());
+        assert_eq!(rx.poll_timeout(), None);
+    }
+
+    #[test]
+    fn reference_profile_strips_zeros_and_closes_on_any_ack() {
+        let mut rx = receiver(Profile::Reference);
+        let mut padded = [0u8; 512];
+        padded[..3].copy_from_slice(b"abc");
+        let (conn, risn) = connect(&mut rx, &padded);
+        let (ack, _, _) = next_frame(&mut rx, t(2)).unwrap();
+        assert_eq!(ack.ack.get(), ISN + 4, "acknowledges seq + stripped length");
+        let end = ISN + 4;
+        rx.handle_datagram(t(3), PEER, &datagram(end, risn + 1, conn, Flags::FIN, &[0; 512]));
+        next_frame(&mut rx, t(3)).unwrap();
+        // The original sender's final frames are ACK|FIN, padded.
+        let h =
+            rx.handle_datagram(t(4), PEER, &datagram(end + 1, risn + 2, conn, ACK | Flags::FIN, &[0; 512]));
+        assert_eq!(&h.events[..], &[ReceiverEvent::Closed]);
+        assert_eq!(rx.sink().0, b"abc");
+    }
+
+    #[test]
+    fn a_failing_sink_fails_the_transfer_without_acknowledging() {
+        let config = ReceiverConfig::new(5);
+        let mut rx: Receiver<BrokenSink, u8, 2> = Receiver::new(config, BrokenSink, t(0));
+        rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[]));
+        let (syn_ack, _, _) = next_frame(&mut rx, t(0)).unwrap();
+        let h = rx.handle_datagram(
+            t(1),
+            PEER,
+            &datagram(ISN + 1, syn_ack.seq.get() + 1, syn_ack.conn, ACK, b"x"),
+        );
+        assert_eq!(
+            h.events.last(),
+            Some(&ReceiverEvent::Failed(Error::Sink(embedded_io::ErrorKind::OutOfMemory)))
+        );
+        assert!(next_frame(&mut rx, t(1)).is_none(), "nothing unwritten is acknowledged");
+        assert!(rx.is_done() && !rx.has_succeeded());
+    }
+
+    #[test]
+    fn a_silent_peer_fails_the_transfer_but_only_ends_the_linger() {
+        let mut rx = receiver(Profile::Native);
+        let (conn, risn) = connect(&mut rx, b"x");
+        assert_eq!(rx.poll_timeout(), Some(t(2) + Duration::from_secs(10)));
+        assert_eq!(rx.handle_timeout(t(10_001)), None);
+        assert_eq!(rx.handle_timeout(t(10_002)), Some(ReceiverEvent::Failed(Error::IdleTimeout)));
+
+        let mut rx = receiver(Profile::Native);
+        let (conn2, risn2) = connect(&mut rx, b"x");
+        let _ = (conn, risn);
+        rx.handle_datagram(t(3), PEER, &datagram(ISN + 2, risn2 + 1, conn2, Flags::FIN, &[]));
+        assert_eq!(rx.handle_timeout(t(10_003)), Some(ReceiverEvent::Closed));
+        assert!(rx.has_succeeded());
+    }
+
+    #[test]
+    fn the_accept_timeout_bounds_the_wait_for_a_sender() {
+        let config =
+            ReceiverConfig { accept_timeout: Some(Duration::from_secs(3)), ..ReceiverConfig::new(1) };
+        let mut rx: Receiver<VecSink, u8> = Receiver::new(config, VecSink::default(), t(0));
+        assert_eq!(rx.poll_timeout(), Some(t(3000)));
+        assert_eq!(rx.handle_timeout(t(3000)), Some(ReceiverEvent::Failed(Error::AcceptTimeout)));
+        assert!(rx.is_done());
+    }
 
     #[test]
     fn strips_only_trailing_zeros() {

@@ -69,6 +69,7 @@ enum State {
 
 /// The frame in flight: its bytes, exactly as sent, and its retransmission state.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct InFlight {
     buf: [u8; MAX_FRAME],
     /// Bytes of `buf` that go on the wire.
@@ -113,6 +114,7 @@ impl InFlight {
 /// assert_eq!(syn.trace.to_string(), format!("SEND {} 0 0 SYN", syn.trace.header.unwrap().seq));
 /// ```
 #[derive(Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Sender<S, E = ()> {
     in_flight: InFlight,
     source: S,
@@ -434,5 +436,230 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
         self.in_flight.pending = true;
         self.in_flight.retransmitted = true;
         Handled::trace(Trace::recv(repr, true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::config::Timing;
+    use crate::testing::{BrokenSource, datagram, next_frame};
+    use crate::time::Duration;
+    use crate::trace::Direction;
+
+    const RX: u8 = 1;
+    const RISN: u32 = 5000;
+    const CONN: u16 = 77;
+    const ACK: Flags = Flags::ACK;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn sender(profile: Profile, data: &[u8]) -> Sender<&[u8], u8> {
+        let config = SenderConfig { profile, transfer_size: Some(data.len() as u64), ..SenderConfig::new(3) };
+        Sender::new(config, data, RX, t(0))
+    }
+
+    /// Sends the SYN and answers it: returns the ISN.
+    fn connect(tx: &mut Sender<&[u8], u8>) -> u32 {
+        let (syn, _, _) = next_frame(tx, t(0)).unwrap();
+        let isn = syn.seq.get();
+        let h = tx.handle_datagram(t(10), RX, &datagram(RISN, isn + 1, CONN, Flags::SYN | ACK, &[]));
+        assert_eq!(&h.events[..], &[SenderEvent::Connected { conn: CONN }]);
+        isn
+    }
+
+    #[test]
+    fn native_syn_announces_the_transfer_size() {
+        let mut tx = sender(Profile::Native, &[7; 1000]);
+        let (syn, payload, dup) = next_frame(&mut tx, t(0)).unwrap();
+        assert_eq!((syn.ack.get(), syn.conn, syn.flags, dup), (0, 0, Flags::SYN, false));
+        assert_eq!(payload, [1, 8, 0xe8, 3, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn reference_syn_is_the_spec_vector() {
+        let mut tx = sender(Profile::Reference, b"text");
+        let transmit = tx.poll_transmit(t(0)).unwrap();
+        let mut expected = [0u8; MAX_FRAME];
+        expected[..12].copy_from_slice(&[0x2a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0]);
+        assert_eq!(transmit.datagram, &expected[..]);
+    }
+
+    #[test]
+    fn answers_that_do_not_acknowledge_the_syn_are_dropped() {
+        let mut tx = sender(Profile::Native, b"x");
+        let (syn, _, _) = next_frame(&mut tx, t(0)).unwrap();
+        let isn = syn.seq.get();
+        for (from, d) in [
+            (RX, datagram(RISN, isn + 2, CONN, Flags::SYN | ACK, &[])),
+            (RX, datagram(RISN, isn + 1, 0, Flags::SYN | ACK, &[])),
+            (RX, datagram(RISN, isn + 1, CONN, ACK, &[])),
+            (2, datagram(RISN, isn + 1, CONN, Flags::SYN | ACK, &[])),
+        ] {
+            let h = tx.handle_datagram(t(1), from, &d);
+            assert_eq!(h.trace.direction, Direction::Drop);
+            assert!(next_frame(&mut tx, t(1)).is_none());
+        }
+        assert_eq!(tx.conn(), 0);
+    }
+
+    #[test]
+    fn frames_are_filled_to_512_bytes_and_acknowledged_one_at_a_time() {
+        let data: Vec<u8> = (0..1300u32).map(|i| i as u8).collect();
+        let mut tx = sender(Profile::Native, &data);
+        let isn = connect(&mut tx);
+        let mut seq = isn + 1;
+        let mut got = Vec::new();
+        for (i, len) in [512usize, 512, 276].into_iter().enumerate() {
+            let (f, payload, _) = next_frame(&mut tx, t(20 + i as u64)).unwrap();
+            assert_eq!((f.seq.get(), f.ack.get(), f.conn, f.flags), (seq, RISN + 1, CONN, ACK));
+            assert_eq!(payload.len(), len);
+            assert!(next_frame(&mut tx, t(20)).is_none(), "one frame in flight");
+            // A stale ACK changes nothing.
+            let h = tx.handle_datagram(t(21), RX, &datagram(RISN + 1, seq, CONN, ACK, &[]));
+            assert_eq!(h.trace.direction, Direction::Drop);
+            seq += len as u32;
+            let h = tx.handle_datagram(t(21 + i as u64), RX, &datagram(RISN + 1, seq, CONN, ACK, &[]));
+            assert_eq!(&h.events[..], &[SenderEvent::Acknowledged { bytes: len as u16 }]);
+            got.extend(payload);
+        }
+        assert_eq!(got, data);
+        let (fin, payload, _) = next_frame(&mut tx, t(30)).unwrap();
+        assert_eq!((fin.seq.get(), fin.ack.get(), fin.flags), (seq, RISN + 1, Flags::FIN));
+        assert!(payload.is_empty());
+        let h = tx.handle_datagram(t(31), RX, &datagram(RISN + 1, seq + 1, CONN, Flags::FIN | ACK, &[]));
+        assert_eq!(&h.events[..], &[SenderEvent::Finished]);
+        let (last, _, _) = next_frame(&mut tx, t(31)).unwrap();
+        assert_eq!((last.seq.get(), last.ack.get(), last.flags), (seq + 1, RISN + 2, ACK));
+        assert!(tx.has_succeeded());
+    }
+
+    #[test]
+    fn an_empty_source_still_sends_the_third_frame_then_the_fin() {
+        let mut tx = sender(Profile::Native, b"");
+        let isn = connect(&mut tx);
+        let (third, payload, _) = next_frame(&mut tx, t(11)).unwrap();
+        assert_eq!((third.seq.get(), third.flags, payload.len()), (isn + 1, ACK, 0));
+        tx.handle_datagram(t(12), RX, &datagram(RISN + 1, isn + 1, CONN, ACK, &[]));
+        let (fin, _, _) = next_frame(&mut tx, t(12)).unwrap();
+        assert_eq!((fin.seq.get(), fin.flags), (isn + 1, Flags::FIN));
+    }
+
+    #[test]
+    fn a_timeout_retransmits_with_back_off_and_no_rtt_sample() {
+        let mut tx = sender(Profile::Native, b"abc");
+        next_frame(&mut tx, t(0)).unwrap();
+        assert_eq!(tx.poll_timeout(), Some(t(500)));
+        tx.handle_timeout(t(499));
+        assert!(next_frame(&mut tx, t(499)).is_none());
+        tx.handle_timeout(t(500));
+        let (syn, _, dup) = next_frame(&mut tx, t(500)).unwrap();
+        assert!(dup && syn.flags == Flags::SYN);
+        assert_eq!(tx.rto(), Duration::from_millis(1000));
+        assert_eq!(tx.poll_timeout(), Some(t(1500)));
+        // Answered after the retransmission: Karn's rule, no sample.
+        tx.handle_datagram(t(510), RX, &datagram(RISN, syn.seq.get() + 1, CONN, Flags::SYN | ACK, &[]));
+        assert_eq!(tx.srtt(), None);
+        // The next frame, answered without retransmission, gives a sample.
+        next_frame(&mut tx, t(510)).unwrap();
+        tx.handle_datagram(t(530), RX, &datagram(RISN + 1, syn.seq.get() + 4, CONN, ACK, &[]));
+        assert_eq!(tx.srtt(), Some(Duration::from_millis(20)));
+    }
+
+    #[test]
+    fn a_repeated_syn_ack_means_the_last_frame_was_lost() {
+        let mut tx = sender(Profile::Native, b"abc");
+        let isn = connect(&mut tx);
+        let (third, _, _) = next_frame(&mut tx, t(11)).unwrap();
+        let h = tx.handle_datagram(t(12), RX, &datagram(RISN, isn + 1, CONN, Flags::SYN | ACK, &[]));
+        assert!(h.trace.dup);
+        let (again, payload, dup) = next_frame(&mut tx, t(12)).unwrap();
+        assert_eq!((again, payload.as_slice(), dup), (third, &b"abc"[..], true));
+    }
+
+    #[test]
+    fn the_idle_timeout_fails_the_transfer() {
+        let config = SenderConfig {
+            timing: Timing { idle_timeout: Duration::from_secs(3), ..Timing::DEFAULT },
+            ..SenderConfig::new(1)
+        };
+        let mut tx = Sender::new(config, &b"abc"[..], RX, t(0));
+        let mut now = t(0);
+        let mut events = Vec::new();
+        while !tx.is_done() {
+            while next_frame(&mut tx, now).is_some() {}
+            now = tx.poll_timeout().unwrap();
+            events.extend(tx.handle_timeout(now));
+        }
+        assert_eq!(events, [SenderEvent::Failed(Error::IdleTimeout)]);
+        assert_eq!(now, t(3000));
+    }
+
+    #[test]
+    fn a_failing_source_fails_the_transfer() {
+        let mut tx = Sender::new(SenderConfig::new(1), BrokenSource, RX, t(0));
+        let (syn, _, _) = next_frame(&mut tx, t(0)).unwrap();
+        let h = tx.handle_datagram(t(1), RX, &datagram(RISN, syn.seq.get() + 1, CONN, Flags::SYN | ACK, &[]));
+        assert_eq!(
+            &h.events[..],
+            &[
+                SenderEvent::Connected { conn: CONN },
+                SenderEvent::Failed(Error::Source(embedded_io::ErrorKind::BrokenPipe))
+            ]
+        );
+        assert!(tx.is_done() && next_frame(&mut tx, t(1)).is_none());
+    }
+
+    #[test]
+    fn the_linger_repeats_the_final_ack_then_closes() {
+        let mut tx = sender(Profile::Native, b"");
+        let isn = connect(&mut tx);
+        next_frame(&mut tx, t(10)).unwrap();
+        tx.handle_datagram(t(11), RX, &datagram(RISN + 1, isn + 1, CONN, ACK, &[]));
+        next_frame(&mut tx, t(11)).unwrap(); // FIN
+        let fin_ack = datagram(RISN + 1, isn + 2, CONN, Flags::FIN | ACK, &[]);
+        tx.handle_datagram(t(12), RX, &fin_ack);
+        let (final_ack, _, dup) = next_frame(&mut tx, t(12)).unwrap();
+        assert!(!dup);
+        let h = tx.handle_datagram(t(13), RX, &fin_ack);
+        assert!(h.trace.dup && h.events.is_empty());
+        assert_eq!(next_frame(&mut tx, t(13)).unwrap(), (final_ack, Vec::new(), true));
+        let deadline = tx.poll_timeout().unwrap();
+        assert_eq!(deadline, t(13) + tx.rto().saturating_mul(2));
+        assert_eq!(tx.handle_timeout(deadline), Some(SenderEvent::Closed));
+        assert!(tx.is_done() && tx.has_succeeded());
+    }
+
+    #[test]
+    fn reference_profile_frames_and_fin_answer() {
+        let mut tx = sender(Profile::Reference, &[b'a'; 600]);
+        let isn = connect(&mut tx);
+        assert_eq!(isn, REFERENCE_ISN);
+        let (third, payload, _) = next_frame(&mut tx, t(11)).unwrap();
+        assert_eq!((third.flags, third.ack.get(), payload.len()), (ACK, RISN + 1, MAX_PAYLOAD));
+        tx.handle_datagram(t(12), RX, &datagram(RISN + 1, isn + 513, CONN, ACK, &[]));
+        let (second, payload, _) = next_frame(&mut tx, t(12)).unwrap();
+        // Data after the first frame: flags 0, ack 0, padded to 524 bytes.
+        assert_eq!((second.flags, second.ack.get(), payload.len()), (Flags::NONE, 0, MAX_PAYLOAD));
+        assert_eq!(&payload[..88], &[b'a'; 88][..]);
+        assert!(payload[88..].iter().all(|&b| b == 0));
+        tx.handle_datagram(t(13), RX, &datagram(RISN + 1, isn + 601, CONN, ACK, &[]));
+        let (fin, payload, _) = next_frame(&mut tx, t(13)).unwrap();
+        assert_eq!((fin.flags, payload.len()), (Flags::FIN, MAX_PAYLOAD));
+        // A duplicate of the last data ACK is not the FIN's answer...
+        let h = tx.handle_datagram(t(14), RX, &datagram(RISN + 1, isn + 601, CONN, ACK, &[]));
+        assert_eq!(h.trace.direction, Direction::Drop);
+        // ...the original receiver's ACK|FIN is, whatever its ack number.
+        let h = tx.handle_datagram(t(14), RX, &datagram(RISN + 1, isn + 601, CONN, ACK | Flags::FIN, &[]));
+        assert_eq!(&h.events[..], &[SenderEvent::Finished]);
+        let (final_ack, payload, _) = next_frame(&mut tx, t(14)).unwrap();
+        assert_eq!((final_ack.flags, payload.len()), (ACK | Flags::FIN, MAX_PAYLOAD));
+        // Its lone FIN that follows gets the final ACK again.
+        tx.handle_datagram(t(15), RX, &datagram(RISN + 1, 0, CONN, Flags::FIN, &[]));
+        assert!(next_frame(&mut tx, t(15)).unwrap().2);
     }
 }

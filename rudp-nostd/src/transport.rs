@@ -64,6 +64,7 @@ pub trait Transport {
 
 /// What [`poll`] reports to its caller, in order.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Report<Ev> {
     /// A frame was sent, received or dropped (SPEC §8).
     Trace(Trace),
