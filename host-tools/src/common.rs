@@ -14,8 +14,9 @@ pub enum ProfileArg {
     /// Binary-safe, random initial numbers, adaptive timers (default).
     Native,
     /// Interoperates with the original Python client.py / server.py. TEXT ONLY: the original
-    /// receiver finds the end of each payload by stripping trailing zero bytes, so binary data
-    /// that contains zero bytes at the end of a 512-byte block is corrupted.
+    /// receiver finds the end of each payload by stripping trailing zero bytes, so data with a
+    /// 512-byte block that ends in zero bytes cannot be sent (the transfer stops there and
+    /// fails).
     Reference,
 }
 

@@ -60,7 +60,7 @@
 //!
 //! - `defmt`: `defmt::Format` on every public type, for firmware logging of trace events.
 //! - `std`: `std::error::Error` impls and conversions to `std::time`.
-//! - `smoltcp`: reserved for the smoltcp [`Transport`] (not yet implemented).
+//! - `smoltcp`: the [`Transport`] over a smoltcp 0.12 UDP socket (`smoltcp_transport`).
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -79,6 +79,8 @@ pub mod receiver;
 pub mod rto;
 pub mod sender;
 pub mod seq;
+#[cfg(feature = "smoltcp")]
+pub mod smoltcp_transport;
 pub mod time;
 pub mod trace;
 pub mod transport;
