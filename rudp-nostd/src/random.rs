@@ -20,9 +20,15 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// The high half of the next value (the better-mixed bits).
+    pub(crate) fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
     /// A connection id: never 0 (SPEC §1: 0 means "not assigned yet").
     pub(crate) fn next_conn(&mut self) -> u16 {
-        (self.next_u64() % u16::MAX as u64) as u16 + 1
+        // No 64-bit remainder (a library call on 32-bit cores); 0 maps to 1.
+        ((self.next_u64() >> 48) as u16).max(1)
     }
 }
 

@@ -200,22 +200,21 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
         }
         // A new attempt from an endpoint replaces its old entry; a full table loses its oldest.
         self.half_open.retain(|e| e.peer != from);
-        if self.half_open.is_full()
-            && let Some(oldest) = (0..self.half_open.len()).min_by_key(|&i| self.half_open[i].created)
-        {
-            self.half_open.swap_remove(oldest);
-        }
         let entry = HalfOpen {
             peer: from,
             isn: repr.seq,
-            risn: SeqNum::from_wrapping(self.random.next_u64()),
+            risn: SeqNum::from_wrapping(self.random.next_u32()),
             conn: self.random.next_conn(),
             created: now,
             transfer_size: SynOptions::parse(frame.payload).transfer_size,
         };
-        if self.half_open.push(entry).is_err() {
-            // Only with H = 0: no half-open entry can be kept at all.
-            return Handled::trace(Trace::drop(repr, DropReason::NotAccepting));
+        if let Err(entry) = self.half_open.push(entry) {
+            // Overwritten in place: no index, so no bounds check that could panic.
+            match self.half_open.iter_mut().min_by_key(|e| e.created) {
+                Some(oldest) => *oldest = entry,
+                // Only with H = 0: no half-open entry can be kept at all.
+                None => return Handled::trace(Trace::drop(repr, DropReason::NotAccepting)),
+            }
         }
         let syn_ack =
             Repr { seq: entry.risn, ack: entry.isn + 1, conn: entry.conn, flags: Flags::SYN | Flags::ACK };
@@ -249,9 +248,12 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
         };
         self.state = State::Established(connection);
         let connected = ReceiverEvent::Connected { conn: entry.conn, transfer_size: entry.transfer_size };
-        let mut handled = self.on_established(now, connection, frame);
+        let data = self.on_established(now, connection, frame);
         // `Connected` comes before what the third frame's data did.
-        handled.events.insert(0, connected).ok();
+        let mut handled = Handled::with_event(data.trace, connected);
+        for event in data.events {
+            handled.push(event);
+        }
         handled
     }
 
@@ -309,7 +311,8 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
     /// In `Closing`: a repeated FIN, or the final ACK.
     fn on_closing(&mut self, now: Instant, mut c: Connection<E>, frame: Frame<'_>) -> Handled<ReceiverEvent> {
         let repr = frame.repr;
-        let fin_seq = SeqNum::from_wrapping(c.rcv_nxt.get() as u64 + crate::MAX_SEQ as u64 - 1);
+        // rcv_nxt - 1: the FIN's own sequence number.
+        let fin_seq = c.rcv_nxt + (crate::MAX_SEQ - 1);
         if repr.flags.contains(Flags::FIN) && repr.seq == fin_seq {
             c.last_heard = now;
             self.state = State::Closing(c);
@@ -343,9 +346,12 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
 }
 
 /// `payload` without its trailing zero bytes.
-fn strip_trailing_zeros(payload: &[u8]) -> &[u8] {
-    let end = payload.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    &payload[..end]
+fn strip_trailing_zeros(mut payload: &[u8]) -> &[u8] {
+    // Slice patterns: no index, so no panic path.
+    while let [rest @ .., 0] = payload {
+        payload = rest;
+    }
+    payload
 }
 
 impl<W: Write, E: Copy + PartialEq, const H: usize> Engine for Receiver<W, E, H> {

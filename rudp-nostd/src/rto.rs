@@ -68,7 +68,8 @@ impl RtoEstimator {
             self.srtt_us = ((7 * self.srtt_us as u64 + r as u64) / 8).max(1) as u32;
         }
         let rto = self.srtt_us as u64 + (K as u64 * self.rttvar_us as u64).max(1);
-        self.rto_us = rto.clamp(self.min_us as u64, self.max_us as u64) as u32;
+        // max then min rather than clamp: clamp asserts min <= max, a panic path in firmware.
+        self.rto_us = rto.max(self.min_us as u64).min(self.max_us as u64) as u32;
     }
 
     /// The timer expired: back off (RFC 6298 §5.5), up to `max_rto`.

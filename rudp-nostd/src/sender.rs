@@ -95,6 +95,11 @@ impl InFlight {
         }
     }
 
+    /// The bytes that go on the wire.
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len).min(MAX_FRAME)]
+    }
+
     fn expected_ack(&self) -> SeqNum {
         self.repr().seq + self.consumed as u32
     }
@@ -139,8 +144,8 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
     /// A sender about to open a connection to `peer`: its SYN is ready for `poll_transmit`.
     pub fn new(config: SenderConfig, source: S, peer: E, now: Instant) -> Sender<S, E> {
         let isn = match config.profile {
-            Profile::Native => SeqNum::from_wrapping(SplitMix64::new(config.random_seed).next_u64()),
-            Profile::Reference => SeqNum::from_wrapping(REFERENCE_ISN as u64),
+            Profile::Native => SeqNum::from_wrapping(SplitMix64::new(config.random_seed).next_u32()),
+            Profile::Reference => SeqNum::from_wrapping(REFERENCE_ISN),
         };
         let timing = config.timing;
         let mut sender = Sender {
@@ -206,7 +211,8 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
         let len = match self.profile {
             Profile::Native => HEADER_LEN + payload_len,
             Profile::Reference => {
-                buf[HEADER_LEN + payload_len..].fill(0);
+                // `min`: the bound the optimizer needs to drop the slice's panic path.
+                buf[(HEADER_LEN + payload_len).min(MAX_FRAME)..].fill(0);
                 MAX_FRAME
             }
         };
@@ -401,7 +407,7 @@ impl<S: Read, E: Copy + PartialEq> Engine for Sender<S, E> {
         self.in_flight.pending = false;
         self.sent_at = now;
         let trace = Trace::send(self.in_flight.repr(), self.in_flight.retransmitted);
-        Some(Transmit { to: self.peer, datagram: &self.in_flight.buf[..self.in_flight.len as usize], trace })
+        Some(Transmit { to: self.peer, datagram: self.in_flight.bytes(), trace })
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

@@ -31,10 +31,11 @@ impl SeqNum {
         if value < MAX_SEQ { Some(SeqNum(value)) } else { None }
     }
 
-    /// `value` reduced modulo [`MAX_SEQ`]: any 64-bit number (a random seed, a byte count)
-    /// becomes a valid sequence number.
-    pub const fn from_wrapping(value: u64) -> SeqNum {
-        SeqNum((value % MAX_SEQ as u64) as u32)
+    /// `value` reduced modulo [`MAX_SEQ`]: any 32-bit number (a random value, a byte count)
+    /// becomes a valid sequence number. (32 bits, not 64: a 64-bit remainder costs firmware a
+    /// library routine of about a kilobyte.)
+    pub const fn from_wrapping(value: u32) -> SeqNum {
+        SeqNum(value % MAX_SEQ)
     }
 
     /// The number, below [`MAX_SEQ`].
@@ -44,8 +45,10 @@ impl SeqNum {
 
     /// `self + n` modulo [`MAX_SEQ`].
     pub const fn wrapping_add(self, n: u32) -> SeqNum {
-        // u64 so that `n` close to u32::MAX cannot overflow.
-        SeqNum(((self.0 as u64 + n as u64) % MAX_SEQ as u64) as u32)
+        // Both terms are below MAX_SEQ, so the sum cannot overflow a u32, and one subtraction
+        // brings it back: no 64-bit arithmetic on a 32-bit core.
+        let sum = self.0 + n % MAX_SEQ;
+        SeqNum(if sum >= MAX_SEQ { sum - MAX_SEQ } else { sum })
     }
 
     /// The forward distance from `earlier` to `self`, modulo [`MAX_SEQ`].
@@ -104,7 +107,7 @@ mod tests {
 
     #[test]
     fn from_wrapping_reduces() {
-        assert_eq!(SeqNum::from_wrapping(MAX_SEQ as u64 * 7 + 42).get(), 42);
-        assert_eq!(SeqNum::from_wrapping(u64::MAX).get(), (u64::MAX % MAX_SEQ as u64) as u32);
+        assert_eq!(SeqNum::from_wrapping(MAX_SEQ * 7 + 42).get(), 42);
+        assert_eq!(SeqNum::from_wrapping(u32::MAX).get(), u32::MAX % MAX_SEQ);
     }
 }

@@ -8,8 +8,7 @@ use crate::seq::SeqNum;
 
 /// The bytes of a frame.
 pub(crate) fn datagram(seq: u32, ack: u32, conn: u16, flags: Flags, payload: &[u8]) -> Vec<u8> {
-    let repr =
-        Repr { seq: SeqNum::from_wrapping(seq as u64), ack: SeqNum::from_wrapping(ack as u64), conn, flags };
+    let repr = Repr { seq: SeqNum::from_wrapping(seq), ack: SeqNum::from_wrapping(ack), conn, flags };
     let mut buf = [0u8; MAX_FRAME];
     let len = repr.emit_with_payload(&mut buf, payload).expect("payload fits");
     buf[..len].to_vec()
