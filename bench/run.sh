@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Benchmarks on loopback, every figure from this one run (these machines are shared and
+# noisy: compare ratios measured together, never figures from different runs).
+#
+#   bash bench/run.sh [SIZE_MIB] [REPS]      (defaults: 32 MiB, 3 repetitions)
+#
+# Measures, interleaved REPS times (the median is reported):
+#   - the stop-and-wait limit of the path: our raw UDP ping-pong with rudp's frame sizes,
+#     512 bytes / RTT (host-tools/examples/pingpong.rs);
+#   - rudp send -> rudp recv of a SIZE_MIB random file;
+#   - tftp-hpa (in.tftpd + tftp, 512-byte blocks, also stop-and-wait) on the same file;
+# then a lossy run through `rudp relay` (5% loss each way, 1 ms delay each way), and the peak
+# RSS of `rudp recv` for 1 MiB and 256 MiB. Every output is checked byte for byte.
+# Needs root for apt-get (tftpd-hpa, tftp-hpa, time) when they are missing. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZE_MIB=${1:-32}
+REPS=${2:-3}
+WORK=$(mktemp -d /tmp/rudp-bench.XXXXXX)
+chmod 755 "$WORK"
+TFTPD_PID=
+cleanup() {
+    [ -n "$TFTPD_PID" ] && kill "$TFTPD_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need in.tftpd || ! need tftp || [ ! -x /usr/bin/time ]; then
+    echo "installing tftpd-hpa, tftp-hpa, time" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tftpd-hpa tftp-hpa time >/dev/null
+    # The package starts a system tftpd on port 69; this benchmark runs its own.
+    service tftpd-hpa stop >/dev/null 2>&1 || true
+fi
+
+cargo build --quiet --release -p rudp-host-tools --bin rudp --example pingpong
+RUDP=$PWD/target/release/rudp
+PINGPONG=$PWD/target/release/examples/pingpong
+
+free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+head -c $((SIZE_MIB * 1048576)) /dev/urandom >"$WORK/in.bin"
+chmod 644 "$WORK/in.bin"
+BYTES=$(stat -c %s "$WORK/in.bin")
+
+run_pingpong() { # prints MB/s
+    "$PINGPONG" 100000 | sed -n 's/.*limit \([0-9.]*\) MB\/s.*/\1/p'
+}
+
+run_rudp() { # run_rudp <file> [send args...]: prints MB/s (wall clock of the sender)
+    local file=$1
+    shift
+    local port
+    port=$(free_port)
+    "$RUDP" recv "$port" --bind 127.0.0.1 -q -o "$WORK/out.bin" &
+    local rx=$!
+    while ! ss -uln | grep -q "127.0.0.1:$port "; do sleep 0.01; done
+    local t0 t1
+    t0=$(now)
+    "$RUDP" send 127.0.0.1 "$port" "$file" -q "$@"
+    t1=$(now)
+    wait "$rx"
+    cmp -s "$file" "$WORK/out.bin" || { echo "rudp output differs" >&2; exit 1; }
+    awk -v b="$(stat -c %s "$file")" -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.2f\n", b / (t1 - t0) / 1e6}'
+}
+
+start_tftpd() {
+    TFTP_PORT=$(free_port)
+    in.tftpd -L -a "127.0.0.1:$TFTP_PORT" -s "$WORK" -u tftp &
+    TFTPD_PID=$!
+    while ! ss -uln | grep -q "127.0.0.1:$TFTP_PORT "; do sleep 0.01; done
+}
+
+run_tftp() { # prints MB/s
+    rm -f "$WORK/tftp.out"
+    local t0 t1
+    t0=$(now)
+    tftp 127.0.0.1 "$TFTP_PORT" -m binary -c get in.bin "$WORK/tftp.out"
+    t1=$(now)
+    cmp -s "$WORK/in.bin" "$WORK/tftp.out" || { echo "tftp output differs" >&2; exit 1; }
+    awk -v b="$BYTES" -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.2f\n", b / (t1 - t0) / 1e6}'
+}
+
+start_tftpd
+: >"$WORK/limit" >"$WORK/rudp" >"$WORK/tftp"
+for rep in $(seq "$REPS"); do
+    echo "repetition $rep/$REPS" >&2
+    run_pingpong >>"$WORK/limit"
+    run_rudp "$WORK/in.bin" >>"$WORK/rudp"
+    run_tftp >>"$WORK/tftp"
+done
+LIMIT=$(median <"$WORK/limit")
+RUDP_MBS=$(median <"$WORK/rudp")
+TFTP_MBS=$(median <"$WORK/tftp")
+
+# Lossy: 4 MiB through the relay, 5% loss and 1 ms delay each way.
+head -c 4194304 "$WORK/in.bin" >"$WORK/lossy.bin"
+RX_PORT=$(free_port)
+"$RUDP" recv "$RX_PORT" --bind 127.0.0.1 -q -o "$WORK/lossy.out" --idle-timeout 60s &
+RX=$!
+"$RUDP" relay --listen 127.0.0.1:0 --to "127.0.0.1:$RX_PORT" --loss 5% --delay 1ms --seed 1 2>"$WORK/relay.log" &
+RELAY=$!
+while ! grep -q "listening on" "$WORK/relay.log"; do sleep 0.01; done
+RELAY_PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\),.*/\1/p' "$WORK/relay.log")
+"$RUDP" send 127.0.0.1 "$RELAY_PORT" "$WORK/lossy.bin" --idle-timeout 60s 2>"$WORK/lossy.log"
+wait "$RX"
+kill "$RELAY" 2>/dev/null || true
+cmp -s "$WORK/lossy.bin" "$WORK/lossy.out" || { echo "lossy output differs" >&2; exit 1; }
+LOSSY_SUMMARY=$(grep "rudp: sent" "$WORK/lossy.log")
+LOSSY_MBS=$(sed -n 's/.*(\([0-9.]*\) MB\/s).*/\1/p' <<<"$LOSSY_SUMMARY")
+LOSSY_FRAMES=$(sed -n 's/.*, \([0-9]*\) frames sent.*/\1/p' <<<"$LOSSY_SUMMARY")
+LOSSY_RETX=$(sed -n 's/.*, \([0-9]*\) retransmitted.*/\1/p' <<<"$LOSSY_SUMMARY")
+
+# Peak RSS of the receiver: 1 MiB vs 256 MiB (constant memory).
+rss_recv() { # rss_recv <MiB>: prints KiB
+    local port
+    port=$(free_port)
+    /usr/bin/time -f %M -o "$WORK/rss" "$RUDP" recv "$port" --bind 127.0.0.1 -q -o /dev/null &
+    local rx=$!
+    while ! ss -uln | grep -q "127.0.0.1:$port "; do sleep 0.01; done
+    head -c $(($1 * 1048576)) /dev/zero | "$RUDP" send 127.0.0.1 "$port" - -q
+    wait "$rx"
+    cat "$WORK/rss"
+}
+RSS_1=$(rss_recv 1)
+RSS_256=$(rss_recv 256)
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+echo
+echo "rudp benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), ${SIZE_MIB} MiB, median of $REPS"
+printf '| %-52s | %12s | %8s |\n' "measure" "value" "ratio"
+printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..54})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..10})"
+printf '| %-52s | %7s MB/s | %8s |\n' "stop-and-wait limit (ping-pong, 512 B / RTT)" "$LIMIT" "1.00"
+printf '| %-52s | %7s MB/s | %8s |\n' "rudp send -> rudp recv" "$RUDP_MBS" "$(ratio "$RUDP_MBS" "$LIMIT")"
+printf '| %-52s | %7s MB/s | %8s |\n' "tftp-hpa get, 512-byte blocks" "$TFTP_MBS" "$(ratio "$TFTP_MBS" "$LIMIT")"
+printf '| %-52s | %12s | %8s |\n' "rudp / tftp-hpa" "" "$(ratio "$RUDP_MBS" "$TFTP_MBS")"
+printf '| %-52s | %7s MB/s | %8s |\n' "rudp through relay, 5% loss + 1 ms each way, 4 MiB" "$LOSSY_MBS" ""
+printf '| %-52s | %12s | %8s |\n' "  retransmissions per frame sent" "$LOSSY_RETX/$LOSSY_FRAMES" "$(ratio "$LOSSY_RETX" "$LOSSY_FRAMES")"
+printf '| %-52s | %8s KiB | %8s |\n' "peak RSS of rudp recv, 1 MiB" "$RSS_1" ""
+printf '| %-52s | %8s KiB | %8s |\n' "peak RSS of rudp recv, 256 MiB" "$RSS_256" "$(ratio "$RSS_256" "$RSS_1")"
+echo "samples (MB/s): limit $(tr '\n' ' ' <"$WORK/limit")| rudp $(tr '\n' ' ' <"$WORK/rudp")| tftp $(tr '\n' ' ' <"$WORK/tftp")"

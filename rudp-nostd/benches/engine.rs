@@ -1,0 +1,69 @@
+//! Codec and in-memory engine throughput: `cargo bench -p rudp-nostd`.
+//!
+//! - `codec/decode` and `codec/emit`: one full 524-byte frame, ns per frame.
+//! - `engine/transfer`: a whole transfer through `Sender` and `Receiver` via the sans-IO API,
+//!   every datagram handed straight to the other side (no sockets, no loss), MB/s of payload.
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use rudp_nostd::frame::{self, Flags, MAX_FRAME, MAX_PAYLOAD, Repr};
+use rudp_nostd::{Engine, Instant, Receiver, ReceiverConfig, Sender, SenderConfig, SeqNum};
+
+/// Runs one transfer of `data` into `out`; returns the bytes written.
+fn transfer(data: &[u8], out: &mut [u8]) -> usize {
+    let capacity = out.len();
+    let now = Instant::ZERO;
+    let mut sender = Sender::new(SenderConfig::new(1), data, 1u8, now);
+    let mut receiver: Receiver<&mut [u8], u8> = Receiver::new(ReceiverConfig::new(2), out, now);
+    loop {
+        let mut moved = false;
+        while let Some(t) = sender.poll_transmit(now) {
+            receiver.handle_datagram(now, 0, t.datagram);
+            moved = true;
+        }
+        while let Some(t) = receiver.poll_transmit(now) {
+            sender.handle_datagram(now, 1, t.datagram);
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert!(sender.has_succeeded() && receiver.has_succeeded());
+    capacity - receiver.into_sink().len()
+}
+
+fn codec(c: &mut Criterion) {
+    let repr =
+        Repr { seq: SeqNum::new(43).unwrap(), ack: SeqNum::new(555).unwrap(), conn: 7, flags: Flags::ACK };
+    let payload = [0xa5u8; MAX_PAYLOAD];
+    let mut buf = [0u8; MAX_FRAME];
+    repr.emit_with_payload(&mut buf, &payload).unwrap();
+    let mut group = c.benchmark_group("codec");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("decode", |b| b.iter(|| frame::decode(black_box(&buf[..])).map(|f| f.repr)));
+    group.bench_function("emit", |b| {
+        let mut out = [0u8; MAX_FRAME];
+        b.iter(|| black_box(repr).emit_with_payload(&mut out, black_box(&payload)))
+    });
+    group.finish();
+}
+
+fn engine(c: &mut Criterion) {
+    const SIZE: usize = 8 << 20;
+    let data: Vec<u8> = (0..SIZE).map(|i| (i * 31 + 7) as u8).collect();
+    let mut out = vec![0u8; SIZE];
+    assert_eq!(transfer(&data, &mut out), SIZE);
+    assert!(out == data);
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Bytes(SIZE as u64));
+    group.sample_size(20);
+    group.bench_function("transfer_8MiB", |b| {
+        b.iter_batched_ref(|| (), |()| transfer(black_box(&data), &mut out), BatchSize::PerIteration)
+    });
+    group.finish();
+}
+
+criterion_group!(benches, codec, engine);
+criterion_main!(benches);
