@@ -446,3 +446,25 @@ fn transfers_through_a_lossy_relay_byte_for_byte() {
         .expect(&summary);
     assert!(retransmitted > 10, "{summary}");
 }
+
+#[test]
+fn a_dual_stack_receiver_takes_ipv6_and_ipv4_senders() {
+    let data = random_bytes(11, 20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    fs::write(&input, &data).unwrap();
+    for host in ["::1", "[::1]", "127.0.0.1", "localhost"] {
+        let output = dir.path().join("out.bin");
+        // No --bind: every interface, IPv6 and IPv4 (the traffic itself stays on loopback).
+        let port = free_port();
+        let port_s = port.to_string();
+        let receiver = rudp(&["recv", &port_s, "-o", output.to_str().unwrap()]).spawn().unwrap();
+        wait_bound(port);
+        let sent = finish(rudp(&["send", host, &port_s, input.to_str().unwrap()]).spawn().unwrap());
+        let received = finish(receiver);
+        assert_success(host, &sent);
+        assert_success(host, &received);
+        assert!(fs::read(&output).unwrap() == data, "{host}: output differs");
+        fs::remove_file(&output).unwrap();
+    }
+}
