@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use rudp_nostd::{Profile, Timing};
+use rudp_nostd::{DigestAlgorithm, Profile, Timing};
 
 use crate::Failure;
 use crate::duration::parse_duration;
@@ -25,6 +25,28 @@ impl From<ProfileArg> for Profile {
         match p {
             ProfileArg::Native => Profile::Native,
             ProfileArg::Reference => Profile::Reference,
+        }
+    }
+}
+
+/// The whole-object digest a sender offers (SPEC §10.2).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum DigestArg {
+    /// CRC-32C (Castagnoli): catches corruption, cheap (default).
+    Crc32c,
+    /// SHA-256: also resists deliberate tampering, slower.
+    Sha256,
+    /// No digest: the receiver cannot verify the content.
+    None,
+}
+
+impl DigestArg {
+    /// The algorithm, if any.
+    pub fn algorithm(self) -> Option<DigestAlgorithm> {
+        match self {
+            DigestArg::Crc32c => Some(DigestAlgorithm::Crc32c),
+            DigestArg::Sha256 => Some(DigestAlgorithm::Sha256),
+            DigestArg::None => None,
         }
     }
 }

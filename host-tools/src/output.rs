@@ -66,13 +66,18 @@ impl Output {
         }
     }
 
-    /// Drops an incomplete transfer's data: removes the temporary file, or keeps it (and says
-    /// where) with `keep`. Returns a sentence for the error message.
-    pub fn discard(&mut self, keep: bool) -> String {
+    /// Drops an incomplete (or, with `bad`, wrong) transfer's data: removes the temporary
+    /// file, or keeps it (and says where) with `keep`. Returns a sentence for the error
+    /// message.
+    pub fn discard(&mut self, keep: bool, bad: bool) -> String {
         match self {
             Output::Stdout(w) => {
                 let _ = w.flush();
-                "the data already written to stdout is incomplete".into()
+                if bad {
+                    "the data already written to stdout is BAD: do not use it".into()
+                } else {
+                    "the data already written to stdout is incomplete".into()
+                }
             }
             Output::File { writer, temp, target } => {
                 let _ = writer.flush();

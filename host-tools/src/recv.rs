@@ -39,6 +39,10 @@ pub struct RecvArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub wait: Option<Duration>,
 
+    /// Do not verify a digest, even when the sender offers one.
+    #[arg(long)]
+    pub no_verify: bool,
+
     /// When a transfer fails, keep the partial data in the temporary file (and say where)
     /// instead of removing it.
     #[arg(long, requires = "output")]
@@ -58,7 +62,7 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
     let mut udp = match UdpTransport::listen(args.bind, args.port) {
         Ok(udp) => udp,
         Err(e) => {
-            sink.get_mut().discard(false);
+            sink.get_mut().discard(false, false);
             return Err(match e.kind() {
                 std::io::ErrorKind::AddrInUse => anyhow!("port {} is in use", args.port),
                 _ => anyhow!("cannot listen on port {}: {e}", args.port),
@@ -72,6 +76,7 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
         idle_timeout: args.common.idle_timeout.into(),
         random_seed: random_seed(),
         accept_timeout: args.wait.map(Into::into),
+        verify_digest: !args.no_verify,
     };
     let mut receiver: Receiver<_, _> = Receiver::new(config, sink, clock.now());
     let mut reporter = Reporter::new(&args.common);
@@ -118,24 +123,31 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
     let elapsed = Duration::from_secs_f64(elapsed.unwrap_or_else(|| clock.elapsed_secs()).max(0.0));
     if let Some(e) = commit_error {
         reporter.finish();
-        let discarded = receiver.sink_mut().get_mut().discard(args.keep_partial);
+        let discarded = receiver.sink_mut().get_mut().discard(args.keep_partial, false);
         return Err(anyhow!("{e:#}; {discarded}").into());
     }
     match (outcome, result) {
         // The data is committed; nothing in the linger changes that.
         (Some(Ok(())), _) => {
-            reporter.print_summary("received", elapsed);
+            reporter.print_summary("received", elapsed, receiver.digest());
             Ok(())
         }
         (outcome, result) => {
             reporter.finish();
-            let discarded = receiver.sink_mut().get_mut().discard(args.keep_partial);
+            let mismatch = outcome == Some(Err(Error::DigestMismatch));
+            let digest = receiver.digest();
+            let discarded = receiver.sink_mut().get_mut().discard(args.keep_partial, mismatch);
             let message = match (outcome, result) {
                 (_, Ok(Stop::Interrupted)) => format!("interrupted after {} bytes", reporter.bytes),
                 (_, Err(e)) => format!("network error: {e}"),
                 (Some(Err(Error::IdleTimeout)), _) => format!(
                     "peer vanished mid-transfer: nothing from the sender for {:?} after {} bytes",
                     args.common.idle_timeout, reporter.bytes
+                ),
+                (Some(Err(Error::DigestMismatch)), _) => format!(
+                    "digest mismatch: the {} bytes received do not match the sender's {} digest",
+                    reporter.bytes,
+                    digest.map_or("agreed".into(), |d| d.to_string())
                 ),
                 (Some(Err(Error::AcceptTimeout)), _) => {
                     format!("no sender connected within {:?}", args.wait.unwrap_or_default())

@@ -5,8 +5,8 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rudp_nostd::Trace;
 use rudp_nostd::trace::Direction;
+use rudp_nostd::{DigestAlgorithm, Trace};
 
 use crate::common::CommonArgs;
 
@@ -100,21 +100,26 @@ impl Reporter {
         }
     }
 
-    /// The summary line: `sent 1048576 bytes in 0.42 s (2.50 MB/s), 2051 frames, ...`.
-    pub fn summary(&self, verb: &str, elapsed: Duration) -> String {
+    /// The summary line: `sent 1048576 bytes in 0.42 s (2.50 MB/s), 2051 frames, ...,
+    /// verified with CRC-32C`.
+    pub fn summary(&self, verb: &str, elapsed: Duration, verified: Option<DigestAlgorithm>) -> String {
         let secs = elapsed.as_secs_f64();
         let rate = if secs > 0.0 { self.bytes as f64 / secs / 1e6 } else { 0.0 };
+        let verified = match verified {
+            Some(digest) => format!("verified with {digest}"),
+            None => "not verified (no digest agreed)".into(),
+        };
         format!(
-            "rudp: {verb} {} bytes in {secs:.2} s ({rate:.2} MB/s), {} frames sent, {} retransmitted, {} duplicates, {} dropped",
+            "rudp: {verb} {} bytes in {secs:.2} s ({rate:.2} MB/s), {} frames sent, {} retransmitted, {} duplicates, {} dropped, {verified}",
             self.bytes, self.frames_sent, self.retransmissions, self.duplicates, self.dropped
         )
     }
 
     /// Prints the summary unless `-q`.
-    pub fn print_summary(&mut self, verb: &str, elapsed: Duration) {
+    pub fn print_summary(&mut self, verb: &str, elapsed: Duration, verified: Option<DigestAlgorithm>) {
         self.finish();
         if !self.quiet {
-            eprintln!("{}", self.summary(verb, elapsed));
+            eprintln!("{}", self.summary(verb, elapsed, verified));
         }
     }
 }

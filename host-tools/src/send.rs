@@ -14,7 +14,7 @@ use rudp_nostd::{Error, Profile, Sender, SenderConfig, SenderEvent};
 
 use crate::Failure;
 use crate::clock::{Clock, random_seed};
-use crate::common::CommonArgs;
+use crate::common::{CommonArgs, DigestArg};
 use crate::driver::{self, Flow, Stop};
 use crate::io_adapters::StdSource;
 use crate::report::Reporter;
@@ -35,6 +35,19 @@ pub struct SendArgs {
 
     /// The file to send; standard input when omitted or `-`.
     pub file: Option<PathBuf>,
+
+    /// Prove the data with this digest: the receiver commits its output only if it matches.
+    /// The reference profile never offers one.
+    #[arg(long, value_enum, default_value = "crc32c")]
+    pub digest: DigestArg,
+
+    /// Fail before sending any data if the receiver does not agree to verify the digest.
+    #[arg(long)]
+    pub require_digest: bool,
+
+    /// Test hook: send a wrong digest, to check that the receiver rejects the data.
+    #[arg(long, hide = true)]
+    pub corrupt_digest_for_testing: bool,
 
     #[command(flatten)]
     pub common: CommonArgs,
@@ -80,8 +93,18 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
         timing: args.common.timing(),
         random_seed: random_seed(),
         transfer_size: size,
+        digest: args.digest.algorithm(),
+        require_digest: args.require_digest,
     };
+    if args.require_digest && (profile == Profile::Reference || args.digest == DigestArg::None) {
+        return Err(Failure::Usage(
+            "--require-digest needs a digest, and the reference profile has none".into(),
+        ));
+    }
     let mut sender = Sender::new(config, StdSource::new(input), peer, clock.now());
+    if args.corrupt_digest_for_testing {
+        sender.corrupt_digest_for_testing();
+    }
     let mut reporter = Reporter::new(&args.common);
     if let Some(size) = size {
         reporter.set_total(size);
@@ -111,7 +134,7 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
     match (outcome, result) {
         // Nothing after the FIN's acknowledgement turns success into failure (SPEC §5).
         (Some(Ok(())), _) => {
-            reporter.print_summary("sent", elapsed);
+            reporter.print_summary("sent", elapsed, sender.digest());
             Ok(())
         }
         (_, Ok(Stop::Interrupted)) => {
@@ -147,6 +170,14 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
                     "peer vanished mid-transfer: no reply from {peer} for {idle:?} after {} bytes were acknowledged",
                     reporter.bytes
                 ),
+                Error::Rejected => format!(
+                    "the receiver rejected the data: it does not match the {} digest; the receiver discarded it",
+                    sender.digest().map_or("agreed".into(), |d| d.to_string())
+                ),
+                Error::DigestRefused => {
+                    "the receiver does not verify digests and --require-digest was given; nothing was sent"
+                        .to_string()
+                }
                 Error::Source(_) => {
                     let source = sender.into_source();
                     match source.last_error {

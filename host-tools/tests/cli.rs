@@ -468,3 +468,82 @@ fn a_dual_stack_receiver_takes_ipv6_and_ipv4_senders() {
         fs::remove_file(&output).unwrap();
     }
 }
+
+#[test]
+fn the_summary_says_whether_and_how_the_content_was_verified() {
+    let data = random_bytes(12, 10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    fs::write(&input, &data).unwrap();
+    for (send_args, recv_args, expected) in [
+        (&[][..], &[][..], "verified with CRC-32C"),
+        (&["--digest", "sha256"][..], &[][..], "verified with SHA-256"),
+        (&["--digest", "none"][..], &[][..], "not verified (no digest agreed)"),
+        (&[][..], &["--no-verify"][..], "not verified (no digest agreed)"),
+    ] {
+        let output = dir.path().join("out.bin");
+        let (receiver, port) = start_receiver(Some(&output), recv_args);
+        let sent = send_file(port, &input, send_args);
+        let received = finish(receiver);
+        assert_success("send", &sent);
+        assert_success("recv", &received);
+        assert!(fs::read(&output).unwrap() == data);
+        for out in [&sent, &received] {
+            assert!(
+                stderr(out).trim_end().ends_with(expected),
+                "{send_args:?} {recv_args:?}: {}",
+                stderr(out)
+            );
+        }
+        fs::remove_file(&output).unwrap();
+    }
+}
+
+#[test]
+fn a_wrong_digest_leaves_no_file_and_fails_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    fs::write(&input, random_bytes(13, 50_000)).unwrap();
+    for digest in ["crc32c", "sha256"] {
+        let output = dir.path().join("out.bin");
+        let (receiver, port) = start_receiver(Some(&output), &[]);
+        let sent = send_file(port, &input, &["--digest", digest, "--corrupt-digest-for-testing"]);
+        let received = finish(receiver);
+        assert_eq!(sent.status.code(), Some(1), "{}", stderr(&sent));
+        assert!(stderr(&sent).contains("the receiver rejected the data"), "{}", stderr(&sent));
+        assert_eq!(received.status.code(), Some(1), "{}", stderr(&received));
+        let err = stderr(&received);
+        assert!(err.contains("digest mismatch") && err.contains("was not written"), "{err}");
+        assert_eq!(err.lines().filter(|l| l.contains("error")).count(), 1, "one line: {err}");
+        assert_only_output_left(dir.path(), &["in.bin"]);
+    }
+}
+
+#[test]
+fn a_wrong_digest_to_stdout_says_the_data_is_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    fs::write(&input, random_bytes(14, 3000)).unwrap();
+    let (receiver, port) = start_receiver(None, &[]);
+    let sent = send_file(port, &input, &["--corrupt-digest-for-testing"]);
+    let received = finish(receiver);
+    assert_eq!(sent.status.code(), Some(1));
+    assert_eq!(received.status.code(), Some(1));
+    assert!(stderr(&received).contains("stdout is BAD"), "{}", stderr(&received));
+}
+
+#[test]
+fn a_required_digest_that_is_refused_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    let output = dir.path().join("out.bin");
+    fs::write(&input, random_bytes(15, 3000)).unwrap();
+    let (receiver, port) = start_receiver(Some(&output), &["--no-verify", "--wait", "2s"]);
+    let sent = send_file(port, &input, &["--require-digest"]);
+    let received = finish(receiver);
+    assert_eq!(sent.status.code(), Some(1), "{}", stderr(&sent));
+    assert!(stderr(&sent).contains("nothing was sent"), "{}", stderr(&sent));
+    // The receiver never got a byte, and leaves no file.
+    assert_eq!(received.status.code(), Some(1), "{}", stderr(&received));
+    assert_only_output_left(dir.path(), &["in.bin"]);
+}

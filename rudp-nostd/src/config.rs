@@ -1,5 +1,6 @@
 //! Engine configuration: profile, timers and the random seed (SPEC §6, §7).
 
+use crate::digest::DigestAlgorithm;
 use crate::time::Duration;
 
 /// Which behaviour the engine shows on the wire (SPEC intro, §7).
@@ -60,12 +61,24 @@ pub struct SenderConfig {
     /// The number of bytes the source will give, when known: announced in the SYN (native
     /// profile) for the receiver's progress display.
     pub transfer_size: Option<u64>,
+    /// The digest to offer (native profile; only if this build supports it, see
+    /// [`DigestAlgorithm::is_supported`]).
+    pub digest: Option<DigestAlgorithm>,
+    /// Fail before sending any data when the receiver does not grant the digest offered.
+    pub require_digest: bool,
 }
 
 impl SenderConfig {
     /// Native profile, default timers, the given seed, no transfer size.
     pub const fn new(random_seed: u64) -> SenderConfig {
-        SenderConfig { profile: Profile::Native, timing: Timing::DEFAULT, random_seed, transfer_size: None }
+        SenderConfig {
+            profile: Profile::Native,
+            timing: Timing::DEFAULT,
+            random_seed,
+            transfer_size: None,
+            digest: None,
+            require_digest: false,
+        }
     }
 }
 
@@ -81,6 +94,8 @@ pub struct ReceiverConfig {
     pub random_seed: u64,
     /// How long to wait for a peer to complete a handshake; `None` waits for ever.
     pub accept_timeout: Option<Duration>,
+    /// Verify a digest whenever the sender offers one this build supports (default `true`).
+    pub verify_digest: bool,
 }
 
 impl ReceiverConfig {
@@ -91,6 +106,7 @@ impl ReceiverConfig {
             idle_timeout: Timing::DEFAULT.idle_timeout,
             random_seed,
             accept_timeout: None,
+            verify_digest: true,
         }
     }
 }

@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use crate::options::GrantError;
+
 /// A failed transfer's reason, reported by [`SenderEvent::Failed`](crate::SenderEvent) and
 /// [`ReceiverEvent::Failed`](crate::ReceiverEvent).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -16,6 +18,18 @@ pub enum Error {
     Source(embedded_io::ErrorKind),
     /// The receiver's sink failed to take data or to flush.
     Sink(embedded_io::ErrorKind),
+    /// The receiver's SYN|ACK granted something the sender did not offer (SPEC §10).
+    BadGrant(GrantError),
+    /// The sender requires a digest and the receiver did not grant one; no data was sent.
+    DigestRefused,
+    /// Sender: the receiver answered the FIN with `result` 1: the data it got does not match
+    /// the digest (it discards its output).
+    Rejected,
+    /// Sender: a digest was agreed, but the FIN's answer carried no `result`.
+    DigestUnconfirmed,
+    /// Receiver: the data does not match the sender's digest (or the FIN carried none); the
+    /// output must be discarded.
+    DigestMismatch,
 }
 
 impl fmt::Display for Error {
@@ -25,6 +39,11 @@ impl fmt::Display for Error {
             Error::AcceptTimeout => f.write_str("no sender connected in time"),
             Error::Source(kind) => write!(f, "reading the data source failed ({kind:?})"),
             Error::Sink(kind) => write!(f, "writing the output failed ({kind:?})"),
+            Error::BadGrant(error) => write!(f, "the receiver granted what was not offered ({error:?})"),
+            Error::DigestRefused => f.write_str("the receiver does not verify a digest, and one is required"),
+            Error::Rejected => f.write_str("the receiver rejected the data: digest mismatch"),
+            Error::DigestUnconfirmed => f.write_str("the receiver did not confirm the digest"),
+            Error::DigestMismatch => f.write_str("digest mismatch: the data received is not what was sent"),
         }
     }
 }

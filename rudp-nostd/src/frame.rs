@@ -305,6 +305,20 @@ impl Repr {
         Some(len)
     }
 
+    /// Reads back a header this crate emitted (an engine's own frame): no validation, so no
+    /// error path. Debug builds check that it does parse.
+    pub(crate) fn read_emitted(header: &[u8; HEADER_LEN]) -> Repr {
+        let packet = Packet::new_unchecked(&header[..]);
+        let repr = Repr {
+            seq: SeqNum::from_wrapping(packet.seq()),
+            ack: SeqNum::from_wrapping(packet.ack()),
+            conn: packet.conn(),
+            flags: packet.flags(),
+        };
+        debug_assert_eq!(Repr::parse(&packet), Ok(repr), "an emitted header parses");
+        repr
+    }
+
     /// Writes the header alone into `buf`.
     pub fn emit_header(&self, buf: &mut [u8; HEADER_LEN]) {
         self.emit(&mut Packet { buffer: &mut buf[..] });

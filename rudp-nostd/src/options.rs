@@ -15,10 +15,26 @@
 //! assert_eq!(SynOptions::parse(&[0u8; 512]), SynOptions::default());
 //! ```
 
+use crate::digest::DigestAlgorithm;
+
 /// Type 0: the end of the list.
 pub const END: u8 = 0;
 /// Type 1: the total number of data bytes the sender will send (u64 little-endian).
 pub const TRANSFER_SIZE: u8 = 1;
+/// Type 2: window offer (SYN) or grant (SYN|ACK), one byte (SPEC §10.1).
+pub const WINDOW: u8 = 2;
+/// Type 3: digest algorithm offered (SYN) or granted (SYN|ACK), one byte (SPEC §10.2).
+pub const DIGEST: u8 = 3;
+/// Type 4: selective-ack bitmap in receiver ACKs (SPEC §10.1).
+pub const SACK: u8 = 4;
+/// Type 5: the digest value, in the FIN (SPEC §10.2).
+pub const DIGEST_VALUE: u8 = 5;
+/// Type 6: the receiver's verdict on the digest, in the FIN|ACK: 0 verified, 1 mismatch.
+pub const RESULT: u8 = 6;
+/// `result` value: the digest matched.
+pub const RESULT_VERIFIED: u8 = 0;
+/// `result` value: the digest did not match (or was missing).
+pub const RESULT_MISMATCH: u8 = 1;
 /// Length of a transfer-size option's value.
 pub const TRANSFER_SIZE_LEN: usize = 8;
 /// Bytes a transfer-size option takes in a payload, type and length included.
@@ -87,39 +103,178 @@ impl<'a> Iterator for Options<'a> {
 pub struct SynOptions {
     /// The announced number of data bytes, for progress and ETA only.
     pub transfer_size: Option<u64>,
+    /// The most data frames the sender can keep in flight (1 to 64).
+    pub window: Option<u8>,
+    /// The digest the sender will prove the data with.
+    pub digest: Option<DigestAlgorithm>,
+}
+
+/// A well-formed option list, read in one pass: the first occurrence of each type of SPEC
+/// §10's table (index: the type), and the first type beyond it.
+struct Listed<'a> {
+    first: [Option<&'a [u8]>; 7],
+    unknown: Option<u8>,
+}
+
+/// Reads `payload` as an option list; `None` for a malformed one.
+fn first_of_each(payload: &[u8]) -> Option<Listed<'_>> {
+    let mut listed = Listed { first: [None; 7], unknown: None };
+    for option in Options::new(payload) {
+        let option = option.ok()?;
+        match listed.first.get_mut(usize::from(option.kind)) {
+            Some(slot) => {
+                slot.get_or_insert(option.value);
+            }
+            None => {
+                listed.unknown.get_or_insert(option.kind);
+            }
+        }
+    }
+    Some(listed)
+}
+
+/// A one-byte value, if `value` is exactly one byte.
+fn one_byte(value: Option<&[u8]>) -> Option<u8> {
+    match value {
+        Some(&[byte]) => Some(byte),
+        _ => None,
+    }
 }
 
 impl SynOptions {
     /// Reads a SYN's payload. A malformed list gives no options at all; unknown types are
-    /// skipped; a known option of the wrong length is ignored; repeats after the first are
-    /// ignored.
+    /// skipped; a known option of the wrong length or with a value out of range is ignored;
+    /// repeats after the first are ignored.
     pub fn parse(payload: &[u8]) -> SynOptions {
-        let options = Options::new(payload);
-        if !options.is_well_formed() {
+        let Some(list) = first_of_each(payload) else {
             return SynOptions::default();
+        };
+        let [_, transfer_size, window, digest, ..] = list.first;
+        SynOptions {
+            transfer_size: transfer_size
+                .and_then(|v| <[u8; TRANSFER_SIZE_LEN]>::try_from(v).ok())
+                .map(u64::from_le_bytes),
+            window: one_byte(window).filter(|w| (1..=64).contains(w)),
+            digest: one_byte(digest).and_then(DigestAlgorithm::from_code),
         }
-        let mut parsed = SynOptions::default();
-        let mut seen_transfer_size = false;
-        for option in options.flatten() {
-            if option.kind == TRANSFER_SIZE && !seen_transfer_size {
-                seen_transfer_size = true;
-                if let Ok(value) = <[u8; TRANSFER_SIZE_LEN]>::try_from(option.value) {
-                    parsed.transfer_size = Some(u64::from_le_bytes(value));
-                }
+    }
+
+    /// Whether it offers an extension (type 2 or above): only then does the SYN|ACK carry
+    /// options (SPEC §3.1).
+    pub fn offers_extension(&self) -> bool {
+        self.window.is_some() || self.digest.is_some()
+    }
+}
+
+/// What a SYN|ACK grants.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Grants {
+    /// The window granted (2 to 64); `None` means 1.
+    pub window: Option<u8>,
+    /// The digest the receiver will verify.
+    pub digest: Option<DigestAlgorithm>,
+}
+
+/// Why a sender refuses a SYN|ACK's grants (SPEC §10).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum GrantError {
+    /// An option of a type that was not offered (unknown types included).
+    NotOffered {
+        /// The option's type.
+        kind: u8,
+    },
+    /// A window above the offer.
+    WindowAboveOffer,
+    /// A digest other than the one offered.
+    OtherDigest,
+}
+
+impl Grants {
+    /// Reads a SYN|ACK's payload against what our SYN offered. Ill-formed options of the
+    /// known types are ignored first (a malformed list is ignored whole); then anything not
+    /// offered, a window above the offer or another digest is an error.
+    pub fn parse(payload: &[u8], offered: &SynOptions) -> Result<Grants, GrantError> {
+        let Some(list) = first_of_each(payload) else {
+            return Ok(Grants::default());
+        };
+        // Types beyond the table: unknown, never offered.
+        if let Some(kind) = list.unknown {
+            return Err(GrantError::NotOffered { kind });
+        }
+        // Destructured rather than indexed: no bounds check, so no panic path in firmware.
+        let [_, transfer_size, window, digest, sack, digest_value, result] = list.first;
+        let window = one_byte(window).filter(|w| (2..=64).contains(w));
+        let digest = one_byte(digest).and_then(DigestAlgorithm::from_code);
+        // A well-formed option of the other known types was never offered in a SYN (the
+        // ill-formed ones are ignored).
+        for (kind, value) in
+            [(TRANSFER_SIZE, transfer_size), (SACK, sack), (DIGEST_VALUE, digest_value), (RESULT, result)]
+        {
+            if well_formed(kind, value) {
+                return Err(GrantError::NotOffered { kind });
             }
         }
-        parsed
+        match (window, offered.window) {
+            (Some(_), None) => return Err(GrantError::NotOffered { kind: WINDOW }),
+            (Some(granted), Some(offer)) if granted > offer => return Err(GrantError::WindowAboveOffer),
+            _ => {}
+        }
+        match (digest, offered.digest) {
+            (Some(_), None) => return Err(GrantError::NotOffered { kind: DIGEST }),
+            (Some(granted), Some(offer)) if granted != offer => return Err(GrantError::OtherDigest),
+            _ => {}
+        }
+        Ok(Grants { window, digest })
     }
+}
+
+/// Whether an option of a known `kind` with this value is well formed (SPEC §10's table).
+fn well_formed(kind: u8, value: Option<&[u8]>) -> bool {
+    let Some(value) = value else {
+        return false;
+    };
+    match kind {
+        TRANSFER_SIZE => value.len() == TRANSFER_SIZE_LEN,
+        SACK => (1..=8).contains(&value.len()),
+        DIGEST_VALUE => value.len() == 4 || value.len() == 32,
+        RESULT => matches!(value, [RESULT_VERIFIED | RESULT_MISMATCH]),
+        _ => false,
+    }
+}
+
+/// The `digest-value` in a FIN's payload, if there is a well-formed one of length `len`.
+pub fn digest_value(payload: &[u8], len: usize) -> Option<&[u8]> {
+    let [.., value, _] = first_of_each(payload)?.first;
+    value.filter(|v| v.len() == len)
+}
+
+/// The `result` in a FIN|ACK's payload: `Some(true)` verified, `Some(false)` mismatch.
+pub fn result(payload: &[u8]) -> Option<bool> {
+    let [.., result] = first_of_each(payload)?.first;
+    match one_byte(result)? {
+        RESULT_VERIFIED => Some(true),
+        RESULT_MISMATCH => Some(false),
+        _ => None,
+    }
+}
+
+/// Writes one option (`kind`, `value`) at the start of `buf`; returns its length, or `None`
+/// if `buf` is too short or the value longer than 255 bytes.
+pub fn write_option(buf: &mut [u8], kind: u8, value: &[u8]) -> Option<usize> {
+    let len = u8::try_from(value.len()).ok()?;
+    let out = buf.get_mut(..2 + value.len())?;
+    out[0] = kind;
+    out[1] = len;
+    out[2..].copy_from_slice(value);
+    Some(2 + value.len())
 }
 
 /// Writes a transfer-size option at the start of `buf`; returns its length, or `None` if
 /// `buf` is too short.
 pub fn write_transfer_size(buf: &mut [u8], size: u64) -> Option<usize> {
-    let out = buf.get_mut(..TRANSFER_SIZE_OPTION_LEN)?;
-    out[0] = TRANSFER_SIZE;
-    out[1] = TRANSFER_SIZE_LEN as u8;
-    out[2..].copy_from_slice(&size.to_le_bytes());
-    Some(TRANSFER_SIZE_OPTION_LEN)
+    write_option(buf, TRANSFER_SIZE, &size.to_le_bytes())
 }
 
 #[cfg(test)]
@@ -160,6 +315,66 @@ mod tests {
         let payload = [0, 1, 8, 5, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(SynOptions::parse(&payload).transfer_size, None);
         assert_eq!(Options::new(&payload).count(), 0);
+    }
+
+    #[test]
+    fn spec_vector_syn_offers() {
+        let payload = [1, 8, 0xe8, 3, 0, 0, 0, 0, 0, 0, 2, 1, 0x20, 3, 1, 1];
+        let offers = SynOptions::parse(&payload);
+        assert_eq!(offers.window, Some(32));
+        assert_eq!(offers.digest, Some(DigestAlgorithm::Crc32c));
+        assert!(offers.offers_extension());
+        assert!(!SynOptions::parse(&payload[..10]).offers_extension());
+    }
+
+    #[test]
+    fn out_of_range_offers_are_ignored_alone() {
+        let payload = [2, 1, 65, 3, 1, 9, 3, 1, 1];
+        let offers = SynOptions::parse(&payload);
+        assert_eq!(offers.window, None);
+        // The first digest option (code 9) is out of range and hides the second.
+        assert_eq!(offers.digest, None);
+    }
+
+    fn offer(window: Option<u8>, digest: Option<DigestAlgorithm>) -> SynOptions {
+        SynOptions { transfer_size: None, window, digest }
+    }
+
+    #[test]
+    fn spec_vector_syn_ack_grants() {
+        let grants = Grants::parse(&[2, 1, 8, 3, 1, 1], &offer(Some(32), Some(DigestAlgorithm::Crc32c)));
+        assert_eq!(grants, Ok(Grants { window: Some(8), digest: Some(DigestAlgorithm::Crc32c) }));
+        assert_eq!(Grants::parse(&[], &offer(Some(32), None)), Ok(Grants::default()));
+    }
+
+    #[test]
+    fn grant_rules() {
+        let crc = Some(DigestAlgorithm::Crc32c);
+        let both = offer(Some(8), crc);
+        assert_eq!(Grants::parse(&[2, 1, 9], &both), Err(GrantError::WindowAboveOffer));
+        assert_eq!(Grants::parse(&[3, 1, 2], &both), Err(GrantError::OtherDigest));
+        assert_eq!(Grants::parse(&[3, 1, 1], &offer(None, None)), Err(GrantError::NotOffered { kind: 3 }));
+        assert_eq!(Grants::parse(&[2, 1, 4], &offer(None, crc)), Err(GrantError::NotOffered { kind: 2 }));
+        assert_eq!(Grants::parse(&[9, 0], &both), Err(GrantError::NotOffered { kind: 9 }));
+        assert_eq!(Grants::parse(&[6, 1, 0], &both), Err(GrantError::NotOffered { kind: 6 }));
+        // Ill-formed known options are ignored first: a 2-byte window, a digest code 7, a
+        // window of 1 (grants are 2..=64), a result of 5.
+        assert_eq!(Grants::parse(&[2, 2, 4, 4, 3, 1, 7], &both), Ok(Grants::default()));
+        assert_eq!(Grants::parse(&[2, 1, 1, 6, 1, 5], &both), Ok(Grants::default()));
+        // A malformed list is ignored whole, even with an unknown type in it.
+        assert_eq!(Grants::parse(&[9, 0, 2, 5, 1], &both), Ok(Grants::default()));
+    }
+
+    #[test]
+    fn fin_and_fin_ack_payloads() {
+        let fin = [5, 4, 0x83, 0x92, 0x06, 0xe3];
+        assert_eq!(digest_value(&fin, 4), Some(&fin[2..]));
+        assert_eq!(digest_value(&fin, 32), None);
+        assert_eq!(digest_value(&[0; 512], 4), None);
+        assert_eq!(result(&[6, 1, 0]), Some(true));
+        assert_eq!(result(&[6, 1, 1]), Some(false));
+        assert_eq!(result(&[6, 1, 2]), None);
+        assert_eq!(result(&[]), None);
     }
 
     #[test]

@@ -12,10 +12,11 @@
 use embedded_io::{Error as _, Write};
 
 use crate::config::{Profile, ReceiverConfig};
+use crate::digest::{DigestAlgorithm, Hasher};
 use crate::engine::{Engine, Handled, Transmit};
 use crate::error::Error;
-use crate::frame::{self, Flags, Frame, HEADER_LEN, Repr};
-use crate::options::SynOptions;
+use crate::frame::{self, Flags, Frame, HEADER_LEN, Packet, Repr};
+use crate::options::{self, SynOptions};
 use crate::random::SplitMix64;
 use crate::seq::SeqNum;
 use crate::time::Instant;
@@ -60,6 +61,28 @@ struct HalfOpen<E> {
     conn: u16,
     created: Instant,
     transfer_size: Option<u64>,
+    /// The digest granted in the SYN|ACK (kept so that a repeated SYN gets the same answer).
+    digest: Option<DigestAlgorithm>,
+}
+
+impl<E> HalfOpen<E> {
+    fn syn_ack(&self) -> (Repr, Option<(u8, u8)>) {
+        let repr =
+            Repr { seq: self.risn, ack: self.isn + 1, conn: self.conn, flags: Flags::SYN | Flags::ACK };
+        (repr, self.digest.map(|d| (options::DIGEST, d.code())))
+    }
+}
+
+/// What the receiver found when the FIN came.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Verdict {
+    /// No digest was agreed.
+    Unverified,
+    /// The digest matched.
+    Verified,
+    /// The digest did not match, or the FIN carried none.
+    Mismatch,
 }
 
 /// The one established connection.
@@ -76,17 +99,36 @@ struct Connection<E> {
     prev_seq: Option<SeqNum>,
     /// The last valid frame from the peer (for the idle timeout).
     last_heard: Instant,
+    /// The digest agreed in the handshake.
+    digest: Option<DigestAlgorithm>,
+    /// Set when the FIN arrives.
+    verdict: Verdict,
 }
 
 impl<E> Connection<E> {
-    fn syn_ack(&self) -> Repr {
-        Repr { seq: self.risn, ack: self.isn + 1, conn: self.conn, flags: Flags::SYN | Flags::ACK }
+    fn syn_ack(&self) -> (Repr, Option<(u8, u8)>) {
+        let repr =
+            Repr { seq: self.risn, ack: self.isn + 1, conn: self.conn, flags: Flags::SYN | Flags::ACK };
+        (repr, self.digest.map(|d| (options::DIGEST, d.code())))
     }
 
     fn ack(&self) -> Repr {
         Repr { seq: self.risn + 1, ack: self.rcv_nxt, conn: self.conn, flags: Flags::ACK }
     }
+
+    /// The FIN's answer: FIN|ACK, with the `result` when a digest was agreed.
+    fn fin_ack(&self) -> (Repr, Option<(u8, u8)>) {
+        let result = match self.verdict {
+            Verdict::Unverified => None,
+            Verdict::Verified => Some((options::RESULT, options::RESULT_VERIFIED)),
+            Verdict::Mismatch => Some((options::RESULT, options::RESULT_MISMATCH)),
+        };
+        (Repr { flags: Flags::FIN | Flags::ACK, ..self.ack() }, result)
+    }
 }
+
+/// Room for a reply: a header and a few option bytes.
+const REPLY_CAPACITY: usize = HEADER_LEN + 16;
 
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -112,7 +154,10 @@ pub struct Receiver<W, E, const H: usize = DEFAULT_HALF_OPEN> {
     started_at: Instant,
     half_open: heapless::Vec<HalfOpen<E>, H>,
     state: State<E>,
-    reply: [u8; HEADER_LEN],
+    /// The running digest of the data written, when one was agreed.
+    hasher: Option<Hasher>,
+    reply: [u8; REPLY_CAPACITY],
+    reply_len: u8,
     reply_to: Option<E>,
     reply_is_dup: bool,
 }
@@ -127,7 +172,9 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
             started_at: now,
             half_open: heapless::Vec::new(),
             state: State::Listening,
-            reply: [0; HEADER_LEN],
+            hasher: None,
+            reply: [0; REPLY_CAPACITY],
+            reply_len: 0,
             reply_to: None,
             reply_is_dup: false,
         }
@@ -156,13 +203,29 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
         }
     }
 
-    /// Whether all data arrived and was flushed (lingering or closed after a FIN).
+    /// Whether all data arrived, was flushed and (when a digest was agreed) verified: the
+    /// output may be committed. True from [`ReceiverEvent::Finished`] on.
     pub fn has_succeeded(&self) -> bool {
-        matches!(self.state, State::Closing(_) | State::Closed)
+        match self.state {
+            State::Closing(c) => c.verdict != Verdict::Mismatch,
+            State::Closed => true,
+            _ => false,
+        }
     }
 
-    fn queue_reply(&mut self, to: E, repr: Repr, dup: bool) {
-        repr.emit_header(&mut self.reply);
+    /// The digest agreed with the peer, once it completed the handshake (and after the close).
+    pub fn digest(&self) -> Option<DigestAlgorithm> {
+        self.hasher.as_ref().map(Hasher::algorithm)
+    }
+
+    /// Puts a reply in the buffer: `repr` and at most one single-byte option.
+    fn queue_reply(&mut self, to: E, (repr, option): (Repr, Option<(u8, u8)>), dup: bool) {
+        let mut len = HEADER_LEN;
+        if let Some((kind, value)) = option {
+            len += options::write_option(&mut self.reply[HEADER_LEN..], kind, &[value]).unwrap_or(0);
+        }
+        repr.emit(&mut Packet::new_unchecked(&mut self.reply[..]));
+        self.reply_len = len as u8;
         self.reply_to = Some(to);
         self.reply_is_dup = dup;
     }
@@ -189,24 +252,22 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
         }
         self.expire_half_open(now);
         if let Some(entry) = self.half_open.iter().find(|e| e.peer == from && e.isn == repr.seq).copied() {
-            let syn_ack = Repr {
-                seq: entry.risn,
-                ack: entry.isn + 1,
-                conn: entry.conn,
-                flags: Flags::SYN | Flags::ACK,
-            };
-            self.queue_reply(from, syn_ack, true);
+            self.queue_reply(from, entry.syn_ack(), true);
             return Handled::trace(Trace::recv(repr, true));
         }
         // A new attempt from an endpoint replaces its old entry; a full table loses its oldest.
         self.half_open.retain(|e| e.peer != from);
+        let offers = SynOptions::parse(frame.payload);
         let entry = HalfOpen {
             peer: from,
             isn: repr.seq,
             risn: SeqNum::from_wrapping(self.random.next_u32()),
             conn: self.random.next_conn(),
             created: now,
-            transfer_size: SynOptions::parse(frame.payload).transfer_size,
+            transfer_size: offers.transfer_size,
+            // Granted when offered, supported and wanted; only then does the SYN|ACK carry
+            // an option (a SYN that offers nothing always gets 12 bytes).
+            digest: offers.digest.filter(|d| self.config.verify_digest && d.is_supported()),
         };
         if let Err(entry) = self.half_open.push(entry) {
             // Overwritten in place: no index, so no bounds check that could panic.
@@ -216,9 +277,7 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
                 None => return Handled::trace(Trace::drop(repr, DropReason::NotAccepting)),
             }
         }
-        let syn_ack =
-            Repr { seq: entry.risn, ack: entry.isn + 1, conn: entry.conn, flags: Flags::SYN | Flags::ACK };
-        self.queue_reply(from, syn_ack, false);
+        self.queue_reply(from, entry.syn_ack(), false);
         Handled::trace(Trace::recv(repr, false))
     }
 
@@ -245,7 +304,10 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
             rcv_nxt: entry.isn + 1,
             prev_seq: None,
             last_heard: now,
+            digest: entry.digest,
+            verdict: Verdict::Unverified,
         };
+        self.hasher = entry.digest.and_then(Hasher::new);
         self.state = State::Established(connection);
         let connected = ReceiverEvent::Connected { conn: entry.conn, transfer_size: entry.transfer_size };
         let data = self.on_established(now, connection, frame);
@@ -272,12 +334,27 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
             if let Err(e) = self.sink.flush() {
                 return Handled::with_event(Trace::recv(repr, false), self.fail(Error::Sink(e.kind())));
             }
+            // The digest is checked before anything is reported (SPEC §10.2): the output may
+            // be committed only on a match.
+            c.verdict = match &self.hasher {
+                None => Verdict::Unverified,
+                Some(hasher) => {
+                    let expected = hasher.value();
+                    match options::digest_value(frame.payload, expected.as_bytes().len()) {
+                        Some(value) if value == expected.as_bytes() => Verdict::Verified,
+                        _ => Verdict::Mismatch,
+                    }
+                }
+            };
             c.rcv_nxt = repr.seq + 1;
             c.last_heard = now;
             self.state = State::Closing(c);
-            let fin_ack = Repr { flags: Flags::FIN | Flags::ACK, ..c.ack() };
-            self.queue_reply(c.peer, fin_ack, false);
-            return Handled::with_event(Trace::recv(repr, false), ReceiverEvent::Finished);
+            self.queue_reply(c.peer, c.fin_ack(), false);
+            let event = match c.verdict {
+                Verdict::Mismatch => ReceiverEvent::Failed(Error::DigestMismatch),
+                Verdict::Verified | Verdict::Unverified => ReceiverEvent::Finished,
+            };
+            return Handled::with_event(Trace::recv(repr, false), event);
         }
         let payload = match self.config.profile {
             Profile::Native => frame.payload,
@@ -288,20 +365,23 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
             if let Err(e) = self.sink.write_all(payload) {
                 return Handled::with_event(Trace::recv(repr, false), self.fail(Error::Sink(e.kind())));
             }
+            if let Some(hasher) = &mut self.hasher {
+                hasher.update(payload);
+            }
             if !payload.is_empty() {
                 c.prev_seq = Some(repr.seq);
                 c.rcv_nxt = repr.seq + payload.len() as u32;
             }
             c.last_heard = now;
             self.state = State::Established(c);
-            self.queue_reply(c.peer, c.ack(), false);
+            self.queue_reply(c.peer, (c.ack(), None), false);
             let delivered = ReceiverEvent::Delivered { bytes: payload.len() as u16 };
             Handled::with_event(Trace::recv(repr, false), delivered)
         } else if Some(repr.seq) == c.prev_seq {
             // Our ACK was lost and the sender repeats the frame: acknowledge, don't deliver.
             c.last_heard = now;
             self.state = State::Established(c);
-            self.queue_reply(c.peer, c.ack(), true);
+            self.queue_reply(c.peer, (c.ack(), None), true);
             Handled::trace(Trace::recv(repr, true))
         } else {
             Handled::trace(Trace::drop(repr, DropReason::Unexpected))
@@ -316,8 +396,8 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
         if repr.flags.contains(Flags::FIN) && repr.seq == fin_seq {
             c.last_heard = now;
             self.state = State::Closing(c);
-            let fin_ack = Repr { flags: Flags::FIN | Flags::ACK, ..c.ack() };
-            self.queue_reply(c.peer, fin_ack, true);
+            // The same answer, verdict included.
+            self.queue_reply(c.peer, c.fin_ack(), true);
             return Handled::trace(Trace::recv(repr, true));
         }
         let is_final_ack = match self.config.profile {
@@ -328,7 +408,7 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
             Profile::Reference => repr.flags.contains(Flags::ACK),
         };
         if is_final_ack {
-            self.state = State::Closed;
+            self.state = if c.verdict == Verdict::Mismatch { State::Failed } else { State::Closed };
             Handled::with_event(Trace::recv(repr, false), ReceiverEvent::Closed)
         } else {
             Handled::trace(Trace::drop(repr, DropReason::Unexpected))
@@ -396,7 +476,7 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Engine for Receiver<W, E, H>
             }
             // The data is complete; a silent peer just ends the linger.
             State::Closing(c) if now >= c.last_heard + self.config.idle_timeout => {
-                self.state = State::Closed;
+                self.state = if c.verdict == Verdict::Mismatch { State::Failed } else { State::Closed };
                 self.reply_to = None;
                 Some(ReceiverEvent::Closed)
             }
@@ -406,13 +486,10 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Engine for Receiver<W, E, H>
 
     fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit<'_, E>> {
         let to = self.reply_to.take()?;
-        let repr = frame::decode(&self.reply).map(|f| f.repr);
-        debug_assert!(repr.is_ok(), "replies are emitted from valid headers");
-        let trace = match repr {
-            Ok(repr) => Trace::send(repr, self.reply_is_dup),
-            Err(error) => Trace::malformed(error),
-        };
-        Some(Transmit { to, datagram: &self.reply, trace })
+        let (header, _) = self.reply.split_first_chunk::<HEADER_LEN>().unwrap_or((&[0; HEADER_LEN], &[]));
+        let trace = Trace::send(Repr::read_emitted(header), self.reply_is_dup);
+        let reply = &self.reply[..usize::from(self.reply_len).min(REPLY_CAPACITY)];
+        Some(Transmit { to, datagram: reply, trace })
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

@@ -7,10 +7,11 @@
 use embedded_io::{Error as _, ErrorKind, Read};
 
 use crate::config::{Profile, SenderConfig};
+use crate::digest::{DigestAlgorithm, Hasher};
 use crate::engine::{Engine, Handled, Transmit};
 use crate::error::Error;
 use crate::frame::{self, Flags, HEADER_LEN, MAX_FRAME, MAX_PAYLOAD, Packet, Repr};
-use crate::options;
+use crate::options::{self, Grants, SynOptions};
 use crate::random::SplitMix64;
 use crate::rto::RtoEstimator;
 use crate::seq::SeqNum;
@@ -61,6 +62,9 @@ enum State {
     FinSent,
     /// Succeeded; the final ACK is in the buffer, repeated on a repeated FIN|ACK.
     Linger,
+    /// The receiver rejected the data (digest `result` 1, or no `result` where a digest was
+    /// agreed); the close completes all the same (SPEC §10.2).
+    LingerRejected,
     /// Succeeded and done.
     Closed,
     /// Failed and done.
@@ -86,13 +90,8 @@ struct InFlight {
 impl InFlight {
     /// The header, read back from the bytes (written by [`Repr::emit`], so always valid).
     fn repr(&self) -> Repr {
-        let packet = Packet::new_checked(&self.buf[..]).ok();
-        let repr = packet.as_ref().map(Repr::parse);
-        debug_assert!(matches!(repr, Some(Ok(_))), "in-flight header must decode");
-        match repr {
-            Some(Ok(repr)) => repr,
-            _ => Repr { seq: SeqNum::ZERO, ack: SeqNum::ZERO, conn: 0, flags: Flags::NONE },
-        }
+        let (header, _) = self.buf.split_first_chunk::<HEADER_LEN>().unwrap_or((&[0; HEADER_LEN], &[]));
+        Repr::read_emitted(header)
     }
 
     /// The bytes that go on the wire.
@@ -138,6 +137,13 @@ pub struct Sender<S, E = ()> {
     state: State,
     profile: Profile,
     source_ended: bool,
+    /// The digest offered in the SYN (native profile, supported by this build).
+    digest_offer: Option<DigestAlgorithm>,
+    require_digest: bool,
+    /// Test hook: send a wrong digest value.
+    corrupt_digest: bool,
+    /// The running digest of the data read, once the receiver granted one.
+    hasher: Option<Hasher>,
 }
 
 impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
@@ -167,16 +173,39 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
             state: State::SynSent,
             profile: config.profile,
             source_ended: false,
+            digest_offer: None,
+            require_digest: config.require_digest,
+            corrupt_digest: false,
+            hasher: None,
         };
-        let options_len = match (config.profile, config.transfer_size) {
-            (Profile::Native, Some(size)) => {
-                options::write_transfer_size(&mut sender.in_flight.buf[HEADER_LEN..], size).unwrap_or(0)
+        let mut options_len = 0;
+        if config.profile == Profile::Native {
+            let area = &mut sender.in_flight.buf[HEADER_LEN..];
+            if let Some(size) = config.transfer_size {
+                options_len += options::write_transfer_size(area, size).unwrap_or(0);
             }
-            _ => 0,
-        };
+            // Only what this build can compute is offered.
+            sender.digest_offer = config.digest.filter(|d| d.is_supported());
+            if let Some(digest) = sender.digest_offer {
+                let area = &mut sender.in_flight.buf[HEADER_LEN + options_len..];
+                options_len += options::write_option(area, options::DIGEST, &[digest.code()]).unwrap_or(0);
+            }
+        }
         let syn = Repr { seq: isn, ack: SeqNum::ZERO, conn: 0, flags: Flags::SYN };
         sender.load(syn, options_len, 1);
         sender
+    }
+
+    /// The digest the receiver agreed to verify, once it answered.
+    pub fn digest(&self) -> Option<DigestAlgorithm> {
+        self.hasher.as_ref().map(Hasher::algorithm)
+    }
+
+    /// Test hook (not part of the API): send a wrong digest value in the FIN, to check that
+    /// the receiver rejects it.
+    #[doc(hidden)]
+    pub fn corrupt_digest_for_testing(&mut self) {
+        self.corrupt_digest = true;
     }
 
     /// The connection id, once the receiver has answered (0 before).
@@ -194,7 +223,8 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
         self.rto.srtt()
     }
 
-    /// Whether the transfer has succeeded (FIN acknowledged), lingering or closed.
+    /// Whether the transfer has succeeded (FIN acknowledged, and the digest verified when one
+    /// was agreed), lingering or closed.
     pub fn has_succeeded(&self) -> bool {
         matches!(self.state, State::Linger | State::Closed)
     }
@@ -247,6 +277,9 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
                 Err(e) => return Err(Error::Source(e.kind())),
             }
         }
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&self.in_flight.buf[HEADER_LEN..HEADER_LEN + filled]);
+        }
         Ok(filled)
     }
 
@@ -256,7 +289,19 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
         let filled = self.fill_payload()?;
         if filled == 0 && !first {
             let fin = Repr { seq: next_seq, ack: self.risn + 1, conn: self.conn, flags: Flags::FIN };
-            self.load(fin, 0, 1);
+            // With a digest agreed, the FIN proves the data (SPEC §10.2); the payload is not
+            // data and consumes no sequence number.
+            let mut payload_len = 0;
+            if let Some(hasher) = &self.hasher {
+                let mut value = hasher.value();
+                if self.corrupt_digest {
+                    value = value.with_first_byte_flipped();
+                }
+                let area = &mut self.in_flight.buf[HEADER_LEN..];
+                payload_len =
+                    options::write_option(area, options::DIGEST_VALUE, value.as_bytes()).unwrap_or(0);
+            }
+            self.load(fin, payload_len, 1);
             self.state = State::FinSent;
             return Ok(());
         }
@@ -285,7 +330,7 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
         self.last_reply_at = now;
     }
 
-    fn on_syn_ack(&mut self, now: Instant, repr: Repr) -> Handled<SenderEvent> {
+    fn on_syn_ack(&mut self, now: Instant, repr: Repr, payload: &[u8]) -> Handled<SenderEvent> {
         self.take_rtt_sample(now);
         // The SYN is in flight: the third frame follows it.
         let third_seq = self.in_flight.repr().seq + 1;
@@ -293,6 +338,19 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
         self.risn = repr.seq;
         let mut handled =
             Handled::with_event(Trace::recv(repr, false), SenderEvent::Connected { conn: repr.conn });
+        let offered = SynOptions { transfer_size: None, window: None, digest: self.digest_offer };
+        let grants = match Grants::parse(payload, &offered) {
+            Ok(grants) => grants,
+            Err(error) => {
+                handled.push(self.fail(Error::BadGrant(error)));
+                return handled;
+            }
+        };
+        if self.require_digest && self.digest_offer.is_some() && grants.digest.is_none() {
+            handled.push(self.fail(Error::DigestRefused));
+            return handled;
+        }
+        self.hasher = grants.digest.and_then(Hasher::new);
         if let Err(error) = self.load_next(third_seq, true) {
             handled.push(self.fail(error));
         }
@@ -309,8 +367,15 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
         handled
     }
 
-    fn on_fin_ack(&mut self, now: Instant, repr: Repr) -> Handled<SenderEvent> {
+    fn on_fin_ack(&mut self, now: Instant, repr: Repr, payload: &[u8]) -> Handled<SenderEvent> {
         self.take_rtt_sample(now);
+        // A `result` of 1 is a rejection whether or not we think a digest was agreed; with
+        // one agreed, only a `result` of 0 is success (SPEC §10.2).
+        let verdict = match (options::result(payload), &self.hasher) {
+            (Some(false), _) => Err(Error::Rejected),
+            (Some(true), _) | (None, None) => Ok(()),
+            (None, Some(_)) => Err(Error::DigestUnconfirmed),
+        };
         let fin_seq = self.in_flight.repr().seq;
         let flags = match self.profile {
             Profile::Native => Flags::ACK,
@@ -318,8 +383,17 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
         };
         let final_ack = Repr { seq: fin_seq + 1, ack: self.risn + 2, conn: self.conn, flags };
         self.load(final_ack, 0, 0);
-        self.state = State::Linger;
-        Handled::with_event(Trace::recv(repr, false), SenderEvent::Finished)
+        // Whatever the verdict, the close completes: final ACK, then the linger.
+        match verdict {
+            Ok(()) => {
+                self.state = State::Linger;
+                Handled::with_event(Trace::recv(repr, false), SenderEvent::Finished)
+            }
+            Err(error) => {
+                self.state = State::LingerRejected;
+                Handled::with_event(Trace::recv(repr, false), SenderEvent::Failed(error))
+            }
+        }
     }
 
     /// A SYN|ACK acknowledging our SYN while a frame is outstanding: our last frame was lost
@@ -340,8 +414,8 @@ impl<S: Read, E: Copy + PartialEq> Engine for Sender<S, E> {
         if from != self.peer {
             return Handled::trace(Trace::drop_datagram(datagram, DropReason::WrongPeer));
         }
-        let repr = match frame::decode(datagram) {
-            Ok(frame) => frame.repr,
+        let (repr, payload) = match frame::decode(datagram) {
+            Ok(frame) => (frame.repr, frame.payload),
             Err(error) => return Handled::trace(Trace::malformed(error)),
         };
         let is_syn_ack = repr.flags == Flags::SYN | Flags::ACK;
@@ -349,7 +423,9 @@ impl<S: Read, E: Copy + PartialEq> Engine for Sender<S, E> {
         let drop = |reason| Handled::trace(Trace::drop(repr, reason));
         match self.state {
             // The answer to our SYN acknowledges it (the SYN is in flight).
-            State::SynSent if is_syn_ack && acks_in_flight && repr.conn != 0 => self.on_syn_ack(now, repr),
+            State::SynSent if is_syn_ack && acks_in_flight && repr.conn != 0 => {
+                self.on_syn_ack(now, repr, payload)
+            }
             State::SynSent => drop(DropReason::Unexpected),
             State::Closed | State::Failed => drop(DropReason::NotAccepting),
             _ if repr.conn != self.conn => drop(DropReason::WrongConn),
@@ -357,7 +433,9 @@ impl<S: Read, E: Copy + PartialEq> Engine for Sender<S, E> {
             State::Transfer | State::FinSent if is_syn_ack && repr.seq == self.risn => {
                 self.on_repeated_syn_ack(now, repr)
             }
-            State::Linger if repr.flags.contains(Flags::FIN) => self.repeat_final_ack(now, repr),
+            State::Linger | State::LingerRejected if repr.flags.contains(Flags::FIN) => {
+                self.repeat_final_ack(now, repr)
+            }
             // From here on only acknowledgements matter: ACK set, SYN clear.
             _ if repr.flags.contains(Flags::SYN) || !repr.flags.contains(Flags::ACK) => {
                 drop(DropReason::Unexpected)
@@ -365,14 +443,14 @@ impl<S: Read, E: Copy + PartialEq> Engine for Sender<S, E> {
             State::Transfer if acks_in_flight && !repr.flags.contains(Flags::FIN) => {
                 self.on_data_ack(now, repr)
             }
-            State::FinSent if acks_in_flight => self.on_fin_ack(now, repr),
+            State::FinSent if acks_in_flight => self.on_fin_ack(now, repr, payload),
             // Reference profile: the original receiver answers a FIN with ACK|FIN carrying an
             // unexpected ack number (SPEC §7), so the ack number is not checked. The FIN flag
             // is: every FIN answer of the original receiver has it, and without it a network
             // duplicate of the last data ACK, arriving after our FIN, would pass for the
             // answer and leave the receiver without its FIN.
             State::FinSent if self.profile == Profile::Reference && repr.flags.contains(Flags::FIN) => {
-                self.on_fin_ack(now, repr)
+                self.on_fin_ack(now, repr, payload)
             }
             _ => drop(DropReason::Unexpected),
         }
@@ -391,12 +469,12 @@ impl<S: Read, E: Copy + PartialEq> Engine for Sender<S, E> {
                 }
                 None
             }
-            State::Linger if now >= self.linger_deadline() => {
-                self.state = State::Closed;
+            State::Linger | State::LingerRejected if now >= self.linger_deadline() => {
+                self.state = if self.state == State::Linger { State::Closed } else { State::Failed };
                 self.in_flight.pending = false;
                 Some(SenderEvent::Closed)
             }
-            State::Linger | State::Closed | State::Failed => None,
+            State::Linger | State::LingerRejected | State::Closed | State::Failed => None,
         }
     }
 
@@ -420,7 +498,7 @@ impl<S: Read, E: Copy + PartialEq> Engine for Sender<S, E> {
                     Some(idle.min(self.sent_at + self.rto.rto()))
                 }
             }
-            State::Linger => Some(self.linger_deadline()),
+            State::Linger | State::LingerRejected => Some(self.linger_deadline()),
             State::Closed | State::Failed => None,
         }
     }

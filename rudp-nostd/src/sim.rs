@@ -13,8 +13,8 @@ use std::vec::Vec;
 
 use crate::random::SplitMix64;
 use crate::{
-    Duration, Engine, Error, Instant, MAX_PAYLOAD, Profile, Receiver, ReceiverConfig, ReceiverEvent, Sender,
-    SenderConfig, SenderEvent, Timing,
+    DigestAlgorithm, Duration, Engine, Error, Instant, MAX_PAYLOAD, Profile, Receiver, ReceiverConfig,
+    ReceiverEvent, Sender, SenderConfig, SenderEvent, Timing,
 };
 
 /// Who is on the link.
@@ -63,6 +63,13 @@ pub(crate) struct Scenario {
     pub intruder_rate: f64,
     pub receiver_accept_timeout: Option<Duration>,
     pub timing: Timing,
+    /// The digest the sender offers.
+    pub digest: Option<DigestAlgorithm>,
+    pub require_digest: bool,
+    /// Whether the receiver verifies digests.
+    pub verify_digest: bool,
+    /// Test hook: the sender sends a wrong digest value.
+    pub corrupt_digest: bool,
 }
 
 impl Scenario {
@@ -81,6 +88,10 @@ impl Scenario {
             intruder_rate: 0.0,
             receiver_accept_timeout: None,
             timing,
+            digest: None,
+            require_digest: false,
+            verify_digest: true,
+            corrupt_digest: false,
         }
     }
 }
@@ -217,15 +228,21 @@ pub(crate) fn run(s: &Scenario) -> Outcome {
         timing,
         random_seed: random.next_u64(),
         transfer_size: Some(s.data.len() as u64),
+        digest: s.digest,
+        require_digest: s.require_digest,
     };
     let receiver_config = ReceiverConfig {
         profile: s.profile,
         idle_timeout: timing.idle_timeout,
         random_seed: random.next_u64(),
         accept_timeout: s.receiver_accept_timeout,
+        verify_digest: s.verify_digest,
     };
     let mut now = Instant::ZERO;
     let mut sender = Sender::new(sender_config, &s.data[..], Node::Receiver, now);
+    if s.corrupt_digest {
+        sender.corrupt_digest_for_testing();
+    }
     let mut receiver: Receiver<VecSink, Node> = Receiver::new(receiver_config, VecSink::default(), now);
     let mut wire = Wire {
         link: s.link,
@@ -483,6 +500,57 @@ mod tests {
         assert_eq!(out.receiver_failed(), Some(Error::AcceptTimeout));
         assert!(out.sink.is_empty());
         assert_eq!(out.end, Instant::ZERO + Duration::from_secs(30));
+    }
+
+    #[cfg(all(feature = "crc32c", feature = "sha256"))]
+    #[test]
+    fn digests_verify_across_seeds_and_losses() {
+        for seed in seeds(300) {
+            let size = [0, 1, 512, 513, 40_000][seed as usize % 5];
+            let mut s =
+                Scenario::new(seed, data(seed, size), Link::lossy([0.0, 0.1, 0.3][seed as usize % 3]));
+            s.digest = Some([DigestAlgorithm::Crc32c, DigestAlgorithm::Sha256][seed as usize / 5 % 2]);
+            s.require_digest = true;
+            let out = run(&s);
+            assert_transfer_ok(&s, &out);
+        }
+    }
+
+    #[cfg(all(feature = "crc32c", feature = "sha256"))]
+    #[test]
+    fn a_wrong_digest_fails_both_sides_and_the_close_still_completes() {
+        for seed in seeds(60) {
+            let mut s = Scenario::new(seed, data(seed, 5000), Link::lossy([0.0, 0.2][seed as usize % 2]));
+            s.digest = Some([DigestAlgorithm::Crc32c, DigestAlgorithm::Sha256][seed as usize % 2]);
+            s.corrupt_digest = true;
+            let out = run(&s);
+            // All the bytes arrived, but the receiver must not call them good.
+            assert!(out.sink == s.data, "seed {seed}");
+            assert_eq!(out.receiver_failed(), Some(Error::DigestMismatch), "seed {seed}");
+            assert!(!out.receiver_finished(), "seed {seed}: no commit event");
+            assert_eq!(out.sender_failed(), Some(Error::Rejected), "seed {seed}");
+            assert!(!out.sender_finished(), "seed {seed}");
+            // The close completed as in SPEC §5: both sides closed (done), not timed out.
+            assert!(out.receiver_events.contains(&ReceiverEvent::Closed), "seed {seed}");
+            assert!(out.sender_events.contains(&SenderEvent::Closed), "seed {seed}");
+        }
+    }
+
+    #[cfg(feature = "crc32c")]
+    #[test]
+    fn a_required_digest_that_is_not_granted_fails_before_any_data() {
+        let mut s = Scenario::new(1, data(1, 5000), Link::PERFECT);
+        s.digest = Some(DigestAlgorithm::Crc32c);
+        s.require_digest = true;
+        s.verify_digest = false;
+        s.timing = Timing::DEFAULT;
+        let out = run(&s);
+        assert_eq!(out.sender_failed(), Some(Error::DigestRefused));
+        assert!(out.sink.is_empty(), "no data was sent");
+        // Not required: the same receiver gets the data, unverified.
+        s.require_digest = false;
+        let out = run(&s);
+        assert_transfer_ok(&s, &out);
     }
 
     #[test]

@@ -12,32 +12,36 @@ use core::hint::black_box;
 use core::panic::PanicInfo;
 
 use cortex_m_rt::entry;
+#[cfg(not(any(feature = "baseline", feature = "sans-io")))]
 use rudp_nostd::MAX_FRAME;
-#[cfg(not(feature = "baseline"))]
-use rudp_nostd::transport;
-use rudp_nostd::transport::{Received, Transport};
+#[cfg(not(any(feature = "baseline", feature = "sans-io")))]
+use rudp_nostd::transport::{self, Received, Transport};
 #[cfg(not(feature = "baseline"))]
 use rudp_nostd::{Duration, Engine, Instant, Receiver, ReceiverConfig, Sender, SenderConfig};
 
 /// Which engine an endpoint is.
+#[cfg(not(feature = "baseline"))]
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Node {
     Sender,
     Receiver,
 }
 
+#[cfg(not(any(feature = "baseline", feature = "sans-io")))]
 /// One datagram slot per direction: what one side sends, the other receives.
 struct Loopback {
     slots: [([u8; MAX_FRAME], usize, bool); 2],
     rx: [u8; MAX_FRAME],
 }
 
+#[cfg(not(any(feature = "baseline", feature = "sans-io")))]
 /// The transport as seen from one side.
 struct Side<'a> {
     link: &'a mut Loopback,
     me: Node,
 }
 
+#[cfg(not(any(feature = "baseline", feature = "sans-io")))]
 impl Transport for Side<'_> {
     type Endpoint = Node;
     type Error = core::convert::Infallible;
@@ -67,24 +71,57 @@ impl Transport for Side<'_> {
     }
 }
 
-/// Without the engines (feature `baseline`): the start-up code, the loopback and the loop, so
-/// that `scripts/footprint.sh` can tell what the engines themselves cost.
+/// Without the engines (feature `baseline`): the start-up code and a loop, so that
+/// `scripts/footprint.sh` can tell what the engines themselves cost.
 #[cfg(feature = "baseline")]
 #[entry]
 fn main() -> ! {
-    let mut link = Loopback { slots: [([0; MAX_FRAME], 0, false); 2], rx: [0; MAX_FRAME] };
-    let mut side = Side { link: &mut link, me: Node::Sender };
-    let _ = side.send_to(Node::Receiver, black_box(b"baseline"));
-    let mut peer = Side { link: side.link, me: Node::Receiver };
-    if let Ok(Some((_, bytes))) = peer.recv_from() {
-        black_box(bytes);
-    }
+    black_box(rudp_nostd::MAX_FRAME);
     loop {
         core::hint::spin_loop();
     }
 }
 
-#[cfg(not(feature = "baseline"))]
+/// The engines alone, driven through their sans-IO API with no transport and no driver
+/// (feature `sans-io`): what `scripts/footprint.sh` reports as the core engine's flash.
+#[cfg(all(feature = "sans-io", not(feature = "baseline")))]
+#[entry]
+fn main() -> ! {
+    let data: &[u8] = black_box(b"a transfer that proves the engines link without std or alloc");
+    let mut out = [0u8; 128];
+    let mut sender = Sender::new(SenderConfig::new(black_box(1)), data, Node::Receiver, Instant::ZERO);
+    let mut receiver: Receiver<&mut [u8], Node> =
+        Receiver::new(ReceiverConfig::new(black_box(2)), &mut out[..], Instant::ZERO);
+    let mut now = Instant::ZERO;
+    for _ in 0..10_000 {
+        let mut moved = false;
+        while let Some(t) = sender.poll_transmit(now) {
+            black_box(t.trace);
+            black_box(receiver.handle_datagram(now, Node::Sender, t.datagram));
+            moved = true;
+        }
+        while let Some(t) = receiver.poll_transmit(now) {
+            black_box(t.trace);
+            black_box(sender.handle_datagram(now, Node::Receiver, t.datagram));
+            moved = true;
+        }
+        if sender.is_done() && receiver.is_done() {
+            break;
+        }
+        if !moved {
+            now = now + Duration::from_millis(1);
+            black_box((sender.poll_timeout(), receiver.poll_timeout()));
+            black_box(sender.handle_timeout(now));
+            black_box(receiver.handle_timeout(now));
+        }
+    }
+    black_box(receiver.into_sink());
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+#[cfg(not(any(feature = "baseline", feature = "sans-io")))]
 #[entry]
 fn main() -> ! {
     let data: &[u8] = black_box(b"a transfer that proves the engines link without std or alloc");
