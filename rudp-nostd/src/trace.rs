@@ -5,6 +5,8 @@
 
 use core::fmt;
 
+#[cfg(feature = "defmt")]
+use crate::frame::Flags;
 use crate::frame::{self, DecodeError, Repr};
 
 /// What happened to the frame.
@@ -36,8 +38,10 @@ pub enum DropReason {
 }
 
 /// One trace event.
+///
+/// With the `defmt` feature its `defmt::Format` prints the same SPEC §8 line as `Display`
+/// (`SEND 43 555 7 ACK DUP`), so firmware logs read like the host's `-v` output.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Trace {
     /// Sent, received or dropped.
     pub direction: Direction,
@@ -84,20 +88,58 @@ impl Trace {
     }
 }
 
+impl Trace {
+    fn direction_name(&self) -> &'static str {
+        match self.direction {
+            Direction::Send => "SEND",
+            Direction::Recv => "RECV",
+            Direction::Drop => "DROP",
+        }
+    }
+
+    /// Whether `DUP` is printed.
+    fn shows_dup(&self) -> bool {
+        self.dup && self.direction != Direction::Drop
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Trace {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match &self.header {
+            Ok(repr) => {
+                defmt::write!(
+                    f,
+                    "{=str} {=u32} {=u32} {=u16}",
+                    self.direction_name(),
+                    repr.seq.get(),
+                    repr.ack.get(),
+                    repr.conn
+                );
+                for (flag, name) in [(Flags::ACK, " ACK"), (Flags::SYN, " SYN"), (Flags::FIN, " FIN")] {
+                    if repr.flags.contains(flag) {
+                        defmt::write!(f, "{=str}", name);
+                    }
+                }
+            }
+            Err(error) => defmt::write!(f, "{=str} {}", self.direction_name(), error),
+        }
+        if self.shows_dup() {
+            defmt::write!(f, " DUP");
+        }
+    }
+}
+
 impl fmt::Display for Trace {
     /// SPEC §8's line: `SEND <seq> <ack> <conn> [ACK] [SYN] [FIN] [DUP]`, or `DROP <error>`
     /// for a datagram that did not decode. No trailing space.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self.direction {
-            Direction::Send => "SEND",
-            Direction::Recv => "RECV",
-            Direction::Drop => "DROP",
-        })?;
+        f.write_str(self.direction_name())?;
         match &self.header {
             Ok(repr) => write!(f, " {repr}")?,
             Err(error) => write!(f, " {error}")?,
         }
-        if self.dup && self.direction != Direction::Drop {
+        if self.shows_dup() {
             f.write_str(" DUP")?;
         }
         Ok(())
