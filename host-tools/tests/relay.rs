@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 const RUDP: &str = env!("CARGO_BIN_EXE_rudp");
 /// The longest any single step may take before the test fails.
-const DEADLINE: Duration = Duration::from_secs(5);
+/// Generous, since CI machines are shared: it only bounds how long a failing test takes.
+const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A running `rudp relay`.
 struct Relay {
@@ -284,6 +285,8 @@ fn lossy_run(seed: u64) -> BTreeSet<u32> {
             }
         }
     }
+    // The last echoes may be late on a loaded machine: wait longer for the stragglers.
+    socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
     while let Some(data) = recv(&socket) {
         delivered.insert(index(&data));
     }
@@ -346,7 +349,7 @@ fn delay_applies_each_way() {
         assert_eq!(recv(&socket), Some(payload(i)));
         let rtt = start.elapsed();
         assert!(rtt >= Duration::from_millis(100), "round trip {rtt:?}");
-        assert!(rtt < Duration::from_secs(1), "round trip {rtt:?}");
+        assert!(rtt < Duration::from_secs(5), "round trip {rtt:?}");
     }
     let (status, lines) = relay.stop();
     assert_eq!(status.code(), Some(0), "{lines:#?}");
