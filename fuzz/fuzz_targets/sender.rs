@@ -1,0 +1,8 @@
+//! `cargo +nightly fuzz run sender`: the body and what it checks are in `src/lib.rs`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    rudp_fuzz::sender(data);
+});

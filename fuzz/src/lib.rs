@@ -1,0 +1,1816 @@
+//! The bodies of the rudp-nostd fuzz targets (issue 6), shared by the cargo-fuzz targets in
+//! `fuzz/fuzz_targets/` and by the stable replay test `rudp-nostd/tests/fuzz_replay.rs`, which
+//! includes this file as a module. So it uses only `rudp_nostd` and `std`: no `arbitrary` (the
+//! fuzz input is parsed by hand with [`Cursor`]) and no `embedded_io` (the engines read a
+//! `&[u8]` and write a `&mut [u8]`, which embedded-io implements).
+//!
+//! Each body checks invariants with `assert!`: a broken one panics, libFuzzer saves the input,
+//! and the replay test prints it. What each body checks is written on it.
+//!
+//! Memory: the engines are `no_std` without `alloc`; every buffer they have is a fixed array
+//! inside them (`size_of` is a compile-time constant). The harnesses below allocate freely;
+//! the engines never do.
+
+use std::collections::VecDeque;
+
+use rudp_nostd::frame::{self, DecodeError, Flags, Frame, Packet, Repr};
+use rudp_nostd::trace::{Direction, DropReason, Trace};
+use rudp_nostd::{
+    Duration, Engine, Error, Instant, Profile, Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig,
+    SenderEvent, SeqNum,
+};
+
+/// SPEC §1, written out rather than taken from the crate, so that an oracle does not share a
+/// wrong constant with the code it checks.
+pub mod spec {
+    /// Bytes in a header.
+    pub const HEADER_LEN: usize = 12;
+    /// The most payload bytes.
+    pub const MAX_PAYLOAD: usize = 512;
+    /// The largest frame.
+    pub const MAX_FRAME: usize = HEADER_LEN + MAX_PAYLOAD;
+    /// Sequence numbers are below it.
+    pub const MAX_SEQ: u32 = 204_800;
+    /// Flag bit 0.
+    pub const FIN: u16 = 1;
+    /// Flag bit 1.
+    pub const SYN: u16 = 2;
+    /// Flag bit 2.
+    pub const ACK: u16 = 4;
+    /// The defined flag bits; the others are reserved.
+    pub const DEFINED: u16 = FIN | SYN | ACK;
+    /// The reference sender's initial sequence number (SPEC §7).
+    pub const REFERENCE_ISN: u32 = 42;
+}
+
+/// The targets, by name: the folders of `fuzz/corpus/` and the binaries in `fuzz_targets/`.
+pub const TARGETS: [&str; 4] = ["decode_frame", "frame_roundtrip", "receiver", "sender"];
+
+/// What an engine run reached, so that the replay test can tell that its generated inputs go
+/// deep (a fuzz target ignores it).
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+pub struct Outcome {
+    /// The engine under test connected.
+    pub connected: bool,
+    /// The whole scripted transfer went through: the receiver wrote the scripted data and
+    /// acknowledged its FIN (receiver target), or the sender's FIN was acknowledged (sender target).
+    pub completed: bool,
+}
+
+/// Runs the body of `target` on `data`.
+pub fn run(target: &str, data: &[u8]) -> Outcome {
+    match target {
+        "decode_frame" => {
+            decode_frame(data);
+            Outcome::default()
+        }
+        "frame_roundtrip" => {
+            frame_roundtrip(data);
+            Outcome::default()
+        }
+        "receiver" => receiver(data),
+        "sender" => sender(data),
+        _ => panic!("no fuzz target {target:?}"),
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Reading and writing fuzz inputs
+
+/// Reads a fuzz input front to back. Past its end every read gives zeros, so that any input,
+/// however short, is a valid program; a program ends with its input, so every loop over one
+/// is bounded by the input's length.
+pub struct Cursor<'a> {
+    rest: &'a [u8],
+}
+
+/// Datagram lengths up to this are one byte (`0..=63`); longer ones take two, the first
+/// marked with [`LONG_LEN`].
+const SHORT_LEN_MAX: usize = 0x3f;
+/// The mark of a two-byte datagram length.
+const LONG_LEN: u8 = 0xc0;
+/// The longest junk datagram: past the largest frame, to reach the `Oversized` rejection.
+const MAX_JUNK_LEN: usize = 600;
+
+impl<'a> Cursor<'a> {
+    /// A cursor at the start of `data`.
+    pub fn new(data: &'a [u8]) -> Cursor<'a> {
+        Cursor { rest: data }
+    }
+
+    /// Whether the input is used up.
+    pub fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// The next byte, or 0.
+    pub fn u8(&mut self) -> u8 {
+        match self.rest.split_first() {
+            Some((&byte, rest)) => {
+                self.rest = rest;
+                byte
+            }
+            None => 0,
+        }
+    }
+
+    /// The next two bytes, little-endian.
+    pub fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.u8(), self.u8()])
+    }
+
+    /// The next four bytes, little-endian.
+    pub fn u32(&mut self) -> u32 {
+        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
+    }
+
+    /// The next `n` bytes, fewer at the end of the input.
+    pub fn bytes(&mut self, n: usize) -> &'a [u8] {
+        let (taken, rest) = self.rest.split_at(n.min(self.rest.len()));
+        self.rest = rest;
+        taken
+    }
+
+    /// Everything left.
+    pub fn rest(&mut self) -> &'a [u8] {
+        self.bytes(self.rest.len())
+    }
+
+    /// A junk datagram: a length (see [`LONG_LEN`]) and that many bytes.
+    pub fn datagram(&mut self) -> &'a [u8] {
+        let first = self.u8();
+        let len = if first & LONG_LEN == LONG_LEN {
+            ((usize::from(first & !LONG_LEN) << 8) | usize::from(self.u8())).min(MAX_JUNK_LEN)
+        } else {
+            usize::from(first) & SHORT_LEN_MAX
+        };
+        self.bytes(len)
+    }
+}
+
+/// Writes fuzz inputs: the inverse of [`Cursor`], for the seed corpus.
+#[derive(Default)]
+pub struct Program {
+    bytes: Vec<u8>,
+}
+
+impl Program {
+    /// The input written so far.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    fn u8(&mut self, v: u8) -> &mut Program {
+        self.bytes.push(v);
+        self
+    }
+
+    fn u16(&mut self, v: u16) -> &mut Program {
+        self.bytes.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
+    fn u32(&mut self, v: u32) -> &mut Program {
+        self.bytes.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
+    fn datagram(&mut self, datagram: &[u8]) -> &mut Program {
+        let len = datagram.len();
+        assert!(len <= MAX_JUNK_LEN, "a junk datagram has at most {MAX_JUNK_LEN} bytes");
+        if len <= SHORT_LEN_MAX {
+            self.u8(len as u8);
+        } else {
+            self.u8(LONG_LEN | (len >> 8) as u8).u8(len as u8);
+        }
+        self.bytes.extend_from_slice(datagram);
+        self
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Helpers
+
+/// The scripted data of `len` bytes: the same for every harness and seed. Never zero (the
+/// reference profile strips trailing zeros) and without a short period, so that a chunk
+/// written at the wrong offset shows.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len as u64).map(|i| (mix(i) % 255) as u8 + 1).collect()
+}
+
+/// SplitMix64's output function.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `seq + n` modulo MAX_SEQ, computed here rather than with the crate's arithmetic.
+fn seq_plus(seq: SeqNum, n: i64) -> SeqNum {
+    let modulus = i64::from(spec::MAX_SEQ);
+    seq_of((i64::from(seq.get()) + n).rem_euclid(modulus) as u32)
+}
+
+/// `value` (below MAX_SEQ) as a sequence number.
+fn seq_of(value: u32) -> SeqNum {
+    SeqNum::new(value % spec::MAX_SEQ).expect("reduced modulo MAX_SEQ")
+}
+
+/// A datagram laid out by hand from SPEC §1 (any field values, valid or not).
+fn raw_frame(seq: u32, ack: u32, conn: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(spec::HEADER_LEN + payload.len());
+    bytes.extend_from_slice(&seq.to_le_bytes());
+    bytes.extend_from_slice(&ack.to_le_bytes());
+    bytes.extend_from_slice(&conn.to_le_bytes());
+    bytes.extend_from_slice(&flags.to_le_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// The datagram of `repr` and `payload`, laid out by hand.
+fn frame_bytes(repr: Repr, payload: &[u8]) -> Vec<u8> {
+    raw_frame(repr.seq.get(), repr.ack.get(), repr.conn, repr.flags.bits(), payload)
+}
+
+/// The header fields of a datagram of at least 12 bytes: seq, ack, conn, flags.
+fn header_fields(data: &[u8]) -> (u32, u32, u16, u16) {
+    let u32_at = |at: usize| u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
+    let u16_at = |at: usize| u16::from_le_bytes([data[at], data[at + 1]]);
+    (u32_at(0), u32_at(4), u16_at(8), u16_at(10))
+}
+
+/// A field delta from one input byte: -2..=2 for bytes below 0x80 (near misses are the
+/// interesting ones), else -128..=-1.
+fn small_delta(byte: u8) -> i64 {
+    if byte < 0x80 { i64::from(byte % 5) - 2 } else { i64::from(byte as i8) }
+}
+
+/// `payload` without its trailing zero bytes (the reference receiver's rule, SPEC §7).
+fn strip_trailing_zeros(payload: &[u8]) -> &[u8] {
+    let end = payload.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    &payload[..end]
+}
+
+/// `len` payload bytes from one input byte: zeros for 0, else counting bytes that end in
+/// `fill % 4` zeros (which the reference receiver strips).
+fn filler(len: usize, fill: u8) -> Vec<u8> {
+    let zeros = usize::from(fill % 4);
+    (0..len).map(|i| if fill == 0 || i + zeros >= len { 0 } else { fill.wrapping_add(i as u8) | 1 }).collect()
+}
+
+/// SPEC §8's fields: `<seq> <ack> <conn>` and the flag names, in the order ACK, SYN, FIN.
+fn spec_fields(seq: u32, ack: u32, conn: u16, flags: u16) -> String {
+    let mut line = format!("{seq} {ack} {conn}");
+    for (bit, name) in [(spec::ACK, "ACK"), (spec::SYN, "SYN"), (spec::FIN, "FIN")] {
+        if flags & bit != 0 {
+            line.push(' ');
+            line.push_str(name);
+        }
+    }
+    line
+}
+
+/// Whether `error` is one the engines report for reasons other than a negotiated extension
+/// (SPEC §10): those are checked one by one; any other is an extension's verdict (a grant
+/// that was not offered, a digest mismatch), allowed only where an extension is in play.
+fn is_basic_error(error: Error) -> bool {
+    matches!(error, Error::IdleTimeout | Error::AcceptTimeout | Error::Source(_) | Error::Sink(_))
+}
+
+// ------------------------------------------------------------------------------------------
+// decode_frame
+
+/// SPEC §1's decoder, written from the SPEC: the rejections in the order the SPEC lists them.
+fn spec_decode(data: &[u8]) -> Result<Repr, DecodeError> {
+    let len = data.len();
+    if len < spec::HEADER_LEN {
+        return Err(DecodeError::Truncated { len });
+    }
+    if len > spec::MAX_FRAME {
+        return Err(DecodeError::Oversized { len });
+    }
+    let (seq, ack, conn, flags) = header_fields(data);
+    if flags & !spec::DEFINED != 0 {
+        return Err(DecodeError::ReservedFlags { flags });
+    }
+    if flags & (spec::SYN | spec::FIN) == spec::SYN | spec::FIN {
+        return Err(DecodeError::SynAndFin);
+    }
+    if seq >= spec::MAX_SEQ {
+        return Err(DecodeError::SeqOutOfRange { seq });
+    }
+    if ack >= spec::MAX_SEQ {
+        return Err(DecodeError::AckOutOfRange { ack });
+    }
+    Ok(Repr { seq: seq_of(seq), ack: seq_of(ack), conn, flags: Flags::from_bits(flags) })
+}
+
+/// Any bytes: `frame::decode` gives exactly what SPEC §1 says (the same frame, or the same
+/// error variant with the same value, checked in the SPEC's order), never reads past the
+/// slice (it would panic), and a frame that decodes re-emits to exactly the same bytes. The
+/// `Packet` view agrees, and the trace line of a drop is SPEC §8's.
+pub fn decode_frame(data: &[u8]) {
+    assert_eq!(
+        (rudp_nostd::HEADER_LEN, rudp_nostd::MAX_PAYLOAD, rudp_nostd::MAX_FRAME, rudp_nostd::MAX_SEQ),
+        (spec::HEADER_LEN, spec::MAX_PAYLOAD, spec::MAX_FRAME, spec::MAX_SEQ),
+        "the crate's constants are not SPEC §1's"
+    );
+    let expected = spec_decode(data);
+    let decoded = frame::decode(data);
+    assert_eq!(decoded.map(|f| f.repr), expected, "decode disagrees with SPEC §1 on {data:02x?}");
+
+    match Packet::new_checked(data) {
+        Ok(packet) => {
+            assert!((spec::HEADER_LEN..=spec::MAX_FRAME).contains(&data.len()));
+            let (seq, ack, conn, flags) = header_fields(data);
+            assert_eq!(
+                (packet.seq(), packet.ack(), packet.conn(), packet.flags().bits()),
+                (seq, ack, conn, flags)
+            );
+            assert_eq!(packet.payload(), &data[spec::HEADER_LEN..]);
+        }
+        Err(error) => assert_eq!(Err(error), expected, "the view rejects other than the length"),
+    }
+
+    let line = Trace::drop_datagram(data, DropReason::Malformed).to_string();
+    match decoded {
+        Ok(frame) => {
+            assert_eq!(frame.payload, &data[spec::HEADER_LEN..]);
+            let mut buf = [0u8; spec::MAX_FRAME];
+            let len = frame.repr.emit_with_payload(&mut buf, frame.payload).expect("a decoded payload fits");
+            assert_eq!(&buf[..len], data, "a decoded frame re-emits to other bytes");
+            let (seq, ack, conn, flags) = header_fields(data);
+            assert_eq!(line, format!("DROP {}", spec_fields(seq, ack, conn, flags)));
+        }
+        Err(error) => assert_eq!(line, format!("DROP {error}")),
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// frame_roundtrip
+
+/// An arbitrary valid header (seq and ack below MAX_SEQ, flags in 0..8 without SYN with FIN)
+/// and payload (the rest of the input, at most 512 bytes): it emits to SPEC §1's layout and
+/// decodes to itself; `emit_with_payload` refuses a longer payload; the trace line is SPEC
+/// §8's.
+///
+/// Input: seq (u32, reduced), ack (u32, reduced), conn (u16), flags (u8, low 3 bits; SYN|FIN
+/// loses FIN), then the payload.
+pub fn frame_roundtrip(data: &[u8]) {
+    let mut input = Cursor::new(data);
+    let seq = input.u32() % spec::MAX_SEQ;
+    let ack = input.u32() % spec::MAX_SEQ;
+    let conn = input.u16();
+    let mut flags = u16::from(input.u8()) & spec::DEFINED;
+    if flags & (spec::SYN | spec::FIN) == spec::SYN | spec::FIN {
+        flags &= !spec::FIN;
+    }
+    let repr = Repr { seq: seq_of(seq), ack: seq_of(ack), conn, flags: Flags::from_bits(flags) };
+    let rest = input.rest();
+    // Junk in the buffer, so that a byte the emitter forgets shows.
+    let mut buf = [0xa5u8; spec::MAX_FRAME];
+    if rest.len() > spec::MAX_PAYLOAD {
+        assert_eq!(repr.emit_with_payload(&mut buf, rest), None, "a payload over 512 bytes was emitted");
+    }
+    let payload = &rest[..rest.len().min(spec::MAX_PAYLOAD)];
+
+    let len = repr.emit_with_payload(&mut buf, payload).expect("a payload of at most 512 bytes fits");
+    assert_eq!(&buf[..len], &raw_frame(seq, ack, conn, flags, payload)[..], "not SPEC §1's layout");
+    let mut header = [0u8; spec::HEADER_LEN];
+    repr.emit_header(&mut header);
+    assert_eq!(header[..], buf[..spec::HEADER_LEN]);
+
+    let Frame { repr: decoded, payload: decoded_payload } =
+        frame::decode(&buf[..len]).expect("an emitted valid header decodes");
+    assert_eq!(decoded, repr);
+    assert_eq!(decoded_payload, payload);
+
+    let fields = spec_fields(seq, ack, conn, flags);
+    assert_eq!(repr.to_string(), fields);
+    assert_eq!(Trace::send(repr, true).to_string(), format!("SEND {fields} DUP"));
+    assert_eq!(Trace::recv(repr, false).to_string(), format!("RECV {fields}"));
+}
+
+// ------------------------------------------------------------------------------------------
+// The engines' harnesses: endpoints, time
+
+/// Endpoints are small numbers: the engines take any `Copy + PartialEq` type.
+type Endpoint = u8;
+/// The well-behaved peer (the scripted sender, or the sender's receiver).
+const PEER: Endpoint = 0;
+/// The other endpoints are `1..ENDPOINTS`.
+const ENDPOINTS: u8 = 4;
+/// At most this many past datagrams are kept to be sent again as network duplicates.
+const HISTORY: usize = 32;
+/// The longest scripted transfer: six frames, so that several full frames and a short last
+/// one occur, short enough that the fuzzer finishes transfers.
+pub const MAX_PATTERN: usize = 3000;
+/// A short wait is `byte * WAIT_UNIT`; a long one (enough for the idle timeout),
+/// `byte * WAIT_LONG_UNIT`.
+const WAIT_UNIT: Duration = Duration::from_millis(4);
+const WAIT_LONG_UNIT: Duration = Duration::from_millis(64);
+
+/// The endpoint an op byte names in its bits 3 and 4.
+fn endpoint_of(op: u8) -> Endpoint {
+    (op >> 3) % ENDPOINTS
+}
+
+fn push_history(history: &mut VecDeque<(Endpoint, Vec<u8>)>, from: Endpoint, datagram: &[u8]) {
+    if history.len() == HISTORY {
+        history.pop_front();
+    }
+    history.push_back((from, datagram.to_vec()));
+}
+
+// ------------------------------------------------------------------------------------------
+// receiver
+
+/// The receiver target's op codes: the low 3 bits of an op byte.
+pub mod rx_op {
+    /// The scripted sender sends its current frame (again). Also 1 and 2, to weight it.
+    /// Bit 7 ([`LOST_REPLY`]): the receiver's answer is lost.
+    pub const SEND: u8 = 0;
+    /// One byte: an earlier scripted frame again (a network duplicate).
+    pub const DUPLICATE: u8 = 3;
+    /// Junk from endpoint `(op >> 3) & 3`: a datagram ([`Cursor::datagram`](super::Cursor::datagram)).
+    pub const RAW: u8 = 4;
+    /// A frame from endpoint `(op >> 3) & 3` with fields near the connection's: 9 bytes
+    /// (selector, seq delta, ack delta, conn, flags, payload length / 2, fill).
+    pub const FORGED: u8 = 5;
+    /// One byte: time passes, `byte * 4 ms`.
+    pub const WAIT: u8 = 6;
+    /// One byte: time passes, `byte * 64 ms`.
+    pub const WAIT_LONG: u8 = 7;
+    /// [`SEND`]'s flag: the answer is lost.
+    pub const LOST_REPLY: u8 = 0x80;
+}
+
+/// The receiver target's set-up byte.
+pub mod rx_setup {
+    /// The reference profile.
+    pub const REFERENCE: u8 = 1;
+    /// The scripted SYN announces the transfer size (native).
+    pub const TRANSFER_SIZE: u8 = 2;
+    /// The sink holds half the scripted data (a failing sink).
+    pub const SMALL_SINK: u8 = 4;
+    /// Scripted data frames carry `1 + chunk % 512` bytes instead of 512.
+    pub const CHUNKED: u8 = 8;
+}
+
+/// The scripted sender's progress.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stage {
+    Syn,
+    /// Sending the data at `offset`; `first`: the third frame of the handshake.
+    Data {
+        offset: usize,
+        first: bool,
+    },
+    Fin,
+    FinalAck,
+}
+
+/// A well-behaved sender written here, independent of the crate's: it sends the pattern
+/// stop-and-wait as SPEC §3-§5 say, when the fuzz input tells it to, and moves on only on
+/// the exact answer.
+struct Script {
+    profile: Profile,
+    data: Vec<u8>,
+    isn: SeqNum,
+    chunk: usize,
+    transfer_size: bool,
+    conn: u16,
+    risn: SeqNum,
+    stage: Stage,
+    /// Distinct frames sent, newest last.
+    sent: VecDeque<Vec<u8>>,
+    /// Its FIN was acknowledged.
+    succeeded: bool,
+}
+
+impl Script {
+    fn end(&self) -> SeqNum {
+        seq_plus(self.isn, 1 + self.data.len() as i64)
+    }
+
+    fn data_range(&self, offset: usize) -> (usize, usize) {
+        (offset, (offset + self.chunk).min(self.data.len()))
+    }
+
+    /// The frame it would send now.
+    fn current(&self) -> Vec<u8> {
+        let flags_of = Flags::from_bits;
+        let (repr, payload) = match self.stage {
+            Stage::Syn => {
+                let mut options = Vec::new();
+                if self.profile == Profile::Native && self.transfer_size {
+                    options.extend_from_slice(&[1, 8]);
+                    options.extend_from_slice(&(self.data.len() as u64).to_le_bytes());
+                }
+                let repr = Repr { seq: self.isn, ack: SeqNum::ZERO, conn: 0, flags: flags_of(spec::SYN) };
+                (repr, options)
+            }
+            Stage::Data { offset, first } => {
+                let (start, end) = self.data_range(offset);
+                // The original sender's data frames after the first: flags 0, ack 0 (SPEC §7).
+                let (flags, ack) = match (self.profile, first) {
+                    (Profile::Reference, false) => (0, SeqNum::ZERO),
+                    _ => (spec::ACK, seq_plus(self.risn, 1)),
+                };
+                let repr = Repr {
+                    seq: seq_plus(self.isn, 1 + offset as i64),
+                    ack,
+                    conn: self.conn,
+                    flags: flags_of(flags),
+                };
+                (repr, self.data[start..end].to_vec())
+            }
+            Stage::Fin => {
+                let repr = Repr {
+                    seq: self.end(),
+                    ack: seq_plus(self.risn, 1),
+                    conn: self.conn,
+                    flags: flags_of(spec::FIN),
+                };
+                (repr, Vec::new())
+            }
+            Stage::FinalAck => {
+                let flags = match self.profile {
+                    Profile::Native => spec::ACK,
+                    Profile::Reference => spec::ACK | spec::FIN,
+                };
+                let repr = Repr {
+                    seq: seq_plus(self.end(), 1),
+                    ack: seq_plus(self.risn, 2),
+                    conn: self.conn,
+                    flags: flags_of(flags),
+                };
+                (repr, Vec::new())
+            }
+        };
+        let mut bytes = frame_bytes(repr, &payload);
+        if self.profile == Profile::Reference {
+            bytes.resize(spec::MAX_FRAME, 0);
+        }
+        bytes
+    }
+
+    /// Remembers `frame` as sent.
+    fn record(&mut self, frame: &[u8]) {
+        if self.sent.back().is_none_or(|last| last[..] != *frame) {
+            if self.sent.len() == HISTORY {
+                self.sent.pop_front();
+            }
+            self.sent.push_back(frame.to_vec());
+        }
+    }
+
+    /// A datagram from the receiver.
+    fn on_reply(&mut self, datagram: &[u8]) {
+        let Ok(Frame { repr, .. }) = frame::decode(datagram) else { return };
+        let flags = repr.flags.bits();
+        match self.stage {
+            Stage::Syn
+                if flags == spec::SYN | spec::ACK && repr.ack == seq_plus(self.isn, 1) && repr.conn != 0 =>
+            {
+                self.conn = repr.conn;
+                self.risn = repr.seq;
+                self.stage = Stage::Data { offset: 0, first: true };
+            }
+            Stage::Data { offset, .. } if repr.conn == self.conn && flags == spec::ACK => {
+                let (_, end) = self.data_range(offset);
+                if repr.ack == seq_plus(self.isn, 1 + end as i64) {
+                    self.stage = if end == self.data.len() {
+                        Stage::Fin
+                    } else {
+                        Stage::Data { offset: end, first: false }
+                    };
+                }
+            }
+            Stage::Fin
+                if repr.conn == self.conn
+                    && flags == spec::FIN | spec::ACK
+                    && repr.ack == seq_plus(self.end(), 1) =>
+            {
+                self.stage = Stage::FinalAck;
+                self.succeeded = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A SYN|ACK the receiver sent.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct SynAck {
+    to: Endpoint,
+    repr: Repr,
+    /// It granted an extension (it has a payload, SPEC §3.1).
+    grants: bool,
+}
+
+/// The connection, as the harness sees it.
+#[derive(Clone, Copy, Debug)]
+struct RxConnection {
+    peer: Endpoint,
+    conn: u16,
+    risn: SeqNum,
+    /// The next sequence number to deliver; everything before it is in `written`.
+    rcv_nxt: SeqNum,
+    /// An extension was granted in its handshake.
+    grants: bool,
+    /// The FIN's seq, once taken.
+    fin: Option<SeqNum>,
+    /// The FIN was answered with an extension's failure (a digest mismatch).
+    rejected: bool,
+}
+
+struct RxWorld<'s> {
+    rx: Receiver<&'s mut [u8], Endpoint>,
+    profile: Profile,
+    idle: Duration,
+    now: Instant,
+    script: Script,
+    /// No junk datagram from the peer's endpoint has decoded: every frame from there is the
+    /// script's, so what is delivered must be the pattern.
+    clean: bool,
+    syn_acks: Vec<SynAck>,
+    conn: Option<RxConnection>,
+    /// What the receiver must have written to its sink, in order.
+    written: Vec<u8>,
+    /// The last Connected, Delivered or Finished: the receiver heard the peer then.
+    last_progress: Instant,
+    done: bool,
+    outcome: Outcome,
+}
+
+/// A Receiver (native or reference, as the input says) fed an arbitrary sequence of
+/// datagrams from four endpoints and time steps. Endpoint 0 runs a well-behaved scripted
+/// sender of a known pattern, interleaved with junk (raw bytes or forged frames) from any
+/// endpoint, duplicates of old scripted frames, lost answers and time.
+///
+/// Checks, besides "never panics" (each against the harness's own model of SPEC §3-§5):
+/// - `Connected` only on a frame matching a SYN|ACK the receiver sent to that endpoint;
+/// - `Delivered { n }` only for a frame from the connected peer, with its conn, in order
+///   (`seq == rcv_nxt`), `n` its payload (stripped of trailing zeros in the reference
+///   profile), and the sink grows by exactly `n` bytes on that call and by nothing on any
+///   other; at the end the sink holds exactly the delivered bytes, in order;
+/// - `Finished` only on the in-order FIN from the peer; a sink failure only when the in-order
+///   payload does not fit; `Closed` only after the FIN; the idle timeout only after 10 s
+///   without progress; a verdict failure only where an extension was granted;
+/// - every answer goes back to the datagram's sender, decodes, is 12 bytes to the script
+///   (which offers no extension), and is a SYN|ACK answering a SYN (`ack = seq + 1`), or an
+///   ACK / FIN|ACK to the peer whose `ack` is exactly what was written (never acknowledged
+///   before written); in-order data and the FIN are always answered; nothing is sent on a
+///   timer, nor after the end;
+/// - while no junk from endpoint 0 decodes, a connection with endpoint 0 delivers a prefix
+///   of the pattern, all of it at `Finished`, and the script's FIN is acknowledged only then;
+/// - `is_done` and `has_succeeded` agree with the events; the next timeout is in the future.
+///
+/// Input: set-up byte ([`rx_setup`]), data length (u16, mod 3001), script ISN (u32, mod
+/// MAX_SEQ), receiver seed (u16), chunk (u16), sink slack (u16, mod 2048); then ops ([`rx_op`]).
+pub fn receiver(data: &[u8]) -> Outcome {
+    let mut input = Cursor::new(data);
+    let setup = input.u8();
+    let profile = if setup & rx_setup::REFERENCE != 0 { Profile::Reference } else { Profile::Native };
+    let len = usize::from(input.u16()) % (MAX_PATTERN + 1);
+    let isn = seq_of(input.u32());
+    let seed = u64::from(input.u16());
+    let chunk_raw = usize::from(input.u16());
+    let slack = usize::from(input.u16()) % 2048;
+    let chunk =
+        if setup & rx_setup::CHUNKED != 0 { 1 + chunk_raw % spec::MAX_PAYLOAD } else { spec::MAX_PAYLOAD };
+    let capacity = if setup & rx_setup::SMALL_SINK != 0 { len / 2 } else { len + slack };
+
+    let mut out = vec![0u8; capacity];
+    let config = ReceiverConfig { profile, ..ReceiverConfig::new(seed) };
+    let mut world = RxWorld {
+        rx: Receiver::new(config, &mut out[..], Instant::ZERO),
+        profile,
+        idle: config.idle_timeout,
+        now: Instant::ZERO,
+        script: Script {
+            profile,
+            data: pattern(len),
+            isn,
+            chunk,
+            transfer_size: setup & rx_setup::TRANSFER_SIZE != 0,
+            conn: 0,
+            risn: SeqNum::ZERO,
+            stage: Stage::Syn,
+            sent: VecDeque::new(),
+            succeeded: false,
+        },
+        clean: true,
+        syn_acks: Vec::new(),
+        conn: None,
+        written: Vec::new(),
+        last_progress: Instant::ZERO,
+        done: false,
+        outcome: Outcome::default(),
+    };
+
+    while !input.is_empty() {
+        let op = input.u8();
+        match op & 7 {
+            0..=2 => {
+                let frame = world.script.current();
+                world.script.record(&frame);
+                world.deliver(PEER, &frame, true, op & rx_op::LOST_REPLY != 0);
+            }
+            rx_op::DUPLICATE => {
+                let pick = usize::from(input.u8());
+                if !world.script.sent.is_empty() {
+                    let frame = world.script.sent[pick % world.script.sent.len()].clone();
+                    world.deliver(PEER, &frame, true, false);
+                }
+            }
+            rx_op::RAW => {
+                let datagram = input.datagram();
+                world.deliver(endpoint_of(op), datagram, false, false);
+            }
+            rx_op::FORGED => {
+                let datagram = world.forge(&mut input);
+                world.deliver(endpoint_of(op), &datagram, false, false);
+            }
+            rx_op::WAIT => world.wait(WAIT_UNIT.saturating_mul(u64::from(input.u8()))),
+            _ => world.wait(WAIT_LONG_UNIT.saturating_mul(u64::from(input.u8()))),
+        }
+    }
+
+    let RxWorld { rx, written, outcome, .. } = world;
+    let left = rx.into_sink().len();
+    assert_eq!(capacity - left, written.len(), "the sink took other than what was delivered");
+    assert_eq!(&out[..written.len()], &written[..], "the sink holds other bytes than those delivered");
+    outcome
+}
+
+impl RxWorld<'_> {
+    /// A frame from `op`'s endpoint with fields near the connection's, so that the checks
+    /// on peer, conn and seq are reached by random input too.
+    fn forge(&self, input: &mut Cursor) -> Vec<u8> {
+        let select = input.u8();
+        let seq_delta = input.u8();
+        let ack_delta = input.u8();
+        let conn_raw = input.u16();
+        let flags_raw = input.u8();
+        let len = usize::from(input.u8()) * 2;
+        let fill = input.u8();
+        let (conn, risn, next) = match (&self.conn, self.syn_acks.last()) {
+            (Some(c), _) => (c.conn, c.risn, c.rcv_nxt),
+            (None, Some(sa)) => (sa.repr.conn, sa.repr.seq, sa.repr.ack),
+            (None, None) => (0, SeqNum::ZERO, seq_plus(self.script.isn, 1)),
+        };
+        // Near the wrap and past MAX_SEQ: half of these do not decode.
+        let near_max = |delta: u8| spec::MAX_SEQ - 128 + u32::from(delta);
+        let seq = match select & 3 {
+            0 => seq_plus(self.script.isn, small_delta(seq_delta)).get(),
+            1 => seq_plus(next, small_delta(seq_delta)).get(),
+            2 => u32::from(seq_delta),
+            _ => near_max(seq_delta),
+        };
+        let ack = match (select >> 2) & 3 {
+            0 => seq_plus(risn, 1 + small_delta(ack_delta)).get(),
+            1 => 0,
+            2 => seq_plus(risn, 2 + small_delta(ack_delta)).get(),
+            _ => near_max(ack_delta),
+        };
+        let conn = match (select >> 4) & 3 {
+            0 => conn,
+            1 => conn_raw,
+            2 => 0,
+            _ => conn ^ conn_raw,
+        };
+        let flags = u16::from(flags_raw & 7) | if select & 0x40 != 0 { u16::from(flags_raw) << 3 } else { 0 };
+        let mut payload = filler(len, fill);
+        if select & 0x80 != 0 {
+            // A SYN option list (SPEC §3.1, §10): transfer size, then a digest offer.
+            let mut options = vec![1, 8];
+            options.extend_from_slice(&u64::from(fill).to_le_bytes());
+            options.extend_from_slice(&[3, 1, 1 + (fill & 1)]);
+            let n = options.len().min(payload.len());
+            payload[..n].copy_from_slice(&options[..n]);
+        }
+        raw_frame(seq, ack, conn, flags, &payload)
+    }
+
+    /// The receiver takes `datagram` from `from`; everything it did is checked.
+    fn deliver(&mut self, from: Endpoint, datagram: &[u8], from_script: bool, reply_lost: bool) {
+        let decoded = frame::decode(datagram);
+        if from == PEER && !from_script && decoded.is_ok() {
+            self.clean = false;
+        }
+        let was_done = self.done;
+        let room = self.rx.sink().len();
+        let handled = self.rx.handle_datagram(self.now, from, datagram);
+        assert_eq!(handled.trace.header, decoded.map(|f| f.repr), "the trace shows another header");
+        assert_ne!(handled.trace.direction, Direction::Send);
+        if decoded.is_err() {
+            assert_eq!(handled.trace.reason, Some(DropReason::Malformed));
+        }
+        if was_done {
+            assert!(handled.events.is_empty(), "events after the end: {:?}", handled.events);
+        }
+
+        let mut written_now = 0;
+        let mut must_answer = false;
+        for &event in handled.events.iter() {
+            let frame = decoded.expect("an event from a datagram that does not decode");
+            must_answer |= self.on_event(from, frame, event, room, &mut written_now);
+        }
+        assert_eq!(
+            room - self.rx.sink().len(),
+            written_now,
+            "the sink grew by other than what was delivered"
+        );
+
+        let reply = self.rx.poll_transmit(self.now).map(|t| {
+            assert_eq!(t.trace.direction, Direction::Send);
+            assert_eq!(
+                Ok(t.trace.header.expect("replies decode")),
+                frame::decode(t.datagram).map(|f| f.repr)
+            );
+            (t.to, t.datagram.to_vec())
+        });
+        assert!(self.rx.poll_transmit(self.now).is_none(), "more than one answer to one datagram");
+        match reply {
+            Some((to, reply)) => {
+                let frame = decoded.expect("an answer to a datagram that does not decode");
+                self.check_reply(from, frame, to, &reply, from_script);
+                if to == PEER && !reply_lost {
+                    self.script.on_reply(&reply);
+                }
+            }
+            None => assert!(!must_answer, "data written or a FIN taken without an answer"),
+        }
+        if self.script.succeeded && self.clean {
+            let c = self.conn.expect("the script's FIN was acknowledged without a connection");
+            assert!(c.peer == PEER && c.fin.is_some(), "the script's FIN was acknowledged but not taken");
+            assert!(self.written == self.script.data, "the script's transfer ended with other data");
+            self.outcome.completed = true;
+        }
+        self.check_state();
+    }
+
+    /// One event of a datagram; returns whether it must be answered.
+    fn on_event(
+        &mut self,
+        from: Endpoint,
+        frame: Frame<'_>,
+        event: ReceiverEvent,
+        room: usize,
+        written_now: &mut usize,
+    ) -> bool {
+        let repr = frame.repr;
+        let flags = repr.flags.bits();
+        let data = match self.profile {
+            Profile::Native => frame.payload,
+            Profile::Reference => strip_trailing_zeros(frame.payload),
+        };
+        // The checks every data or FIN event shares: from the peer, its conn, in order.
+        let in_order = |c: &RxConnection| {
+            assert_eq!(from, c.peer, "{event:?} from another endpoint than the peer");
+            assert_eq!(repr.conn, c.conn, "{event:?} on another connection id");
+            assert_eq!(repr.seq, c.rcv_nxt, "{event:?} on a frame out of order");
+            assert!(c.fin.is_none(), "{event:?} after the FIN");
+            assert_eq!(flags & spec::SYN, 0, "{event:?} on a SYN");
+        };
+        match event {
+            ReceiverEvent::Connected { conn, .. } => {
+                assert!(self.conn.is_none(), "a second connection");
+                assert_eq!(flags & (spec::SYN | spec::FIN), 0, "connected by a SYN or FIN");
+                let sa = self
+                    .syn_acks
+                    .iter()
+                    .find(|sa| {
+                        sa.to == from
+                            && sa.repr.conn == repr.conn
+                            && sa.repr.ack == repr.seq
+                            && seq_plus(sa.repr.seq, 1) == repr.ack
+                    })
+                    .copied()
+                    .expect("connected by a frame that answers no SYN|ACK sent to its endpoint");
+                assert_eq!(conn, repr.conn);
+                self.conn = Some(RxConnection {
+                    peer: from,
+                    conn,
+                    risn: sa.repr.seq,
+                    rcv_nxt: repr.seq,
+                    grants: sa.grants,
+                    fin: None,
+                    rejected: false,
+                });
+                self.last_progress = self.now;
+                self.outcome.connected = true;
+                false
+            }
+            ReceiverEvent::Delivered { bytes } => {
+                let c = self.conn.as_mut().expect("data delivered without a connection");
+                in_order(&*c);
+                assert_eq!(flags & spec::FIN, 0, "a FIN's payload delivered");
+                assert_eq!(usize::from(bytes), data.len(), "delivered other than the frame's payload");
+                self.written.extend_from_slice(data);
+                c.rcv_nxt = seq_plus(c.rcv_nxt, data.len() as i64);
+                *written_now += data.len();
+                if self.clean && c.peer == PEER {
+                    assert!(
+                        self.script.data.starts_with(&self.written),
+                        "delivered other than the script's data"
+                    );
+                }
+                self.last_progress = self.now;
+                true
+            }
+            ReceiverEvent::Finished => {
+                let c = self.conn.as_mut().expect("finished without a connection");
+                in_order(&*c);
+                assert_ne!(flags & spec::FIN, 0, "finished without a FIN");
+                if self.clean && c.peer == PEER {
+                    assert!(self.written == self.script.data, "finished without all of the script's data");
+                }
+                c.fin = Some(repr.seq);
+                c.rcv_nxt = seq_plus(repr.seq, 1);
+                self.last_progress = self.now;
+                self.outcome.connected = true;
+                true
+            }
+            ReceiverEvent::Closed => {
+                let c = self.conn.expect("closed without a connection");
+                assert!(c.fin.is_some(), "closed before the FIN");
+                assert_eq!((from, repr.conn), (c.peer, c.conn), "closed by another endpoint or connection");
+                let final_ack = match self.profile {
+                    Profile::Native => {
+                        flags == spec::ACK && repr.seq == c.rcv_nxt && frame.payload.is_empty()
+                    }
+                    Profile::Reference => flags & spec::ACK != 0,
+                };
+                assert!(final_ack, "closed by a frame that is not the final ACK");
+                self.done = true;
+                false
+            }
+            ReceiverEvent::Failed(Error::Sink(_)) => {
+                let c = self.conn.expect("a sink failure without a connection");
+                in_order(&c);
+                assert!(data.len() > room, "a sink failure with room for the data");
+                self.done = true;
+                false
+            }
+            ReceiverEvent::Failed(error) => {
+                // A digest mismatch (SPEC §10.2): in place of Finished, on the in-order FIN
+                // of a connection that granted an extension; the FIN is answered.
+                let c = self.conn.as_mut().expect("a failure without a connection");
+                assert!(!is_basic_error(error), "{error:?} from a datagram");
+                assert!(c.grants, "{error:?} where no extension was granted");
+                in_order(&*c);
+                assert_ne!(flags & spec::FIN, 0, "{error:?} on a frame that is not a FIN");
+                c.fin = Some(repr.seq);
+                c.rcv_nxt = seq_plus(repr.seq, 1);
+                c.rejected = true;
+                true
+            }
+            #[allow(unreachable_patterns)]
+            other => panic!("an event this harness does not know: {other:?}"),
+        }
+    }
+
+    /// The answer to a datagram.
+    fn check_reply(
+        &mut self,
+        from: Endpoint,
+        frame: Frame<'_>,
+        to: Endpoint,
+        reply: &[u8],
+        from_script: bool,
+    ) {
+        assert!(!self.done, "an answer after the end");
+        assert_eq!(to, from, "an answer to another endpoint than the datagram's");
+        let answer = frame::decode(reply).expect("answers decode");
+        let repr = answer.repr;
+        let flags = repr.flags.bits();
+        if from_script {
+            assert_eq!(reply.len(), spec::HEADER_LEN, "a payload to a sender that offered no extension");
+        }
+        if flags == spec::SYN | spec::ACK {
+            assert_eq!(frame.repr.flags.bits(), spec::SYN, "a SYN|ACK to a frame that is not a SYN");
+            assert_eq!(repr.ack, seq_plus(frame.repr.seq, 1), "a SYN|ACK that does not acknowledge the SYN");
+            assert_ne!(repr.conn, 0, "connection id 0");
+            if let Some(c) = &self.conn {
+                assert_eq!(
+                    (to, repr.conn, repr.seq),
+                    (c.peer, c.conn, c.risn),
+                    "a new SYN|ACK after the handshake"
+                );
+            }
+            let sa = SynAck { to, repr, grants: !answer.payload.is_empty() };
+            if !self.syn_acks.contains(&sa) {
+                self.syn_acks.push(sa);
+            }
+        } else if flags == spec::ACK || flags == spec::FIN | spec::ACK {
+            let c = self.conn.expect("an ACK without a connection");
+            assert_eq!((to, repr.conn), (c.peer, c.conn), "an ACK to another endpoint or connection");
+            assert_eq!(repr.seq, seq_plus(c.risn, 1));
+            assert_eq!(repr.ack, c.rcv_nxt, "an ACK of other than what was written");
+            assert_eq!(flags & spec::FIN != 0, c.fin.is_some(), "FIN|ACK before the FIN, or ACK after it");
+            if !c.grants {
+                assert!(answer.payload.is_empty(), "a payload where no extension was granted");
+            }
+        } else {
+            panic!("an answer with flags {:?}", repr.flags);
+        }
+    }
+
+    fn wait(&mut self, span: Duration) {
+        let was_done = self.done;
+        self.now = self.now + span;
+        match self.rx.handle_timeout(self.now) {
+            None => {}
+            Some(event) => {
+                assert!(!was_done, "{event:?} after the end");
+                let c = self.conn.expect("a timeout event without a connection");
+                assert!(self.now >= self.last_progress + self.idle, "{event:?} before the idle timeout");
+                match event {
+                    ReceiverEvent::Failed(Error::IdleTimeout) => {
+                        assert!(c.fin.is_none(), "idle after the FIN")
+                    }
+                    ReceiverEvent::Closed => assert!(c.fin.is_some(), "closed before the FIN"),
+                    other => panic!("{other:?} on a timer"),
+                }
+                self.done = true;
+            }
+        }
+        assert!(self.rx.poll_transmit(self.now).is_none(), "the receiver sent a frame on a timer");
+        if let Some(at) = self.rx.poll_timeout() {
+            assert!(at > self.now, "the next timeout is not in the future");
+        }
+        self.check_state();
+    }
+
+    fn check_state(&self) {
+        assert_eq!(self.rx.is_done(), self.done, "is_done disagrees with the events");
+        let succeeded = self.conn.is_some_and(|c| c.fin.is_some() && !c.rejected);
+        assert_eq!(self.rx.has_succeeded(), succeeded, "has_succeeded disagrees with the events");
+        if self.done {
+            assert_eq!(self.rx.poll_timeout(), None, "a timer after the end");
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// sender
+
+/// The sender target's op codes: the low 3 bits of an op byte.
+pub mod tx_op {
+    /// The right answer to the sender's last frame. Also 1 and 2, to weight it. Bit 7
+    /// ([`WRONG_PEER`]): from another endpoint. Bit 6 ([`ORIGINAL_FIN_ACK`]): answer a FIN
+    /// as the original receiver does (ACK|FIN with an unexpected `ack`; reference only).
+    pub const GOOD: u8 = 0;
+    /// The right answer with one thing wrong: 3 bytes (what, delta, extra): `what % 8` picks
+    /// seq or ack moved by a small delta, conn changed (to 0 for an even `extra`), other
+    /// flags, reserved flags, a payload, a truncation, another endpoint.
+    pub const MUTATED: u8 = 3;
+    /// Junk from endpoint `(op >> 3) & 3`: a datagram.
+    pub const RAW: u8 = 4;
+    /// One byte: time passes, `byte * 4 ms`.
+    pub const WAIT: u8 = 5;
+    /// One byte: time passes, `byte * 64 ms`.
+    pub const WAIT_LONG: u8 = 6;
+    /// One byte: an earlier answer again (a network duplicate).
+    pub const REPLAY: u8 = 7;
+    /// [`GOOD`]'s flag: from another endpoint.
+    pub const WRONG_PEER: u8 = 0x80;
+    /// [`GOOD`]'s flag: the original receiver's answer to a FIN.
+    pub const ORIGINAL_FIN_ACK: u8 = 0x40;
+}
+
+/// The sender target's set-up byte.
+pub mod tx_setup {
+    /// The reference profile.
+    pub const REFERENCE: u8 = 1;
+    /// The sender knows the transfer size (announced in a native SYN).
+    pub const TRANSFER_SIZE: u8 = 2;
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Syn,
+    Data,
+    Fin,
+    FinalAck,
+}
+
+/// A distinct frame the sender sent.
+#[derive(Clone, Debug)]
+struct Sent {
+    bytes: Vec<u8>,
+    repr: Repr,
+    kind: Kind,
+    /// Data bytes (data frames).
+    data_len: usize,
+}
+
+struct TxWorld<'s> {
+    tx: Sender<&'s [u8], Endpoint>,
+    profile: Profile,
+    transfer_size: bool,
+    pattern: &'s [u8],
+    idle: Duration,
+    now: Instant,
+    /// The identity the harness's receiver answers with.
+    answer_conn: u16,
+    answer_risn: SeqNum,
+    /// Conn and RISN of the SYN|ACK the sender connected with.
+    conn: Option<(u16, SeqNum)>,
+    /// The last new frame, and whether an answer the sender accepted acknowledged it.
+    prev: Option<Sent>,
+    prev_acked: bool,
+    /// Pattern bytes sent in data frames.
+    sent_bytes: usize,
+    finished: bool,
+    /// The FIN's answer was a rejection (SPEC §10.2): the close goes on, without success.
+    rejected: bool,
+    done: bool,
+    /// The last datagram the sender took in (traced RECV).
+    last_recv: Instant,
+    answers: VecDeque<(Endpoint, Vec<u8>)>,
+    outcome: Outcome,
+}
+
+/// A Sender (native or reference) of a known pattern fed arbitrary answers (right ones,
+/// right ones with one thing wrong, raw junk from any endpoint, network duplicates) and time
+/// steps. The driver contract is kept: after every call, `poll_transmit` until `None`.
+///
+/// Checks, besides "never panics":
+/// - at most one unacknowledged frame: every frame it sends either repeats the previous one
+///   byte for byte (traced DUP) or is the next one, and then an answer the sender accepted
+///   (it reported `Connected`, `Acknowledged` or `Finished` for it) acknowledged the previous
+///   one: a SYN|ACK from the peer with `ack = ISN + 1` and conn ≠ 0; an ACK (not SYN, not FIN)
+///   from the peer, right conn, `ack = seq + len`; for the FIN, an ACK with the right conn and
+///   `ack = END + 1` (native), or also any ACK|FIN with the right conn (reference, SPEC §7);
+/// - the frames are SPEC's: the SYN (`seq 42`, padded, in the reference profile), data
+///   frames that start where the previous one ended, carry the pattern in order, 512 bytes
+///   unless the source has ended, with the flags and `ack` of the profile, the FIN once all
+///   data is acknowledged, then the final ACK (`END + 1`, `RISN + 2`); 524 bytes each in the
+///   reference profile; all to the peer;
+/// - never `Finished` without that FIN acknowledgement; a failure only by the idle timeout
+///   (exactly when 10 s pass without an accepted answer) or as an extension's verdict on an
+///   answer with a payload; `Closed` only after the FIN's answer; nothing after the end;
+/// - liveness: the right answer from the peer is always accepted, so that the transfer ends;
+/// - `is_done`, `has_succeeded` agree with the events; the next timeout is in the future.
+///
+/// Input: set-up byte ([`tx_setup`]), data length (u16, mod 3001), sender seed (u32), the
+/// answering conn (u16, 0 means 1) and RISN (u32, mod MAX_SEQ); then ops ([`tx_op`]).
+pub fn sender(data: &[u8]) -> Outcome {
+    let mut input = Cursor::new(data);
+    let setup = input.u8();
+    let profile = if setup & tx_setup::REFERENCE != 0 { Profile::Reference } else { Profile::Native };
+    let transfer_size = setup & tx_setup::TRANSFER_SIZE != 0;
+    let len = usize::from(input.u16()) % (MAX_PATTERN + 1);
+    let seed = u64::from(input.u32());
+    let answer_conn = input.u16().max(1);
+    let answer_risn = seq_of(input.u32());
+    let pattern = pattern(len);
+    let config = SenderConfig {
+        profile,
+        transfer_size: transfer_size.then_some(len as u64),
+        ..SenderConfig::new(seed)
+    };
+    let mut world = TxWorld {
+        tx: Sender::new(config, &pattern[..], PEER, Instant::ZERO),
+        profile,
+        transfer_size,
+        pattern: &pattern,
+        idle: config.timing.idle_timeout,
+        now: Instant::ZERO,
+        answer_conn,
+        answer_risn,
+        conn: None,
+        prev: None,
+        prev_acked: false,
+        sent_bytes: 0,
+        finished: false,
+        rejected: false,
+        done: false,
+        last_recv: Instant::ZERO,
+        answers: VecDeque::new(),
+        outcome: Outcome::default(),
+    };
+    world.drain();
+    assert!(world.prev.is_some(), "no SYN");
+
+    while !input.is_empty() {
+        let op = input.u8();
+        match op & 7 {
+            0..=2 => world.good(op),
+            tx_op::MUTATED => {
+                let (what, delta, extra) = (input.u8(), input.u8(), input.u8());
+                world.mutated(what, delta, extra);
+            }
+            tx_op::RAW => {
+                let datagram = input.datagram();
+                world.deliver(endpoint_of(op), datagram);
+            }
+            tx_op::WAIT => world.wait(WAIT_UNIT.saturating_mul(u64::from(input.u8()))),
+            tx_op::WAIT_LONG => world.wait(WAIT_LONG_UNIT.saturating_mul(u64::from(input.u8()))),
+            _ => {
+                let pick = usize::from(input.u8());
+                if !world.answers.is_empty() {
+                    let (from, answer) = world.answers[pick % world.answers.len()].clone();
+                    world.deliver(from, &answer);
+                }
+            }
+        }
+    }
+    world.outcome
+}
+
+impl TxWorld<'_> {
+    fn conn_risn(&self) -> (u16, SeqNum) {
+        self.conn.unwrap_or((self.answer_conn, self.answer_risn))
+    }
+
+    /// The right answer to the last frame sent (SPEC §3-§5): `None` before any.
+    fn right_answer(&self, original_fin_ack: bool) -> Option<Vec<u8>> {
+        let p = self.prev.as_ref()?;
+        let (conn, risn) = self.conn_risn();
+        let flags = |bits: u16| Flags::from_bits(bits);
+        let repr = match p.kind {
+            Kind::Syn => Repr {
+                seq: self.answer_risn,
+                ack: seq_plus(p.repr.seq, 1),
+                conn: self.answer_conn,
+                flags: flags(spec::SYN | spec::ACK),
+            },
+            Kind::Data => Repr {
+                seq: seq_plus(risn, 1),
+                ack: seq_plus(p.repr.seq, p.data_len as i64),
+                conn,
+                flags: flags(spec::ACK),
+            },
+            // The original receiver's ACK|FIN: its `ack` is not END + 1 (SPEC §7).
+            Kind::Fin if original_fin_ack && self.profile == Profile::Reference => {
+                Repr { seq: seq_plus(risn, 1), ack: p.repr.seq, conn, flags: flags(spec::ACK | spec::FIN) }
+            }
+            Kind::Fin => Repr {
+                seq: seq_plus(risn, 1),
+                ack: seq_plus(p.repr.seq, 1),
+                conn,
+                flags: flags(spec::FIN | spec::ACK),
+            },
+            // The FIN|ACK again: the final ACK was lost.
+            Kind::FinalAck => {
+                Repr { seq: seq_plus(risn, 1), ack: p.repr.seq, conn, flags: flags(spec::FIN | spec::ACK) }
+            }
+        };
+        Some(frame_bytes(repr, &[]))
+    }
+
+    fn good(&mut self, op: u8) {
+        let Some(answer) = self.right_answer(op & tx_op::ORIGINAL_FIN_ACK != 0) else { return };
+        let from = if op & tx_op::WRONG_PEER != 0 { 1 + (op >> 3) % (ENDPOINTS - 1) } else { PEER };
+        let expect = (from == PEER && !self.done).then(|| self.prev.as_ref().map(|p| p.kind)).flatten();
+        let (events, repeats) = self.deliver(from, &answer);
+        let accepted = match expect {
+            None => true,
+            Some(Kind::Syn) => events.iter().any(|e| matches!(e, SenderEvent::Connected { .. })),
+            Some(Kind::Data) => events.iter().any(|e| matches!(e, SenderEvent::Acknowledged { .. })),
+            Some(Kind::Fin) => events.contains(&SenderEvent::Finished),
+            Some(Kind::FinalAck) => repeats == 1,
+        };
+        assert!(accepted, "the right answer to a {expect:?} was not accepted (events {events:?})");
+    }
+
+    fn mutated(&mut self, what: u8, delta: u8, extra: u8) {
+        let Some(mut answer) = self.right_answer(false) else { return };
+        let mut from = PEER;
+        // Past MAX_SEQ, or below 0 as a u32: such a field does not decode.
+        let add = |field: &mut [u8], delta: u8| {
+            let value = u32::from_le_bytes([field[0], field[1], field[2], field[3]]);
+            field.copy_from_slice(&value.wrapping_add_signed(small_delta(delta) as i32).to_le_bytes());
+        };
+        match what % 8 {
+            0 => add(&mut answer[0..4], delta),
+            1 => add(&mut answer[4..8], delta),
+            2 => {
+                let conn = match extra & 1 {
+                    0 => 0,
+                    _ => u16::from_le_bytes([answer[8], answer[9]]) ^ u16::from_le_bytes([delta, extra]),
+                };
+                answer[8..10].copy_from_slice(&conn.to_le_bytes());
+            }
+            3 => answer[10..12].copy_from_slice(&u16::from(extra & 7).to_le_bytes()),
+            4 => {
+                let flags = u16::from_le_bytes([answer[10], answer[11]]) | (u16::from(extra) << 3);
+                answer[10..12].copy_from_slice(&flags.to_le_bytes());
+            }
+            5 => answer.extend_from_slice(&filler(usize::from(extra), delta)),
+            6 => answer.truncate(usize::from(extra) % spec::HEADER_LEN),
+            _ => from = 1 + delta % (ENDPOINTS - 1),
+        }
+        self.deliver(from, &answer);
+    }
+
+    /// Whether `frame` from `from` acknowledges the last frame sent, by SPEC's rules.
+    fn acknowledges_prev(&self, from: Endpoint, frame: &Frame<'_>) -> bool {
+        let Some(p) = &self.prev else { return false };
+        let repr = frame.repr;
+        let flags = repr.flags.bits();
+        let right_conn = self.conn.is_some_and(|(conn, _)| conn == repr.conn);
+        let is_ack = flags & spec::ACK != 0 && flags & spec::SYN == 0;
+        from == PEER
+            && match p.kind {
+                Kind::Syn => {
+                    flags == spec::SYN | spec::ACK && repr.ack == seq_plus(p.repr.seq, 1) && repr.conn != 0
+                }
+                Kind::Data => {
+                    right_conn
+                        && is_ack
+                        && flags & spec::FIN == 0
+                        && repr.ack == seq_plus(p.repr.seq, p.data_len as i64)
+                }
+                Kind::Fin => {
+                    right_conn
+                        && is_ack
+                        && (repr.ack == seq_plus(p.repr.seq, 1)
+                            || (self.profile == Profile::Reference && flags & spec::FIN != 0))
+                }
+                Kind::FinalAck => false,
+            }
+    }
+
+    /// The sender takes `datagram` from `from`, then is drained; returns its events and how
+    /// many repeated frames it sent.
+    fn deliver(&mut self, from: Endpoint, datagram: &[u8]) -> (Vec<SenderEvent>, usize) {
+        push_history(&mut self.answers, from, datagram);
+        let decoded = frame::decode(datagram);
+        let acknowledges = decoded.is_ok_and(|f| self.acknowledges_prev(from, &f));
+        let has_payload = decoded.is_ok_and(|f| !f.payload.is_empty());
+        let was_done = self.done;
+        let handled = self.tx.handle_datagram(self.now, from, datagram);
+        assert_eq!(handled.trace.header, decoded.map(|f| f.repr), "the trace shows another header");
+        assert_ne!(handled.trace.direction, Direction::Send);
+        if decoded.is_err() {
+            assert_eq!(handled.trace.reason, Some(DropReason::Malformed));
+        }
+        if handled.trace.direction == Direction::Recv {
+            self.last_recv = self.now;
+        }
+        if was_done {
+            assert!(handled.events.is_empty(), "events after the end: {:?}", handled.events);
+        }
+        let events: Vec<SenderEvent> = handled.events.iter().copied().collect();
+        let mut connected_now = false;
+        for &event in &events {
+            let kind = self.prev.as_ref().map(|p| p.kind);
+            match event {
+                SenderEvent::Connected { conn } => {
+                    assert!(
+                        kind == Some(Kind::Syn) && acknowledges,
+                        "connected by an answer that is not the SYN|ACK"
+                    );
+                    assert!(self.conn.is_none(), "connected twice");
+                    let repr = decoded.expect("checked").repr;
+                    assert_eq!(conn, repr.conn);
+                    self.conn = Some((conn, repr.seq));
+                    self.prev_acked = true;
+                    connected_now = true;
+                    self.outcome.connected = true;
+                }
+                SenderEvent::Acknowledged { bytes } => {
+                    let p = self.prev.as_ref().expect("checked");
+                    assert!(
+                        kind == Some(Kind::Data) && acknowledges,
+                        "acknowledged by an answer that is not the ACK"
+                    );
+                    assert!(!self.prev_acked, "acknowledged twice");
+                    assert_eq!(usize::from(bytes), p.data_len);
+                    self.prev_acked = true;
+                }
+                SenderEvent::Finished => {
+                    assert!(
+                        kind == Some(Kind::Fin) && acknowledges,
+                        "success claimed on an answer that does not acknowledge the FIN"
+                    );
+                    assert!(!self.finished && !self.rejected, "finished twice");
+                    self.finished = true;
+                    self.prev_acked = true;
+                    self.outcome.completed = true;
+                }
+                SenderEvent::Failed(error) => {
+                    // An extension's verdict (SPEC §10): a grant not offered, in the SYN|ACK
+                    // that connected; a rejection, in the FIN's answer (the close goes on).
+                    assert!(!is_basic_error(error), "{error:?} from a datagram");
+                    assert!(has_payload, "{error:?} on an answer without a payload");
+                    if connected_now {
+                        self.done = true;
+                    } else {
+                        assert!(kind == Some(Kind::Fin) && acknowledges, "{error:?} on an answer to no FIN");
+                        assert!(!self.finished && !self.rejected, "rejected after the FIN's answer");
+                        self.rejected = true;
+                        self.prev_acked = true;
+                    }
+                }
+                SenderEvent::Closed => panic!("closed by a datagram"),
+                #[allow(unreachable_patterns)]
+                other => panic!("an event this harness does not know: {other:?}"),
+            }
+        }
+        let repeats = self.drain();
+        (events, repeats)
+    }
+
+    /// Takes what the sender sends, checking each frame; returns how many were repeats.
+    fn drain(&mut self) -> usize {
+        let mut sent = 0;
+        let mut repeats = 0;
+        while let Some(t) = self.tx.poll_transmit(self.now) {
+            sent += 1;
+            assert!(sent <= 1, "more than one frame from one call: one frame in flight");
+            assert!(!self.done, "a frame after the end");
+            assert_eq!(t.to, PEER, "a frame to another endpoint than the peer");
+            assert_eq!(t.trace.direction, Direction::Send);
+            let bytes = t.datagram.to_vec();
+            let dup = t.trace.dup;
+            let frame = frame::decode(&bytes).expect("the sender sends frames that decode");
+            assert_eq!(t.trace.header, Ok(frame.repr));
+            if self.profile == Profile::Reference {
+                assert_eq!(bytes.len(), spec::MAX_FRAME, "a reference frame not padded to 524 bytes");
+            }
+            if self.prev.as_ref().is_some_and(|p| p.bytes == bytes) {
+                assert!(dup, "a repeated frame not traced DUP");
+                repeats += 1;
+            } else {
+                assert!(!dup, "a new frame traced DUP");
+                self.check_new_frame(frame, &bytes);
+            }
+        }
+        repeats
+    }
+
+    fn check_new_frame(&mut self, frame: Frame<'_>, bytes: &[u8]) {
+        let repr = frame.repr;
+        let flags = repr.flags.bits();
+        let zeros = |payload: &[u8]| payload.iter().all(|&b| b == 0);
+        let reference = self.profile == Profile::Reference;
+        let (kind, data_len) = match &self.prev {
+            None => {
+                assert_eq!((flags, repr.ack, repr.conn), (spec::SYN, SeqNum::ZERO, 0), "not a SYN first");
+                if reference {
+                    assert_eq!(repr.seq.get(), spec::REFERENCE_ISN, "a reference ISN other than 42");
+                    assert!(zeros(frame.payload), "a reference SYN with options");
+                } else {
+                    let mut options = Vec::new();
+                    if self.transfer_size {
+                        options.extend_from_slice(&[1, 8]);
+                        options.extend_from_slice(&(self.pattern.len() as u64).to_le_bytes());
+                    }
+                    assert_eq!(frame.payload, &options[..], "SYN options other than the transfer size");
+                }
+                (Kind::Syn, 0)
+            }
+            Some(p) => {
+                assert!(self.prev_acked, "a new frame while the {:?} is unacknowledged", p.kind);
+                let (conn, risn) = self.conn.expect("acknowledged SYN");
+                assert_eq!(repr.conn, conn, "a frame with another connection id");
+                match p.kind {
+                    Kind::Syn | Kind::Data => {
+                        let start = match p.kind {
+                            Kind::Syn => seq_plus(p.repr.seq, 1),
+                            _ => seq_plus(p.repr.seq, p.data_len as i64),
+                        };
+                        assert_eq!(repr.seq, start, "a frame that does not start where the last one ended");
+                        let left = self.pattern.len() - self.sent_bytes;
+                        if p.kind == Kind::Data && left == 0 {
+                            assert_eq!((flags, repr.ack), (spec::FIN, seq_plus(risn, 1)), "not the FIN");
+                            assert!(zeros(frame.payload), "a FIN with a payload");
+                            (Kind::Fin, 0)
+                        } else {
+                            let (want_flags, want_ack) = match (self.profile, p.kind) {
+                                (Profile::Reference, Kind::Data) => (0, SeqNum::ZERO),
+                                _ => (spec::ACK, seq_plus(risn, 1)),
+                            };
+                            assert_eq!(
+                                (flags, repr.ack),
+                                (want_flags, want_ack),
+                                "a data frame's flags or ack"
+                            );
+                            let data =
+                                if reference { strip_trailing_zeros(frame.payload) } else { frame.payload };
+                            let n = left.min(spec::MAX_PAYLOAD);
+                            assert_eq!(data.len(), n, "a data frame not filled to 512 bytes");
+                            assert!(
+                                data == &self.pattern[self.sent_bytes..self.sent_bytes + n],
+                                "a data frame with other bytes than the source's next ones"
+                            );
+                            self.sent_bytes += n;
+                            (Kind::Data, n)
+                        }
+                    }
+                    Kind::Fin => {
+                        assert!(self.finished || self.rejected, "the final ACK before the FIN's answer");
+                        let want_flags = if reference { spec::ACK | spec::FIN } else { spec::ACK };
+                        assert_eq!(
+                            (repr.seq, repr.ack, flags),
+                            (seq_plus(p.repr.seq, 1), seq_plus(risn, 2), want_flags),
+                            "not the final ACK"
+                        );
+                        assert!(zeros(frame.payload), "a final ACK with a payload");
+                        (Kind::FinalAck, 0)
+                    }
+                    Kind::FinalAck => panic!("a new frame after the final ACK"),
+                }
+            }
+        };
+        self.prev = Some(Sent { bytes: bytes.to_vec(), repr, kind, data_len });
+        self.prev_acked = false;
+    }
+
+    fn wait(&mut self, span: Duration) {
+        let was_done = self.done;
+        self.now = self.now + span;
+        let answered = self.finished || self.rejected;
+        let idle = !was_done && !answered && self.now >= self.last_recv + self.idle;
+        match self.tx.handle_timeout(self.now) {
+            None => assert!(!idle, "no failure after the idle timeout"),
+            Some(SenderEvent::Failed(Error::IdleTimeout)) => {
+                assert!(idle, "an idle failure before the idle timeout, or after the FIN's answer");
+                self.done = true;
+            }
+            Some(SenderEvent::Closed) => {
+                assert!(!was_done && answered, "closed before the FIN's answer");
+                self.done = true;
+            }
+            Some(other) => panic!("{other:?} on a timer"),
+        }
+        self.drain();
+        match self.tx.poll_timeout() {
+            Some(at) => assert!(at > self.now && !self.done, "the next timeout is not in the future"),
+            None => assert!(self.done, "no timer while not done"),
+        }
+        assert_eq!(self.tx.is_done(), self.done, "is_done disagrees with the events");
+        assert_eq!(self.tx.has_succeeded(), self.finished, "has_succeeded disagrees with the events");
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The seed corpus
+
+/// A seed input for one target.
+pub struct Seed {
+    /// The target's name.
+    pub target: &'static str,
+    /// The file name, without the `seed-` prefix.
+    pub name: String,
+    /// The input.
+    pub bytes: Vec<u8>,
+    /// What a run of it reaches.
+    pub reaches: Outcome,
+}
+
+/// No connection, no transfer: the frame targets' seeds.
+const NOTHING: Outcome = Outcome { connected: false, completed: false };
+/// A connection that does not complete the scripted transfer.
+const CONNECTS: Outcome = Outcome { connected: true, completed: false };
+/// The scripted transfer completes.
+const COMPLETES: Outcome = Outcome { connected: true, completed: true };
+
+fn seed(target: &'static str, name: &str, bytes: Vec<u8>, reaches: Outcome) -> Seed {
+    Seed { target, name: name.to_string(), bytes, reaches }
+}
+
+/// A lossless transfer of `pattern(len)` between the crate's own sender and receiver, each
+/// configured as the sender and receiver targets configure theirs: every datagram the sender
+/// sent, and every one the receiver sent, in order.
+fn real_transfer(
+    profile: Profile,
+    len: usize,
+    sender_seed: u64,
+    receiver_seed: u64,
+) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let data = pattern(len);
+    let mut out = vec![0u8; len];
+    let tx_config = SenderConfig { profile, ..SenderConfig::new(sender_seed) };
+    let rx_config = ReceiverConfig { profile, ..ReceiverConfig::new(receiver_seed) };
+    let mut tx: Sender<&[u8], Endpoint> = Sender::new(tx_config, &data[..], PEER, Instant::ZERO);
+    let mut rx: Receiver<&mut [u8], Endpoint> = Receiver::new(rx_config, &mut out[..], Instant::ZERO);
+    let (mut from_tx, mut from_rx) = (Vec::new(), Vec::new());
+    let mut now = Instant::ZERO;
+    // Bounded: a lossless transfer of at most MAX_PATTERN bytes takes a few dozen rounds.
+    for _ in 0..1000 {
+        let mut sent = false;
+        while let Some(t) = tx.poll_transmit(now) {
+            from_tx.push(t.datagram.to_vec());
+            rx.handle_datagram(now, PEER, t.datagram);
+            sent = true;
+        }
+        while let Some(t) = rx.poll_transmit(now) {
+            from_rx.push(t.datagram.to_vec());
+            tx.handle_datagram(now, PEER, t.datagram);
+            sent = true;
+        }
+        if tx.is_done() && rx.is_done() {
+            break;
+        }
+        if !sent {
+            now = tx.poll_timeout().into_iter().chain(rx.poll_timeout()).min().expect("a timer runs");
+            tx.handle_timeout(now);
+            rx.handle_timeout(now);
+        }
+    }
+    assert!(tx.has_succeeded() && rx.has_succeeded(), "the seed transfer failed");
+    (from_tx, from_rx)
+}
+
+fn rx_header(setup: u8, len: u16, isn: u32, seed: u16, chunk: u16, slack: u16) -> Program {
+    let mut p = Program::default();
+    p.u8(setup).u16(len).u32(isn).u16(seed).u16(chunk).u16(slack);
+    p
+}
+
+fn tx_header(setup: u8, len: u16, seed: u32, conn: u16, risn: u32) -> Program {
+    let mut p = Program::default();
+    p.u8(setup).u16(len).u32(seed).u16(conn).u32(risn);
+    p
+}
+
+/// A roundtrip input: the header fields, then the payload.
+fn roundtrip_input(seq: u32, ack: u32, conn: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut p = Program::default();
+    p.u32(seq).u32(ack).u16(conn).u8(flags);
+    let mut bytes = p.into_bytes();
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// The committed seeds: SPEC §9's vectors, each rejection rule, the frames of real simulated
+/// transfers, and engine programs that complete, lose, duplicate, time out and inject.
+pub fn seed_corpus() -> Vec<Seed> {
+    let mut seeds = Vec::new();
+    let max = spec::MAX_SEQ;
+
+    // decode_frame: SPEC §9, the edges of SPEC §1, real frames.
+    let spec_header = vec![0x2b, 0, 0, 0, 0x2b, 0x02, 0, 0, 0x07, 0, 0x04, 0];
+    let mut reference_syn = vec![0x2a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0];
+    reference_syn.resize(spec::MAX_FRAME, 0);
+    let decode = "decode_frame";
+    seeds.push(seed(decode, "spec9-ack-header", spec_header.clone(), NOTHING));
+    seeds.push(seed(decode, "spec9-reference-syn", reference_syn.clone(), NOTHING));
+    seeds.push(seed(decode, "empty", Vec::new(), NOTHING));
+    seeds.push(seed(decode, "truncated-11", spec_header[..11].to_vec(), NOTHING));
+    let mut oversized = reference_syn.clone();
+    oversized.push(0);
+    seeds.push(seed(decode, "oversized-525", oversized, NOTHING));
+    seeds.push(seed(decode, "reserved-flag", raw_frame(43, 555, 7, 0x0c, b""), NOTHING));
+    seeds.push(seed(decode, "syn-and-fin", raw_frame(43, 555, 7, 0x07, b""), NOTHING));
+    seeds.push(seed(decode, "seq-max", raw_frame(max, 0, 7, 0x04, b"x"), NOTHING));
+    seeds.push(seed(decode, "ack-max", raw_frame(max - 1, max, 7, 0x04, b"x"), NOTHING));
+    seeds.push(seed(decode, "seq-ack-max-minus-1", raw_frame(max - 1, max - 1, 0xffff, 0x05, b"x"), NOTHING));
+    let (native_tx, native_rx) = real_transfer(Profile::Native, 1300, 5, 7);
+    let (reference_tx, reference_rx) = real_transfer(Profile::Reference, 700, 5, 9);
+    for (label, frames) in [
+        ("native-sender", &native_tx),
+        ("native-receiver", &native_rx),
+        ("reference-sender", &reference_tx),
+        ("reference-receiver", &reference_rx),
+    ] {
+        for (i, frame) in frames.iter().enumerate() {
+            seeds.push(seed(decode, &format!("{label}-{i}"), frame.clone(), NOTHING));
+        }
+    }
+
+    // frame_roundtrip.
+    let roundtrip = "frame_roundtrip";
+    seeds.push(seed(roundtrip, "spec9-ack-header", roundtrip_input(43, 555, 7, 4, b""), NOTHING));
+    seeds.push(seed(roundtrip, "spec9-reference-syn", roundtrip_input(42, 0, 0, 2, &[0; 512]), NOTHING));
+    seeds.push(seed(
+        roundtrip,
+        "fin-ack-max",
+        roundtrip_input(max - 1, max - 1, 0xffff, 5, b"done"),
+        NOTHING,
+    ));
+    seeds.push(seed(roundtrip, "data-512", roundtrip_input(1000, 5001, 77, 4, &pattern(512)), NOTHING));
+    seeds.push(seed(roundtrip, "payload-513", roundtrip_input(1, 2, 3, 0, &pattern(513)), NOTHING));
+    seeds.push(seed(roundtrip, "syn-fin-becomes-syn", roundtrip_input(9, 9, 9, 3, b"x"), NOTHING));
+
+    // receiver: scripted transfers.
+    let receiver = "receiver";
+    let sends = |p: &mut Program, n: usize, lost: bool| {
+        for _ in 0..n {
+            p.u8(rx_op::SEND | if lost { rx_op::LOST_REPLY } else { 0 });
+        }
+    };
+    let mut p = rx_header(rx_setup::TRANSFER_SIZE, 1300, 1000, 7, 0, 0);
+    sends(&mut p, 7, false);
+    p.u8(rx_op::WAIT_LONG).u8(200);
+    seeds.push(seed(receiver, "native-clean", p.into_bytes(), COMPLETES));
+
+    let mut p = rx_header(rx_setup::REFERENCE, 700, 42, 9, 0, 10);
+    sends(&mut p, 6, false);
+    seeds.push(seed(receiver, "reference-clean", p.into_bytes(), COMPLETES));
+
+    let mut p = rx_header(rx_setup::CHUNKED, 900, max - 300, 3, 199, 100);
+    p.u8(rx_op::SEND);
+    p.u8(rx_op::SEND | rx_op::LOST_REPLY).u8(rx_op::WAIT).u8(100);
+    p.u8(rx_op::SEND);
+    p.u8(rx_op::SEND | rx_op::LOST_REPLY).u8(rx_op::SEND);
+    p.u8(rx_op::DUPLICATE).u8(0).u8(rx_op::DUPLICATE).u8(1);
+    sends(&mut p, 3, false);
+    p.u8(rx_op::DUPLICATE).u8(2);
+    sends(&mut p, 4, false);
+    seeds.push(seed(receiver, "native-lossy-chunked-wrap", p.into_bytes(), COMPLETES));
+
+    let mut p = rx_header(0, 600, 5000, 11, 0, 0);
+    p.u8(rx_op::RAW | 1 << 3).datagram(b"garbage!");
+    p.u8(rx_op::RAW | 2 << 3).datagram(&raw_frame(43, 555, 7, 4, b"hi"));
+    // A SYN from endpoint 3 (a half-open entry), then the script. (Delta bytes: 2 is 0.)
+    p.u8(rx_op::FORGED | 3 << 3).u8(0x81).u8(5).u8(2).u16(0).u8(2).u8(8).u8(1);
+    sends(&mut p, 2, false);
+    // Endpoint 2 tries the connection's conn and next seq: wrong peer.
+    p.u8(rx_op::FORGED | 2 << 3).u8(0x01).u8(2).u8(2).u16(0).u8(4).u8(4).u8(7);
+    sends(&mut p, 3, false);
+    p.u8(rx_op::WAIT).u8(10);
+    seeds.push(seed(receiver, "junk-from-strangers", p.into_bytes(), COMPLETES));
+
+    let mut p = rx_header(0, 0, 77, 1, 0, 0);
+    sends(&mut p, 4, false);
+    seeds.push(seed(receiver, "empty-transfer", p.into_bytes(), COMPLETES));
+
+    let mut p = rx_header(rx_setup::SMALL_SINK, 1500, 10, 4, 0, 0);
+    sends(&mut p, 5, false);
+    seeds.push(seed(receiver, "sink-full", p.into_bytes(), CONNECTS));
+
+    let mut p = rx_header(0, 2000, 10, 4, 0, 0);
+    sends(&mut p, 3, false);
+    p.u8(rx_op::WAIT_LONG).u8(255).u8(rx_op::SEND);
+    seeds.push(seed(receiver, "idle-timeout", p.into_bytes(), CONNECTS));
+
+    // A stranger completes a handshake first: the script is locked out.
+    let mut p = rx_header(0, 300, 600, 5, 0, 0);
+    p.u8(rx_op::FORGED | 2 << 3).u8(0x00).u8(2).u8(2).u16(0).u8(2).u8(0).u8(0);
+    p.u8(rx_op::FORGED | 2 << 3).u8(0x00).u8(3).u8(2).u16(0).u8(4).u8(3).u8(9);
+    sends(&mut p, 3, false);
+    seeds.push(seed(receiver, "stranger-connects-first", p.into_bytes(), CONNECTS));
+
+    // The frames of a real sender, as junk from the peer's endpoint.
+    for (label, profile_bit, len, receiver_seed, frames) in [
+        ("real-sender-native", 0, 1300u16, 7u16, &native_tx),
+        ("real-sender-reference", rx_setup::REFERENCE, 700, 9, &reference_tx),
+    ] {
+        let mut p = rx_header(profile_bit, len, 0, receiver_seed, 0, 0);
+        for frame in frames {
+            p.u8(rx_op::RAW).datagram(frame);
+        }
+        seeds.push(seed(receiver, label, p.into_bytes(), CONNECTS));
+    }
+
+    // sender.
+    let sender = "sender";
+    let mut p = tx_header(tx_setup::TRANSFER_SIZE, 1300, 5, 77, 5000);
+    for _ in 0..6 {
+        p.u8(tx_op::GOOD);
+    }
+    p.u8(tx_op::GOOD).u8(tx_op::WAIT_LONG).u8(100);
+    seeds.push(seed(sender, "native-good", p.into_bytes(), COMPLETES));
+
+    let mut p = tx_header(tx_setup::REFERENCE, 700, 1, 3, 100);
+    for _ in 0..3 {
+        p.u8(tx_op::GOOD);
+    }
+    p.u8(tx_op::GOOD | tx_op::ORIGINAL_FIN_ACK).u8(tx_op::GOOD).u8(tx_op::WAIT_LONG).u8(100);
+    seeds.push(seed(sender, "reference-good", p.into_bytes(), COMPLETES));
+
+    let mut p = tx_header(0, 1100, 9, 0, max - 2);
+    p.u8(tx_op::WAIT).u8(200).u8(tx_op::GOOD | tx_op::WRONG_PEER).u8(tx_op::GOOD);
+    p.u8(tx_op::MUTATED).u8(1).u8(1).u8(0).u8(tx_op::REPLAY).u8(0).u8(tx_op::GOOD);
+    p.u8(tx_op::MUTATED).u8(2).u8(9).u8(9).u8(tx_op::WAIT_LONG).u8(10).u8(tx_op::GOOD);
+    p.u8(tx_op::RAW | 1 << 3).datagram(b"junk").u8(tx_op::MUTATED).u8(5).u8(3).u8(20);
+    p.u8(tx_op::GOOD).u8(tx_op::GOOD).u8(tx_op::REPLAY).u8(3).u8(tx_op::GOOD).u8(tx_op::GOOD);
+    seeds.push(seed(sender, "native-lossy-wrap", p.into_bytes(), COMPLETES));
+
+    let mut p = tx_header(0, 100, 2, 8, 8);
+    p.u8(tx_op::GOOD);
+    for _ in 0..4 {
+        p.u8(tx_op::WAIT_LONG).u8(255);
+    }
+    seeds.push(seed(sender, "idle-timeout", p.into_bytes(), CONNECTS));
+
+    let mut p = tx_header(0, 0, 4, 4, 4);
+    for _ in 0..4 {
+        p.u8(tx_op::GOOD);
+    }
+    seeds.push(seed(sender, "empty-transfer", p.into_bytes(), COMPLETES));
+
+    // The answers of a real receiver, as raw datagrams from the peer.
+    for (label, setup, len, frames) in [
+        ("real-receiver-native", 0, 1300u16, &native_rx),
+        ("real-receiver-reference", tx_setup::REFERENCE, 700, &reference_rx),
+    ] {
+        let mut p = tx_header(setup, len, 5, 1, 1);
+        for frame in frames {
+            p.u8(tx_op::RAW).datagram(frame);
+        }
+        p.u8(tx_op::WAIT_LONG).u8(100);
+        seeds.push(seed(sender, label, p.into_bytes(), COMPLETES));
+    }
+    seeds
+}
