@@ -1,0 +1,399 @@
+//! The firmware: parse the semihosting command line, bring up smoltcp on the board's NIC with
+//! a static address, run one rudp transfer with the real engines and print its CRC-32C.
+//!
+//! - `recv`: receive one transfer on UDP port [`RECV_PORT`], print
+//!   `rudp-fw: received <N> bytes crc32c <8 hex digits>`.
+//! - `send <N> <PORT>`: send `N` bytes of the test pattern to [`GATEWAY`]:`PORT` (QEMU's user
+//!   network maps it to the host's 127.0.0.1), print `rudp-fw: sent <N> bytes crc32c <hex>`.
+//!
+//! The firmware only ever addresses [`GATEWAY`] or the peer that wrote to it. Exit code 0 on
+//! success, 1 on any failure (printed as `rudp-fw: error: ...`).
+
+use core::fmt;
+use core::ptr::addr_of;
+
+use cortex_m_semihosting::hprintln;
+use rudp_nostd::smoltcp_transport::SmoltcpTransport;
+use rudp_nostd::trace::Direction;
+use rudp_nostd::transport::{self, Report};
+use rudp_nostd::{
+    Duration, Engine, Instant, MAX_FRAME, Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig,
+    SenderEvent,
+};
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::socket::udp;
+use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address};
+
+use crate::clock;
+use crate::digest::{DigestSink, PatternSource};
+use crate::pio::{Nic, PioDevice};
+use crate::semihost;
+
+/// The firmware's address: QEMU user networking's default guest address.
+pub const ADDRESS: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
+/// The prefix length of [`ADDRESS`]'s network.
+pub const PREFIX_LEN: u8 = 24;
+/// The gateway, QEMU's alias for the host's loopback: the only address the firmware sends to
+/// on its own.
+pub const GATEWAY: Ipv4Address = Ipv4Address::new(10, 0, 2, 2);
+/// The UDP port `recv` listens on.
+pub const RECV_PORT: u16 = 5555;
+/// The local port `send` sends from.
+pub const SEND_PORT: u16 = 49152;
+
+/// Datagrams each socket buffer holds either way: one frame in flight, and room for a few
+/// stray datagrams without pushing out the peer's.
+const SOCKET_SLOTS: usize = 4;
+/// Bytes of datagram payload per socket buffer.
+const SOCKET_BYTES: usize = SOCKET_SLOTS * MAX_FRAME;
+/// The longest command line read from the host.
+const COMMAND_LINE_MAX: usize = 128;
+/// Idle timeout of both engines (SPEC §6's default is 10 s): generous, because an emulated
+/// board can be descheduled on a busy CI machine.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `recv` waits for a sender to connect.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// After a successful transfer the receiver lingers to answer a repeated FIN; it stops as soon
+/// as the sender's final ACK arrives, and at the latest after this (not the idle timeout: a
+/// lost final ACK would keep the run waiting for no benefit). The sender repeats its FIN within
+/// its maximum RTO of 2 s.
+const RECV_LINGER_MAX: Duration = Duration::from_secs(5);
+/// How long to keep the interface polling after the engine is done, so that its last frame
+/// leaves the socket.
+const FLUSH_MS: u64 = 50;
+
+/// The board a binary runs on.
+#[derive(Clone, Copy, Debug)]
+pub struct Board {
+    /// QEMU's machine name.
+    pub name: &'static str,
+}
+
+/// What the command line asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Receive one transfer on [`RECV_PORT`].
+    Recv,
+    /// Send `len` bytes of the pattern to [`GATEWAY`]:`port`.
+    Send { len: u64, port: u16 },
+}
+
+/// What a transfer produced.
+struct Outcome {
+    /// Bytes that went through the sink or out of the source.
+    len: u64,
+    /// Their CRC-32C.
+    crc: u32,
+    /// Milliseconds from the handshake to the end of the data.
+    elapsed_ms: u64,
+    /// Frames the engine traced as DUP: retransmitted, or repeated and re-acknowledged.
+    dups: u32,
+    /// Datagrams the engine dropped.
+    drops: u32,
+}
+
+/// Why a run failed.
+#[derive(Clone, Copy, Debug)]
+enum Failure {
+    /// The engine gave up.
+    Engine(rudp_nostd::Error),
+    /// The engine closed without success and without saying why (not expected).
+    Unfinished,
+    /// smoltcp refused a datagram: the socket is unbound or the destination unspecified.
+    Unaddressable,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Engine(error) => write!(f, "the transfer failed: {error}"),
+            Failure::Unfinished => f.write_str("the transfer ended unfinished"),
+            Failure::Unaddressable => f.write_str("the UDP socket refused a datagram (unaddressable)"),
+        }
+    }
+}
+
+/// Runs the firmware on `device` and ends the QEMU run with its exit code.
+pub fn run<N: Nic>(board: Board, device: &'static mut PioDevice<N>) -> ! {
+    let mut line = [0u8; COMMAND_LINE_MAX];
+    let mode = match semihost::command_line(&mut line).map(parse_mode) {
+        Some(Ok(mode)) => mode,
+        Some(Err(message)) => fail(message),
+        None => fail("no command line: pass -semihosting-config enable=on,target=native,arg=..."),
+    };
+    let mac = device.nic().mac();
+    hprintln!(
+        "rudp-fw: {} up, MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, IP {}/{}",
+        board.name,
+        mac[0],
+        mac[1],
+        mac[2],
+        mac[3],
+        mac[4],
+        mac[5],
+        ADDRESS,
+        PREFIX_LEN
+    );
+
+    let seed = u64::from(clock::jitter()) << 32
+        ^ clock::now_ms()
+        ^ u64::from_le_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]]);
+    let mut config = Config::new(EthernetAddress(mac).into());
+    config.random_seed = seed;
+    let mut iface = Interface::new(config, device, smoltcp_now());
+    iface.update_ip_addrs(|addrs| {
+        // The list starts empty and holds at least one address.
+        let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(ADDRESS), PREFIX_LEN));
+    });
+    if iface.routes_mut().add_default_ipv4_route(GATEWAY).is_err() {
+        fail("no room for the default route");
+    }
+
+    let local_port = match mode {
+        Mode::Recv => RECV_PORT,
+        Mode::Send { .. } => SEND_PORT,
+    };
+    let mut net = Net::new(iface, device, local_port);
+    let result = match mode {
+        Mode::Recv => receive(&mut net, seed),
+        Mode::Send { len, port } => send(&mut net, seed, len, port),
+    };
+    match result {
+        Ok(outcome) => {
+            let verb = if mode == Mode::Recv { "received" } else { "sent" };
+            hprintln!("rudp-fw: {} {} bytes crc32c {:08x}", verb, outcome.len, outcome.crc);
+            let kib_per_s = outcome.len * 1000 / 1024 / outcome.elapsed_ms.max(1);
+            hprintln!(
+                "rudp-fw: {} ms on the firmware clock ({} KiB/s), {} duplicates, {} drops, stack {} bytes",
+                outcome.elapsed_ms,
+                kib_per_s,
+                outcome.dups,
+                outcome.drops,
+                stack_used()
+            );
+            exit(true)
+        }
+        Err(failure) => {
+            hprintln!("rudp-fw: error: {}", failure);
+            exit(false)
+        }
+    }
+}
+
+/// Prints `message` as the firmware's error and exits 1.
+fn fail(message: &str) -> ! {
+    hprintln!("rudp-fw: error: {}", message);
+    exit(false)
+}
+
+/// Prints the firmware clock's reading, for the host to compare with its own, and ends the run.
+fn exit(ok: bool) -> ! {
+    hprintln!("rudp-fw: uptime {} ms", clock::now_ms());
+    semihost::exit(ok)
+}
+
+/// Parses `<program> recv` or `<program> send <N> <PORT>`.
+fn parse_mode(line: &str) -> Result<Mode, &'static str> {
+    const USAGE: &str = "usage: rudp-fw recv | rudp-fw send <N> <PORT>";
+    let mut args = line.split_ascii_whitespace().skip(1);
+    let mode = match args.next() {
+        Some("recv") => Mode::Recv,
+        Some("send") => {
+            let len = args.next().and_then(|n| n.parse().ok()).ok_or(USAGE)?;
+            let port = args.next().and_then(|p| p.parse().ok()).filter(|&p| p != 0).ok_or(USAGE)?;
+            Mode::Send { len, port }
+        }
+        _ => return Err(USAGE),
+    };
+    match args.next() {
+        None => Ok(mode),
+        Some(_) => Err(USAGE),
+    }
+}
+
+/// The smoltcp interface, the NIC and the one UDP socket, with static buffers.
+struct Net<N: 'static> {
+    iface: Interface,
+    device: &'static mut PioDevice<N>,
+    sockets: SocketSet<'static>,
+    handle: SocketHandle,
+}
+
+impl<N: Nic> Net<N> {
+    /// One UDP socket bound to `port`.
+    fn new(iface: Interface, device: &'static mut PioDevice<N>, port: u16) -> Net<N> {
+        let rx_meta = cortex_m::singleton!(: [udp::PacketMetadata; SOCKET_SLOTS] = [udp::PacketMetadata::EMPTY; SOCKET_SLOTS]);
+        let rx_data = cortex_m::singleton!(: [u8; SOCKET_BYTES] = [0; SOCKET_BYTES]);
+        let tx_meta = cortex_m::singleton!(: [udp::PacketMetadata; SOCKET_SLOTS] = [udp::PacketMetadata::EMPTY; SOCKET_SLOTS]);
+        let tx_data = cortex_m::singleton!(: [u8; SOCKET_BYTES] = [0; SOCKET_BYTES]);
+        let storage = cortex_m::singleton!(: [SocketStorage<'static>; 1] = [SocketStorage::EMPTY; 1]);
+        let (Some(rx_meta), Some(rx_data), Some(tx_meta), Some(tx_data), Some(storage)) =
+            (rx_meta, rx_data, tx_meta, tx_data, storage)
+        else {
+            fail("network buffers taken twice");
+        };
+        let mut socket = udp::Socket::new(
+            udp::PacketBuffer::new(&mut rx_meta[..], &mut rx_data[..]),
+            udp::PacketBuffer::new(&mut tx_meta[..], &mut tx_data[..]),
+        );
+        if socket.bind(port).is_err() {
+            fail("cannot bind the UDP socket");
+        }
+        let mut sockets = SocketSet::new(&mut storage[..]);
+        let handle = sockets.add(socket);
+        Net { iface, device, sockets, handle }
+    }
+
+    /// Lets the interface move frames: in from the NIC to the socket, out from the socket.
+    fn poll_interface(&mut self) {
+        self.iface.poll(smoltcp_now(), self.device, &mut self.sockets);
+    }
+
+    /// One round: the interface, then the engine over the socket, then the interface again so
+    /// that the engine's reply leaves at once. Application events go to `on_event`.
+    fn poll<En>(
+        &mut self,
+        engine: &mut En,
+        stats: &mut Stats,
+        mut on_event: impl FnMut(En::Event),
+    ) -> Result<(), Failure>
+    where
+        En: Engine<Endpoint = IpEndpoint>,
+    {
+        self.poll_interface();
+        let now = Instant::from_micros(clock::now_us());
+        let socket = self.sockets.get_mut::<udp::Socket>(self.handle);
+        let mut transport = SmoltcpTransport::new(socket);
+        let polled = transport::poll(engine, &mut transport, now, |report| match report {
+            Report::Trace(trace) => stats.count(trace.direction, trace.dup),
+            Report::Event(event) => on_event(event),
+        });
+        self.poll_interface();
+        polled.map(|_| ()).map_err(|_| Failure::Unaddressable)
+    }
+
+    /// Keeps the interface polling for [`FLUSH_MS`], so that the last frame leaves.
+    fn flush(&mut self) {
+        let until = clock::now_ms() + FLUSH_MS;
+        while clock::now_ms() < until {
+            self.poll_interface();
+        }
+    }
+}
+
+/// Trace counters.
+#[derive(Default)]
+struct Stats {
+    dups: u32,
+    drops: u32,
+}
+
+impl Stats {
+    fn count(&mut self, direction: Direction, dup: bool) {
+        match direction {
+            Direction::Drop => self.drops += 1,
+            Direction::Send if dup => self.dups += 1,
+            Direction::Recv if dup => self.dups += 1,
+            _ => {}
+        }
+    }
+}
+
+/// `recv`: one transfer into a digest sink.
+fn receive<N: Nic>(net: &mut Net<N>, seed: u64) -> Result<Outcome, Failure> {
+    let mut config = ReceiverConfig::new(seed);
+    config.idle_timeout = IDLE_TIMEOUT;
+    config.accept_timeout = Some(ACCEPT_TIMEOUT);
+    let now = Instant::from_micros(clock::now_us());
+    let mut receiver: Receiver<DigestSink, IpEndpoint> = Receiver::new(config, DigestSink::new(), now);
+    hprintln!("rudp-fw: waiting on UDP port {}", RECV_PORT);
+
+    let mut stats = Stats::default();
+    let mut connected_at = None;
+    let mut finished_at = None;
+    let mut failed = None;
+    while !receiver.is_done() {
+        net.poll(&mut receiver, &mut stats, |event| match event {
+            ReceiverEvent::Connected { .. } => connected_at = Some(clock::now_ms()),
+            ReceiverEvent::Finished => finished_at = Some(clock::now_ms()),
+            ReceiverEvent::Failed(error) => failed = Some(error),
+            _ => {}
+        })?;
+        if let Some(at) = finished_at
+            && clock::now_ms() >= at + RECV_LINGER_MAX.as_millis()
+        {
+            break;
+        }
+    }
+    net.flush();
+    if let Some(error) = failed {
+        return Err(Failure::Engine(error));
+    }
+    if !receiver.has_succeeded() {
+        return Err(Failure::Unfinished);
+    }
+    let sink = receiver.sink();
+    let elapsed_ms = finished_at.unwrap_or(0).saturating_sub(connected_at.unwrap_or(0));
+    Ok(Outcome { len: sink.len(), crc: sink.crc(), elapsed_ms, dups: stats.dups, drops: stats.drops })
+}
+
+/// `send`: `len` bytes of the pattern to the gateway's `port`.
+fn send<N: Nic>(net: &mut Net<N>, seed: u64, len: u64, port: u16) -> Result<Outcome, Failure> {
+    let mut config = SenderConfig::new(seed);
+    config.timing.idle_timeout = IDLE_TIMEOUT;
+    config.transfer_size = Some(len);
+    let peer = IpEndpoint::new(IpAddress::Ipv4(GATEWAY), port);
+    let now = Instant::from_micros(clock::now_us());
+    let mut sender = Sender::new(config, PatternSource::new(len), peer, now);
+    hprintln!("rudp-fw: sending {} bytes to {}", len, peer);
+
+    let mut stats = Stats::default();
+    let mut connected_at = None;
+    let mut finished_at = None;
+    let mut failed = None;
+    while !sender.is_done() {
+        net.poll(&mut sender, &mut stats, |event| match event {
+            SenderEvent::Connected { .. } => connected_at = Some(clock::now_ms()),
+            SenderEvent::Finished => finished_at = Some(clock::now_ms()),
+            SenderEvent::Failed(error) => failed = Some(error),
+            _ => {}
+        })?;
+    }
+    net.flush();
+    if let Some(error) = failed {
+        return Err(Failure::Engine(error));
+    }
+    if !sender.has_succeeded() {
+        return Err(Failure::Unfinished);
+    }
+    let source = sender.into_source();
+    let elapsed_ms = finished_at.unwrap_or(0).saturating_sub(connected_at.unwrap_or(0));
+    Ok(Outcome { len: source.len(), crc: source.crc(), elapsed_ms, dups: stats.dups, drops: stats.drops })
+}
+
+/// smoltcp's clock: the same milliseconds.
+fn smoltcp_now() -> smoltcp::time::Instant {
+    smoltcp::time::Instant::from_micros(clock::now_us() as i64)
+}
+
+/// The deepest the stack has gone, from cortex-m-rt's paint (feature `paint-stack`): the
+/// bytes between the top of RAM and the lowest word no longer holding the paint value.
+fn stack_used() -> usize {
+    unsafe extern "C" {
+        static _stack_start: u32;
+        static _stack_end: u32;
+    }
+    let top = addr_of!(_stack_start) as usize;
+    let bottom = addr_of!(_stack_end) as usize;
+    let mut addr = bottom;
+    while addr < top {
+        // SAFETY: between `_stack_end` and `_stack_start` lies the stack's RAM, word-aligned
+        // (cortex-m-rt's linker script asserts both alignments).
+        let word = unsafe { core::ptr::read_volatile(addr as *const u32) };
+        if word != cortex_m_rt::STACK_PAINT_VALUE {
+            break;
+        }
+        addr += 4;
+    }
+    top - addr
+}
