@@ -119,7 +119,7 @@ LOSSY_RETX=$(sed -n 's/.*, \([0-9]*\) retransmitted.*/\1/p' <<<"$LOSSY_SUMMARY")
 rss_recv() { # rss_recv <MiB>: prints KiB
     local port
     port=$(free_port)
-    /usr/bin/time -f %M -o "$WORK/rss" "$RUDP" recv "$port" --bind 127.0.0.1 -q -o /dev/null &
+    /usr/bin/time -f %M -o "$WORK/rss" "$RUDP" recv "$port" --bind 127.0.0.1 -q >/dev/null &
     local rx=$!
     while ! ss -uln | grep -q "127.0.0.1:$port "; do sleep 0.01; done
     head -c $(($1 * 1048576)) /dev/zero | "$RUDP" send 127.0.0.1 "$port" - -q

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use rudp_nostd::{DigestAlgorithm, Profile, Timing};
+use rudp_nostd::{Congestion, DigestAlgorithm, Profile, Timing};
 
 use crate::Failure;
 use crate::duration::parse_duration;
@@ -47,6 +47,24 @@ impl DigestArg {
             DigestArg::Crc32c => Some(DigestAlgorithm::Crc32c),
             DigestArg::Sha256 => Some(DigestAlgorithm::Sha256),
             DigestArg::None => None,
+        }
+    }
+}
+
+/// The congestion policy of a windowed sender (SPEC §10.1).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum CongestionArg {
+    /// Halve the window on loss, grow it back (default).
+    Reno,
+    /// Keep the whole granted window.
+    Fixed,
+}
+
+impl From<CongestionArg> for Congestion {
+    fn from(c: CongestionArg) -> Congestion {
+        match c {
+            CongestionArg::Reno => Congestion::Reno,
+            CongestionArg::Fixed => Congestion::Fixed,
         }
     }
 }

@@ -18,6 +18,9 @@ const BUFFER: usize = 256 * 1024;
 pub enum Output {
     /// Standard output.
     Stdout(BufWriter<io::Stdout>),
+    /// Something that is not a regular file (`/dev/null`, a FIFO, a terminal): written in
+    /// place, since renaming a file over it would replace the device itself.
+    Device { writer: BufWriter<File>, target: PathBuf },
     /// A temporary file, renamed to `target` on commit.
     File { writer: BufWriter<File>, temp: PathBuf, target: PathBuf },
 }
@@ -33,6 +36,18 @@ impl Output {
     pub fn file(target: &Path) -> Result<Output> {
         if target.is_dir() {
             anyhow::bail!("output {} is a directory", target.display());
+        }
+        if let Ok(meta) = fs::metadata(target)
+            && !meta.is_file()
+        {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(target)
+                .with_context(|| format!("output not writable: {}", target.display()))?;
+            return Ok(Output::Device {
+                writer: BufWriter::with_capacity(BUFFER, file),
+                target: target.to_path_buf(),
+            });
         }
         let name =
             target.file_name().with_context(|| format!("output {} has no file name", target.display()))?;
@@ -57,6 +72,9 @@ impl Output {
     pub fn commit(&mut self) -> Result<()> {
         match self {
             Output::Stdout(w) => w.flush().context("writing to stdout"),
+            Output::Device { writer, target } => {
+                writer.flush().with_context(|| format!("writing {}", target.display()))
+            }
             Output::File { writer, temp, target } => {
                 writer.flush().with_context(|| format!("writing {}", temp.display()))?;
                 writer.get_ref().sync_all().with_context(|| format!("syncing {}", temp.display()))?;
@@ -79,6 +97,14 @@ impl Output {
                     "the data already written to stdout is incomplete".into()
                 }
             }
+            Output::Device { writer, target } => {
+                let _ = writer.flush();
+                if bad {
+                    format!("the data already written to {} is BAD: do not use it", target.display())
+                } else {
+                    format!("the data already written to {} is incomplete", target.display())
+                }
+            }
             Output::File { writer, temp, target } => {
                 let _ = writer.flush();
                 if keep {
@@ -96,14 +122,14 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Output::Stdout(w) => w.write(buf),
-            Output::File { writer, .. } => writer.write(buf),
+            Output::Device { writer, .. } | Output::File { writer, .. } => writer.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Output::Stdout(w) => w.flush(),
-            Output::File { writer, .. } => writer.flush(),
+            Output::Device { writer, .. } | Output::File { writer, .. } => writer.flush(),
         }
     }
 }

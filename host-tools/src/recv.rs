@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::Args;
+use rudp_nostd::receiver::DEFAULT_HALF_OPEN;
 use rudp_nostd::transport::Report;
-use rudp_nostd::{Error, Receiver, ReceiverConfig, ReceiverEvent};
+use rudp_nostd::{Error, MAX_WINDOW, Receiver, ReceiverConfig, ReceiverEvent};
 
 use crate::Failure;
 use crate::clock::{Clock, random_seed};
@@ -38,6 +39,10 @@ pub struct RecvArgs {
     /// Give up when no sender has connected within DUR (default: wait as long as it takes).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub wait: Option<Duration>,
+
+    /// Grant a sender at most W data frames in flight (1 to 64; 1 is plain stop-and-wait).
+    #[arg(long, value_name = "W", default_value_t = 32, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub max_window: u8,
 
     /// Do not verify a digest, even when the sender offers one.
     #[arg(long)]
@@ -77,8 +82,11 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
         random_seed: random_seed(),
         accept_timeout: args.wait.map(Into::into),
         verify_digest: !args.no_verify,
+        max_window: args.max_window,
     };
-    let mut receiver: Receiver<_, _> = Receiver::new(config, sink, clock.now());
+    // Reorder slots for the largest window (the grant is `--max-window`).
+    let mut receiver: Receiver<_, _, DEFAULT_HALF_OPEN, { MAX_WINDOW as usize - 1 }> =
+        Receiver::new(config, sink, clock.now());
     let mut reporter = Reporter::new(&args.common);
     if let Ok(addr) = udp.local_addr() {
         reporter.note(&format!("rudp: listening on {addr}"));
@@ -88,6 +96,7 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
     let mut started = None;
     let mut elapsed = None;
     let mut commit_error = None;
+    let mut granted_window = 1;
     let result = loop {
         let run = driver::run(&mut receiver, &mut udp, &clock, &interrupted, |report| {
             match report {
@@ -112,6 +121,8 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
         });
         match run {
             Ok(Stop::Paused) => {
+                // The connection is still there (lingering): note its window for the summary.
+                granted_window = receiver.window();
                 if let Err(e) = receiver.sink_mut().get_mut().commit() {
                     commit_error = Some(e);
                     break Ok(Stop::Done);
@@ -129,7 +140,7 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
     match (outcome, result) {
         // The data is committed; nothing in the linger changes that.
         (Some(Ok(())), _) => {
-            reporter.print_summary("received", elapsed, receiver.digest());
+            reporter.print_summary("received", elapsed, granted_window, receiver.digest());
             Ok(())
         }
         (outcome, result) => {

@@ -102,7 +102,13 @@ impl Reporter {
 
     /// The summary line: `sent 1048576 bytes in 0.42 s (2.50 MB/s), 2051 frames, ...,
     /// verified with CRC-32C`.
-    pub fn summary(&self, verb: &str, elapsed: Duration, verified: Option<DigestAlgorithm>) -> String {
+    pub fn summary(
+        &self,
+        verb: &str,
+        elapsed: Duration,
+        window: u8,
+        verified: Option<DigestAlgorithm>,
+    ) -> String {
         let secs = elapsed.as_secs_f64();
         let rate = if secs > 0.0 { self.bytes as f64 / secs / 1e6 } else { 0.0 };
         let verified = match verified {
@@ -110,16 +116,22 @@ impl Reporter {
             None => "not verified (no digest agreed)".into(),
         };
         format!(
-            "rudp: {verb} {} bytes in {secs:.2} s ({rate:.2} MB/s), {} frames sent, {} retransmitted, {} duplicates, {} dropped, {verified}",
+            "rudp: {verb} {} bytes in {secs:.2} s ({rate:.2} MB/s), {} frames sent, {} retransmitted, {} duplicates, {} dropped, window {window}, {verified}",
             self.bytes, self.frames_sent, self.retransmissions, self.duplicates, self.dropped
         )
     }
 
     /// Prints the summary unless `-q`.
-    pub fn print_summary(&mut self, verb: &str, elapsed: Duration, verified: Option<DigestAlgorithm>) {
+    pub fn print_summary(
+        &mut self,
+        verb: &str,
+        elapsed: Duration,
+        window: u8,
+        verified: Option<DigestAlgorithm>,
+    ) {
         self.finish();
         if !self.quiet {
-            eprintln!("{}", self.summary(verb, elapsed, verified));
+            eprintln!("{}", self.summary(verb, elapsed, window, verified));
         }
     }
 }

@@ -10,11 +10,11 @@ use clap::Args;
 use rudp_nostd::frame::Flags;
 use rudp_nostd::trace::Direction;
 use rudp_nostd::transport::Report;
-use rudp_nostd::{Error, Profile, Sender, SenderConfig, SenderEvent};
+use rudp_nostd::{Error, MAX_WINDOW, Profile, Sender, SenderConfig, SenderEvent};
 
 use crate::Failure;
 use crate::clock::{Clock, random_seed};
-use crate::common::{CommonArgs, DigestArg};
+use crate::common::{CommonArgs, CongestionArg, DigestArg};
 use crate::driver::{self, Flow, Stop};
 use crate::io_adapters::StdSource;
 use crate::report::Reporter;
@@ -44,6 +44,16 @@ pub struct SendArgs {
     /// Fail before sending any data if the receiver does not agree to verify the digest.
     #[arg(long)]
     pub require_digest: bool,
+
+    /// Offer to keep up to W data frames in flight (1 to 64; 1 is plain stop-and-wait). The
+    /// receiver grants at most its own limit; the reference profile never offers a window.
+    #[arg(long, value_name = "W", default_value_t = 32, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub window: u8,
+
+    /// How a window adapts to loss: `reno` halves it on loss (shared paths, where loss means
+    /// congestion); `fixed` keeps it whole (a dedicated link, where loss is noise).
+    #[arg(long, value_enum, default_value = "reno")]
+    pub congestion: CongestionArg,
 
     /// Test hook: send a wrong digest, to check that the receiver rejects the data.
     #[arg(long, hide = true)]
@@ -95,13 +105,17 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
         transfer_size: size,
         digest: args.digest.algorithm(),
         require_digest: args.require_digest,
+        window: args.window,
+        congestion: args.congestion.into(),
     };
     if args.require_digest && (profile == Profile::Reference || args.digest == DigestArg::None) {
         return Err(Failure::Usage(
             "--require-digest needs a digest, and the reference profile has none".into(),
         ));
     }
-    let mut sender = Sender::new(config, StdSource::new(input), peer, clock.now());
+    // Room for the largest window; the offer is `--window`.
+    let mut sender: Sender<_, _, { MAX_WINDOW as usize }> =
+        Sender::windowed(config, StdSource::new(input), peer, clock.now());
     if args.corrupt_digest_for_testing {
         sender.corrupt_digest_for_testing();
     }
@@ -134,7 +148,7 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
     match (outcome, result) {
         // Nothing after the FIN's acknowledgement turns success into failure (SPEC §5).
         (Some(Ok(())), _) => {
-            reporter.print_summary("sent", elapsed, sender.digest());
+            reporter.print_summary("sent", elapsed, sender.window(), sender.digest());
             Ok(())
         }
         (_, Ok(Stop::Interrupted)) => {

@@ -547,3 +547,70 @@ fn a_required_digest_that_is_refused_sends_nothing() {
     assert_eq!(received.status.code(), Some(1), "{}", stderr(&received));
     assert_only_output_left(dir.path(), &["in.bin"]);
 }
+
+#[test]
+fn an_output_that_is_not_a_regular_file_is_written_in_place() {
+    // A FIFO stands for /dev/null and its kind: renaming a temporary file over it would
+    // replace the device itself (as `rudp recv -o /dev/null` once did).
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        thread::spawn(move || fs::read(fifo).unwrap())
+    };
+    let data = random_bytes(16, 20_000);
+    let input = dir.path().join("in.bin");
+    fs::write(&input, &data).unwrap();
+    let (receiver, port) = start_receiver(Some(&fifo), &[]);
+    let sent = send_file(port, &input, &[]);
+    let received = finish(receiver);
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    assert!(reader.join().unwrap() == data);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO is still a FIFO");
+    assert_only_output_left(dir.path(), &["fifo", "in.bin"]);
+}
+
+#[test]
+fn windows_are_negotiated_and_survive_a_lossy_relay() {
+    let data = random_bytes(17, 400_000);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    fs::write(&input, &data).unwrap();
+    for (send_args, recv_args, window) in [
+        (&[][..], &[][..], "window 32"),
+        (&["--window", "1"][..], &[][..], "window 1"),
+        (&["--window", "64", "--congestion", "fixed"][..], &["--max-window", "8"][..], "window 8"),
+        (&["--profile", "reference"][..], &["--profile", "reference"][..], "window 1"),
+    ] {
+        let output = dir.path().join("out.bin");
+        let mut recv_args = recv_args.to_vec();
+        recv_args.extend(["--idle-timeout", "30s"]);
+        let (receiver, port) = start_receiver(Some(&output), &recv_args);
+        let (mut relay, relay_port) =
+            start_relay(port, &["--loss", "5%", "--dup", "2%", "--reorder", "5%", "--seed", "3"]);
+        let mut send_args = send_args.to_vec();
+        send_args.extend(["--idle-timeout", "30s"]);
+        // Text for the reference profile, which cannot carry zero bytes at a block's end.
+        let sent = if send_args.contains(&"reference") {
+            let text: Vec<u8> = data.iter().map(|b| b'a' + b % 26).collect();
+            fs::write(&input, &text).unwrap();
+            send_file(relay_port, &input, &send_args)
+        } else {
+            fs::write(&input, &data).unwrap();
+            send_file(relay_port, &input, &send_args)
+        };
+        let received = finish(receiver);
+        let _ = relay.kill();
+        let _ = relay.wait();
+        assert_success("send", &sent);
+        assert_success("recv", &received);
+        assert!(fs::read(&output).unwrap() == fs::read(&input).unwrap(), "{send_args:?}: output differs");
+        for out in [&sent, &received] {
+            assert!(stderr(out).contains(window), "{send_args:?} {recv_args:?}: {}", stderr(out));
+        }
+        fs::remove_file(&output).unwrap();
+    }
+}

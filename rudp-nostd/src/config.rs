@@ -46,6 +46,23 @@ impl Default for Timing {
     }
 }
 
+/// The most data frames in flight that SPEC §10.1 allows to offer or grant.
+pub const MAX_WINDOW: u8 = 64;
+
+/// How a windowed sender sizes its congestion window (SPEC §10.1). Unused at window 1.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Congestion {
+    /// Slow start and congestion avoidance from `min(4, W)` frames, halved on a fast
+    /// retransmission, back to one frame on a timeout (RFC 5681 / 6582): for shared paths,
+    /// where loss means congestion.
+    #[default]
+    Reno,
+    /// Always the whole granted window: for dedicated links, where loss is not congestion
+    /// (a radio link, a cable); it retransmits the same way.
+    Fixed,
+}
+
 /// Configuration of a [`Sender`](crate::Sender).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -66,6 +83,13 @@ pub struct SenderConfig {
     pub digest: Option<DigestAlgorithm>,
     /// Fail before sending any data when the receiver does not grant the digest offered.
     pub require_digest: bool,
+    /// The most data frames to offer to keep in flight (SPEC §10.1), further bounded by the
+    /// sender's frame buffers (its `N`) and by [`MAX_WINDOW`]. A window is offered only when
+    /// that bound is 2 or more, and only in the native profile. Default [`MAX_WINDOW`]: as
+    /// many as the sender was built for.
+    pub window: u8,
+    /// The congestion policy used when a window is granted.
+    pub congestion: Congestion,
 }
 
 impl SenderConfig {
@@ -78,6 +102,8 @@ impl SenderConfig {
             transfer_size: None,
             digest: None,
             require_digest: false,
+            window: MAX_WINDOW,
+            congestion: Congestion::Reno,
         }
     }
 }
@@ -96,6 +122,10 @@ pub struct ReceiverConfig {
     pub accept_timeout: Option<Duration>,
     /// Verify a digest whenever the sender offers one this build supports (default `true`).
     pub verify_digest: bool,
+    /// The largest window to grant (SPEC §10.1), further bounded by the receiver's reorder
+    /// buffer (a receiver with `R` reorder slots grants at most `R + 1`). Default
+    /// [`MAX_WINDOW`]: as many as the receiver was built for.
+    pub max_window: u8,
 }
 
 impl ReceiverConfig {
@@ -107,6 +137,7 @@ impl ReceiverConfig {
             random_seed,
             accept_timeout: None,
             verify_digest: true,
+            max_window: MAX_WINDOW,
         }
     }
 }

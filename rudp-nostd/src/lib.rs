@@ -6,6 +6,14 @@
 //! wire protocol is the project's `SPEC.md`; a *reference* profile interoperates with the
 //! original Python tools it comes from.
 //!
+//! Stop-and-wait is the default. A sender built with `N` frame buffers
+//! ([`Sender::windowed`]) offers a window of `N` frames, and a receiver built with `R`
+//! reorder slots grants up to `R + 1` (SPEC §10.1): then up to that many frames are in flight,
+//! acknowledged cumulatively with selective-ack bitmaps, with fast retransmission and a
+//! congestion window ([`Congestion`]). Memory stays fixed and compile-time: `N` frame buffers
+//! of 524 bytes, `R` slots of 512 bytes; `N = 1`, `R = 0` is the stop-and-wait engine at no
+//! extra cost.
+//!
 //! ## Guarantees
 //!
 //! - `#![no_std]`, no `alloc`, `#![forbid(unsafe_code)]`: every buffer is a fixed array
@@ -92,7 +100,7 @@ mod sim;
 #[cfg(test)]
 mod testing;
 
-pub use config::{Profile, ReceiverConfig, SenderConfig, Timing};
+pub use config::{Congestion, MAX_WINDOW, Profile, ReceiverConfig, SenderConfig, Timing};
 pub use digest::DigestAlgorithm;
 pub use engine::{Engine, Handled, Transmit};
 pub use error::Error;
@@ -132,6 +140,19 @@ mod size_tests {
         println!("size_of Receiver<&mut sink, IPv4 endpoint, 1> = {receiver_no_half_open} bytes");
         println!("size_of Sender<_, SocketAddr> (host)          = {host_sender} bytes");
         println!("size_of Receiver<_, SocketAddr, 4> (host)     = {host_receiver} bytes");
+        // Windows (SPEC §10.1): N frame buffers in the sender, N - 1 reorder slots in the
+        // receiver; the stop-and-wait engines above are N = 1.
+        let sender_8 = size_of::<Sender<&mut &[u8], Ipv4Endpoint, 8>>();
+        let sender_32 = size_of::<Sender<&mut &[u8], Ipv4Endpoint, 32>>();
+        let receiver_8 = size_of::<Receiver<&mut &mut [u8], Ipv4Endpoint, 4, 7>>();
+        let receiver_32 = size_of::<Receiver<&mut &mut [u8], Ipv4Endpoint, 4, 31>>();
+        println!("size_of Sender<.., IPv4 endpoint, N = 8>      = {sender_8} bytes");
+        println!("size_of Sender<.., IPv4 endpoint, N = 32>     = {sender_32} bytes");
+        println!("size_of Receiver<.., IPv4, 4, R = 7> (N = 8)  = {receiver_8} bytes");
+        println!("size_of Receiver<.., IPv4, 4, R = 31> (N = 32) = {receiver_32} bytes");
+        // Each frame buffer and each reorder slot costs its bytes and a little state.
+        assert!(sender_32 - sender <= 31 * (MAX_FRAME + 8));
+        assert!(receiver_32 - receiver <= 31 * (MAX_PAYLOAD + 2) + 8);
         // The budget is for the engines as firmware links them by default. A digest adds its
         // state (CRC-32C: a table reference and a u32; SHA-256: about 110 bytes) to both.
         if cfg!(any(feature = "crc32c", feature = "sha256")) {

@@ -260,6 +260,29 @@ pub fn result(payload: &[u8]) -> Option<bool> {
     }
 }
 
+/// The `sack` bitmap in a receiver ACK's payload (SPEC §10.1): bit `i` (byte `i / 8`, least
+/// significant bit first) set means the frame at `k = i + 1` after the cumulative ack is held.
+/// `None` without a well-formed `sack` (1 to 8 bytes) or when it shows nothing.
+pub fn sack(payload: &[u8]) -> Option<u64> {
+    let [_, _, _, _, value, ..] = first_of_each(payload)?.first;
+    let value = value.filter(|v| (1..=SACK_MAX_LEN).contains(&v.len()))?;
+    let mut bytes = [0u8; SACK_MAX_LEN];
+    for (byte, &v) in bytes.iter_mut().zip(value) {
+        *byte = v;
+    }
+    Some(u64::from_le_bytes(bytes)).filter(|&bitmap| bitmap != 0)
+}
+
+/// The longest `sack` value: 8 bytes, 64 frames.
+pub const SACK_MAX_LEN: usize = 8;
+
+/// The bytes of a `sack` value for `bitmap`: the shortest length that holds the highest set
+/// bit (SPEC §10.1), and that length (0 for an empty bitmap: no `sack` is sent).
+pub fn sack_value(bitmap: u64) -> ([u8; SACK_MAX_LEN], usize) {
+    let bits = 64 - bitmap.leading_zeros() as usize;
+    (bitmap.to_le_bytes(), bits.div_ceil(8))
+}
+
 /// Writes one option (`kind`, `value`) at the start of `buf`; returns its length, or `None`
 /// if `buf` is too short or the value longer than 255 bytes.
 pub fn write_option(buf: &mut [u8], kind: u8, value: &[u8]) -> Option<usize> {
@@ -375,6 +398,26 @@ mod tests {
         assert_eq!(result(&[6, 1, 1]), Some(false));
         assert_eq!(result(&[6, 1, 2]), None);
         assert_eq!(result(&[]), None);
+    }
+
+    #[test]
+    fn spec_vector_sack() {
+        // SPEC §10.3: an ACK holding the frames at k = 2 and 3 (bits 1 and 2).
+        let (value, len) = sack_value(0b110);
+        let mut payload = [0u8; 10];
+        let written = write_option(&mut payload, SACK, &value[..len]).unwrap();
+        assert_eq!(&payload[..written], &[4, 1, 6]);
+        assert_eq!(sack(&payload[..written]), Some(0b110));
+        // The shortest length holding the highest bit: k = 9 needs a second byte, k = 64 eight.
+        assert_eq!(sack_value(1 << 8).1, 2);
+        assert_eq!(sack_value(1 << 63).1, 8);
+        assert_eq!(sack_value(0).1, 0);
+        assert_eq!(sack(&[4, 2, 0, 1]), Some(1 << 8));
+        // Wrong lengths, an empty bitmap and a malformed list show nothing.
+        assert_eq!(sack(&[4, 0]), None);
+        assert_eq!(sack(&[4, 9, 1, 1, 1, 1, 1, 1, 1, 1, 1]), None);
+        assert_eq!(sack(&[4, 1, 0]), None);
+        assert_eq!(sack(&[4, 3, 1]), None);
     }
 
     #[test]

@@ -1,24 +1,31 @@
-//! The receiver (SPEC §2-§6): accepts one connection, writes the data to its sink in order,
-//! and acknowledges only what it has written.
+//! The receiver (SPEC §2-§6, §10.1): accepts one connection, writes the data to its sink in
+//! order, and acknowledges only what it has written.
 //!
 //! A sans-IO state machine: see [`Engine`] for how a driver runs it. It answers every frame it
-//! accepts with one 12-byte reply, kept in its own small buffer until the driver sends it.
+//! accepts with one reply (a header, and options where an extension was granted), kept in its
+//! own small buffer until the driver sends it; frames taken in before the driver polls are
+//! covered by one reply (SPEC §10.1's batched ACKs).
 //!
 //! Half-open connections (a SYN answered, the third frame not yet seen) live in a fixed table
 //! of `H` entries; a SYN that finds it full replaces the oldest entry, and entries expire after
 //! the idle timeout, so half-open peers never block others. The first peer to complete the
 //! handshake gets the transfer; after that, frames from any other endpoint are dropped.
+//!
+//! `R` is the number of reorder slots (512 bytes each): a receiver built with `R` grants a
+//! window of at most `R + 1` frames (SPEC §10.1: a window `W` needs `W - 1` slots). With the
+//! default `R = 0` it grants none and is the stop-and-wait receiver of SPEC §4; every window
+//! branch is behind `Receiver::window_of`, the constant 1 then.
 
 use embedded_io::{Error as _, Write};
 
-use crate::config::{Profile, ReceiverConfig};
+use crate::config::{MAX_WINDOW, Profile, ReceiverConfig};
 use crate::digest::{DigestAlgorithm, Hasher};
 use crate::engine::{Engine, Handled, Transmit};
 use crate::error::Error;
-use crate::frame::{self, Flags, Frame, HEADER_LEN, Packet, Repr};
+use crate::frame::{self, Flags, Frame, HEADER_LEN, MAX_PAYLOAD, Packet, Repr};
 use crate::options::{self, SynOptions};
 use crate::random::SplitMix64;
-use crate::seq::SeqNum;
+use crate::seq::{MAX_SEQ, SeqNum};
 use crate::time::Instant;
 use crate::trace::{DropReason, Trace};
 
@@ -39,7 +46,8 @@ pub enum ReceiverEvent {
     },
     /// This many more bytes were written to the sink (and then acknowledged).
     Delivered {
-        /// Bytes written (0 to 512).
+        /// Bytes written (0 to 512 a frame; one event for a frame and the held frames it
+        /// released from the reorder buffer).
         bytes: u16,
     },
     /// The FIN arrived in order and the sink was flushed: all data is in. The receiver
@@ -61,16 +69,10 @@ struct HalfOpen<E> {
     conn: u16,
     created: Instant,
     transfer_size: Option<u64>,
-    /// The digest granted in the SYN|ACK (kept so that a repeated SYN gets the same answer).
+    /// The grants of the SYN|ACK (kept so that a repeated SYN gets the same answer): the
+    /// digest, and the window (1: none).
     digest: Option<DigestAlgorithm>,
-}
-
-impl<E> HalfOpen<E> {
-    fn syn_ack(&self) -> (Repr, Option<(u8, u8)>) {
-        let repr =
-            Repr { seq: self.risn, ack: self.isn + 1, conn: self.conn, flags: Flags::SYN | Flags::ACK };
-        (repr, self.digest.map(|d| (options::DIGEST, d.code())))
-    }
+    window: u8,
 }
 
 /// What the receiver found when the FIN came.
@@ -93,7 +95,7 @@ struct Connection<E> {
     conn: u16,
     isn: SeqNum,
     risn: SeqNum,
-    /// The next sequence number expected: everything before it is written to the sink.
+    /// The next sequence number expected (`A`): everything before it is written to the sink.
     rcv_nxt: SeqNum,
     /// The `seq` of the last frame delivered, whose retransmission is re-acknowledged.
     prev_seq: Option<SeqNum>,
@@ -103,31 +105,25 @@ struct Connection<E> {
     digest: Option<DigestAlgorithm>,
     /// Set when the FIN arrives.
     verdict: Verdict,
+    /// The window granted (1: none).
+    window: u8,
+    /// The reorder slot of the frame at `k = 1`; the frame at `k` is in `head + k - 1`.
+    head: u8,
+    /// Bit `i`: the frame at `k = i + 1` is held in the reorder buffer (the `sack` bitmap).
+    held: u64,
 }
 
 impl<E> Connection<E> {
-    fn syn_ack(&self) -> (Repr, Option<(u8, u8)>) {
-        let repr =
-            Repr { seq: self.risn, ack: self.isn + 1, conn: self.conn, flags: Flags::SYN | Flags::ACK };
-        (repr, self.digest.map(|d| (options::DIGEST, d.code())))
+    fn syn_ack(&self) -> Repr {
+        Repr { seq: self.risn, ack: self.isn + 1, conn: self.conn, flags: Flags::SYN | Flags::ACK }
     }
 
     fn ack(&self) -> Repr {
         Repr { seq: self.risn + 1, ack: self.rcv_nxt, conn: self.conn, flags: Flags::ACK }
     }
-
-    /// The FIN's answer: FIN|ACK, with the `result` when a digest was agreed.
-    fn fin_ack(&self) -> (Repr, Option<(u8, u8)>) {
-        let result = match self.verdict {
-            Verdict::Unverified => None,
-            Verdict::Verified => Some((options::RESULT, options::RESULT_VERIFIED)),
-            Verdict::Mismatch => Some((options::RESULT, options::RESULT_MISMATCH)),
-        };
-        (Repr { flags: Flags::FIN | Flags::ACK, ..self.ack() }, result)
-    }
 }
 
-/// Room for a reply: a header and a few option bytes.
+/// Room for a reply: a header and a few option bytes (a SYN|ACK's two grants, a full `sack`).
 const REPLY_CAPACITY: usize = HEADER_LEN + 16;
 
 #[derive(Clone, Copy, Debug)]
@@ -144,10 +140,22 @@ enum State<E> {
 
 /// The receiving side of one transfer.
 ///
-/// `W` is the sink; `E` the endpoint type; `H` the number of half-open entries.
+/// `W` is the sink; `E` the endpoint type; `H` the number of half-open entries; `R` the
+/// number of reorder slots: it grants a window of at most `R + 1` frames (`R = 0`, the
+/// default: none, stop-and-wait).
+///
+/// ```
+/// use rudp_nostd::{Receiver, ReceiverConfig, Instant};
+///
+/// // Grants windows of up to 32 frames: 31 reorder slots of 512 bytes.
+/// let mut out = [0u8; 64];
+/// let receiver: Receiver<&mut [u8], (), 4, 31> =
+///     Receiver::new(ReceiverConfig::new(1), &mut out[..], Instant::ZERO);
+/// assert_eq!(receiver.max_window(), 32);
+/// ```
 #[derive(Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Receiver<W, E, const H: usize = DEFAULT_HALF_OPEN> {
+pub struct Receiver<W, E, const H: usize = DEFAULT_HALF_OPEN, const R: usize = 0> {
     sink: W,
     config: ReceiverConfig,
     random: SplitMix64,
@@ -160,11 +168,14 @@ pub struct Receiver<W, E, const H: usize = DEFAULT_HALF_OPEN> {
     reply_len: u8,
     reply_to: Option<E>,
     reply_is_dup: bool,
+    /// The reorder buffer: frames held above a hole, and their lengths.
+    reorder: [[u8; MAX_PAYLOAD]; R],
+    reorder_len: [u16; R],
 }
 
-impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
+impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, E, H, R> {
     /// A receiver waiting for a connection, from `now`.
-    pub fn new(config: ReceiverConfig, sink: W, now: Instant) -> Receiver<W, E, H> {
+    pub fn new(config: ReceiverConfig, sink: W, now: Instant) -> Receiver<W, E, H, R> {
         Receiver {
             sink,
             config,
@@ -177,6 +188,8 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
             reply_len: 0,
             reply_to: None,
             reply_is_dup: false,
+            reorder: [[0; MAX_PAYLOAD]; R],
+            reorder_len: [0; R],
         }
     }
 
@@ -218,16 +231,78 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
         self.hasher.as_ref().map(Hasher::algorithm)
     }
 
-    /// Puts a reply in the buffer: `repr` and at most one single-byte option.
-    fn queue_reply(&mut self, to: E, (repr, option): (Repr, Option<(u8, u8)>), dup: bool) {
-        let mut len = HEADER_LEN;
-        if let Some((kind, value)) = option {
-            len += options::write_option(&mut self.reply[HEADER_LEN..], kind, &[value]).unwrap_or(0);
+    /// The window granted to the peer that holds the transfer (1: none, stop-and-wait).
+    pub fn window(&self) -> u8 {
+        match &self.state {
+            State::Established(c) | State::Closing(c) => Self::window_of(c) as u8,
+            _ => 1,
         }
-        repr.emit(&mut Packet::new_unchecked(&mut self.reply[..]));
-        self.reply_len = len as u8;
+    }
+
+    /// The largest window this receiver grants: `R + 1` within `config.max_window` and 64
+    /// (the native profile only; none in the reference profile).
+    pub fn max_window(&self) -> u8 {
+        if R == 0 || self.config.profile == Profile::Reference {
+            return 1;
+        }
+        (R + 1).min(usize::from(self.config.max_window)).min(usize::from(MAX_WINDOW)).max(1) as u8
+    }
+
+    /// The window of `c`: the constant 1 when `R = 0`, so that the optimizer removes every
+    /// window branch from the stop-and-wait receiver.
+    fn window_of(c: &Connection<E>) -> usize {
+        if R == 0 { 1 } else { usize::from(c.window).min(R + 1) }
+    }
+
+    /// Puts a reply in the buffer: `repr` and `options`, an option list (SPEC §10: only
+    /// what was granted, in ascending type order, which the callers keep).
+    fn queue_reply(&mut self, to: E, repr: Repr, options: &[u8], dup: bool) {
+        let (header, area) = self.reply.split_at_mut(HEADER_LEN);
+        let len = options.len().min(area.len());
+        area[..len].copy_from_slice(&options[..len]);
+        repr.emit(&mut Packet::new_unchecked(header));
+        self.reply_len = (HEADER_LEN + len) as u8;
         self.reply_to = Some(to);
         self.reply_is_dup = dup;
+    }
+
+    /// The SYN|ACK: exactly the options granted, in ascending type order (SPEC §10).
+    fn queue_syn_ack(&mut self, to: E, repr: Repr, window: u8, digest: Option<DigestAlgorithm>, dup: bool) {
+        let code = digest.map_or(0, DigestAlgorithm::code);
+        let both = [options::WINDOW, 1, window, options::DIGEST, 1, code];
+        let granted = match (R > 0 && window >= 2, digest.is_some()) {
+            (true, true) => &both[..],
+            (true, false) => &both[..3],
+            (false, true) => &both[3..],
+            (false, false) => &[],
+        };
+        self.queue_reply(to, repr, granted, dup);
+    }
+
+    /// The frames held above a hole: always none without reorder slots.
+    fn held(c: &Connection<E>) -> u64 {
+        if R == 0 { 0 } else { c.held }
+    }
+
+    /// The ACK of data: the cumulative `ack`, and a `sack` while frames are held above a hole.
+    fn queue_ack(&mut self, c: &Connection<E>, dup: bool) {
+        let (value, len) = options::sack_value(Self::held(c));
+        let mut sack = [0u8; 2 + options::SACK_MAX_LEN];
+        let (head, tail) = sack.split_at_mut(2);
+        head.copy_from_slice(&[options::SACK, len as u8]);
+        tail.copy_from_slice(&value);
+        let sack = if len == 0 { &[][..] } else { sack.get(..2 + len).unwrap_or(&[]) };
+        self.queue_reply(c.peer, c.ack(), sack, dup);
+    }
+
+    /// The FIN's answer: FIN|ACK, with the `result` when a digest was agreed.
+    fn queue_fin_ack(&mut self, c: &Connection<E>, dup: bool) {
+        let result = match c.verdict {
+            Verdict::Unverified => &[][..],
+            Verdict::Verified => &[options::RESULT, 1, options::RESULT_VERIFIED][..],
+            Verdict::Mismatch => &[options::RESULT, 1, options::RESULT_MISMATCH][..],
+        };
+        self.queue_reply(c.peer, Repr { flags: Flags::FIN | Flags::ACK, ..c.ack() }, result, dup);
     }
 
     fn fail(&mut self, error: Error) -> ReceiverEvent {
@@ -245,14 +320,14 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
             State::Listening => {}
             // A duplicate of the SYN that opened this connection gets the same SYN|ACK.
             State::Established(c) | State::Closing(c) if c.peer == from && c.isn == repr.seq => {
-                self.queue_reply(from, c.syn_ack(), true);
+                self.queue_syn_ack(from, c.syn_ack(), c.window, c.digest, true);
                 return Handled::trace(Trace::recv(repr, true));
             }
             _ => return Handled::trace(Trace::drop(repr, DropReason::NotAccepting)),
         }
         self.expire_half_open(now);
         if let Some(entry) = self.half_open.iter().find(|e| e.peer == from && e.isn == repr.seq).copied() {
-            self.queue_reply(from, entry.syn_ack(), true);
+            self.queue_syn_ack(from, half_open_syn_ack(&entry), entry.window, entry.digest, true);
             return Handled::trace(Trace::recv(repr, true));
         }
         // A new attempt from an endpoint replaces its old entry; a full table loses its oldest.
@@ -268,6 +343,8 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
             // Granted when offered, supported and wanted; only then does the SYN|ACK carry
             // an option (a SYN that offers nothing always gets 12 bytes).
             digest: offers.digest.filter(|d| self.config.verify_digest && d.is_supported()),
+            // min(offer, what we can hold), granted only when 2 or more (SPEC §10.1).
+            window: offers.window.map_or(1, |offer| offer.min(self.max_window())).max(1),
         };
         if let Err(entry) = self.half_open.push(entry) {
             // Overwritten in place: no index, so no bounds check that could panic.
@@ -277,11 +354,12 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
                 None => return Handled::trace(Trace::drop(repr, DropReason::NotAccepting)),
             }
         }
-        self.queue_reply(from, entry.syn_ack(), false);
+        self.queue_syn_ack(from, half_open_syn_ack(&entry), entry.window, entry.digest, false);
         Handled::trace(Trace::recv(repr, false))
     }
 
-    /// In `Listening`: a non-SYN frame may be the third frame of a handshake.
+    /// In `Listening`: a non-SYN frame may be the third frame of a handshake (and no other
+    /// frame from a half-open peer is taken, SPEC §10.1).
     fn on_handshake_ack(&mut self, now: Instant, from: E, frame: Frame<'_>) -> Handled<ReceiverEvent> {
         let repr = frame.repr;
         let Some(entry) = self.half_open.iter().find(|e| e.peer == from).copied() else {
@@ -306,6 +384,9 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
             last_heard: now,
             digest: entry.digest,
             verdict: Verdict::Unverified,
+            window: entry.window,
+            head: 0,
+            held: 0,
         };
         self.hasher = entry.digest.and_then(Hasher::new);
         self.state = State::Established(connection);
@@ -328,7 +409,8 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
     ) -> Handled<ReceiverEvent> {
         let repr = frame.repr;
         if repr.flags.contains(Flags::FIN) {
-            if repr.seq != c.rcv_nxt {
+            // In order only, and never past a frame shown in a sack.
+            if repr.seq != c.rcv_nxt || Self::held(&c) != 0 {
                 return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
             }
             if let Err(e) = self.sink.flush() {
@@ -349,7 +431,7 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
             c.rcv_nxt = repr.seq + 1;
             c.last_heard = now;
             self.state = State::Closing(c);
-            self.queue_reply(c.peer, c.fin_ack(), false);
+            self.queue_fin_ack(&c, false);
             let event = match c.verdict {
                 Verdict::Mismatch => ReceiverEvent::Failed(Error::DigestMismatch),
                 Verdict::Verified | Verdict::Unverified => ReceiverEvent::Finished,
@@ -361,43 +443,127 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
             // The original receiver finds a payload's end by stripping trailing zeros (SPEC §7).
             Profile::Reference => strip_trailing_zeros(frame.payload),
         };
+        let w = Self::window_of(&c);
+        // Where the frame sits relative to `A` (SPEC §10.1): `k` frames above it, or below.
+        let above = repr.seq - c.rcv_nxt;
+        let k = above / MAX_PAYLOAD as u32;
+        let in_window = above.is_multiple_of(MAX_PAYLOAD as u32) && (k as usize) < w;
         if repr.seq == c.rcv_nxt {
+            // Every frame but the last is full: a short one below held frames cannot be.
+            if Self::held(&c) != 0 && payload.len() != MAX_PAYLOAD {
+                return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
+            }
             if let Err(e) = self.sink.write_all(payload) {
                 return Handled::with_event(Trace::recv(repr, false), self.fail(Error::Sink(e.kind())));
             }
             if let Some(hasher) = &mut self.hasher {
                 hasher.update(payload);
             }
+            let mut delivered = payload.len() as u16;
             if !payload.is_empty() {
                 c.prev_seq = Some(repr.seq);
                 c.rcv_nxt = repr.seq + payload.len() as u32;
+                if w >= 2 {
+                    match self.release_held(&mut c) {
+                        Ok(bytes) => delivered += bytes,
+                        Err(e) => {
+                            return Handled::with_event(Trace::recv(repr, false), self.fail(e));
+                        }
+                    }
+                }
             }
             c.last_heard = now;
             self.state = State::Established(c);
-            self.queue_reply(c.peer, (c.ack(), None), false);
-            let delivered = ReceiverEvent::Delivered { bytes: payload.len() as u16 };
+            self.queue_ack(&c, false);
+            let delivered = ReceiverEvent::Delivered { bytes: delivered };
             Handled::with_event(Trace::recv(repr, false), delivered)
-        } else if Some(repr.seq) == c.prev_seq {
+        } else if R > 0 && in_window && !payload.is_empty() {
+            // Above a hole: held (once) and acknowledged with a sack.
+            let bit = 1u64 << (k - 1).min(63);
+            let dup = c.held & bit != 0;
+            if !dup {
+                let slot = Self::reorder_slot(&c, k as usize);
+                let (Some(buf), Some(len)) = (self.reorder.get_mut(slot), self.reorder_len.get_mut(slot))
+                else {
+                    return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
+                };
+                let n = payload.len().min(MAX_PAYLOAD);
+                buf[..n].copy_from_slice(&payload[..n]);
+                *len = n as u16;
+                c.held |= bit;
+            }
+            c.last_heard = now;
+            self.state = State::Established(c);
+            self.queue_ack(&c, dup);
+            Handled::trace(Trace::recv(repr, dup))
+        } else if self.is_duplicate(&c, repr.seq) {
             // Our ACK was lost and the sender repeats the frame: acknowledge, don't deliver.
             c.last_heard = now;
             self.state = State::Established(c);
-            self.queue_reply(c.peer, (c.ack(), None), true);
+            self.queue_ack(&c, true);
             Handled::trace(Trace::recv(repr, true))
         } else {
             Handled::trace(Trace::drop(repr, DropReason::Unexpected))
         }
     }
 
+    /// A frame already delivered: at window 1 the previous frame (SPEC §4); with a window any
+    /// frame below `A` (SPEC §10.1).
+    fn is_duplicate(&self, c: &Connection<E>, seq: SeqNum) -> bool {
+        if Self::window_of(c) >= 2 {
+            let below = c.rcv_nxt - seq;
+            below > 0 && below <= MAX_SEQ / 2
+        } else {
+            Some(seq) == c.prev_seq
+        }
+    }
+
+    /// The reorder slot of the frame at `k >= 1`.
+    fn reorder_slot(c: &Connection<E>, k: usize) -> usize {
+        if R == 0 { 0 } else { (usize::from(c.head) + k - 1) % R }
+    }
+
+    /// `A` moved up one frame: writes the held frames that now follow it in order, and
+    /// returns how many bytes.
+    fn release_held(&mut self, c: &mut Connection<E>) -> Result<u16, Error> {
+        let mut bytes = 0u16;
+        // At most one pass per bit of the bitmap.
+        for _ in 0..64 {
+            let next_held = c.held & 1 != 0;
+            let slot = Self::reorder_slot(c, 1);
+            c.held >>= 1;
+            c.head = Self::reorder_slot(c, 2) as u8;
+            if !next_held {
+                break;
+            }
+            let len = self.reorder_len.get(slot).map_or(0, |&len| usize::from(len).min(MAX_PAYLOAD));
+            let data = self.reorder.get(slot).map_or(&[][..], |buf| &buf[..len]);
+            self.sink.write_all(data).map_err(|e| Error::Sink(e.kind()))?;
+            if let Some(hasher) = &mut self.hasher {
+                hasher.update(data);
+            }
+            c.prev_seq = Some(c.rcv_nxt);
+            c.rcv_nxt = c.rcv_nxt + len as u32;
+            bytes += len as u16;
+            if len != MAX_PAYLOAD {
+                // The last frame: nothing can follow it.
+                c.held = 0;
+                break;
+            }
+        }
+        Ok(bytes)
+    }
+
     /// In `Closing`: a repeated FIN, or the final ACK.
     fn on_closing(&mut self, now: Instant, mut c: Connection<E>, frame: Frame<'_>) -> Handled<ReceiverEvent> {
         let repr = frame.repr;
         // rcv_nxt - 1: the FIN's own sequence number.
-        let fin_seq = c.rcv_nxt + (crate::MAX_SEQ - 1);
+        let fin_seq = c.rcv_nxt + (MAX_SEQ - 1);
         if repr.flags.contains(Flags::FIN) && repr.seq == fin_seq {
             c.last_heard = now;
             self.state = State::Closing(c);
             // The same answer, verdict included.
-            self.queue_reply(c.peer, c.fin_ack(), true);
+            self.queue_fin_ack(&c, true);
             return Handled::trace(Trace::recv(repr, true));
         }
         let is_final_ack = match self.config.profile {
@@ -425,6 +591,10 @@ impl<W: Write, E: Copy + PartialEq, const H: usize> Receiver<W, E, H> {
     }
 }
 
+fn half_open_syn_ack<E>(entry: &HalfOpen<E>) -> Repr {
+    Repr { seq: entry.risn, ack: entry.isn + 1, conn: entry.conn, flags: Flags::SYN | Flags::ACK }
+}
+
 /// `payload` without its trailing zero bytes.
 fn strip_trailing_zeros(mut payload: &[u8]) -> &[u8] {
     // Slice patterns: no index, so no panic path.
@@ -434,7 +604,7 @@ fn strip_trailing_zeros(mut payload: &[u8]) -> &[u8] {
     payload
 }
 
-impl<W: Write, E: Copy + PartialEq, const H: usize> Engine for Receiver<W, E, H> {
+impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Engine for Receiver<W, E, H, R> {
     type Endpoint = E;
     type Event = ReceiverEvent;
 
@@ -789,5 +959,112 @@ mod tests {
         assert_eq!(strip_trailing_zeros(b"a\0b\0\0"), b"a\0b");
         assert_eq!(strip_trailing_zeros(&[0; 8]), b"");
         assert_eq!(strip_trailing_zeros(b""), b"");
+    }
+
+    /// A receiver with 7 reorder slots (windows up to 8), connected by PEER with a SYN that
+    /// offers `window`; the third frame carries 512 bytes. Returns it, conn, risn, and `A`.
+    fn windowed(window: u8) -> (Receiver<VecSink, u8, 2, 7>, u16, u32, u32) {
+        let mut rx: Receiver<VecSink, u8, 2, 7> =
+            Receiver::new(ReceiverConfig::new(9), VecSink::default(), t(0));
+        rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[2, 1, window]));
+        let (syn_ack, _, _) = next_frame(&mut rx, t(0)).unwrap();
+        let (conn, risn) = (syn_ack.conn, syn_ack.seq.get());
+        rx.handle_datagram(t(1), PEER, &datagram(ISN + 1, risn + 1, conn, ACK, &[b'0'; 512]));
+        next_frame(&mut rx, t(1)).unwrap();
+        (rx, conn, risn, ISN + 513)
+    }
+
+    #[test]
+    fn the_window_grant_is_the_smaller_of_offer_and_reorder_buffer() {
+        for (offer, grant) in [(32u8, Some(8u8)), (5, Some(5)), (2, Some(2)), (1, None)] {
+            let mut rx: Receiver<VecSink, u8, 2, 7> =
+                Receiver::new(ReceiverConfig::new(9), VecSink::default(), t(0));
+            rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[2, 1, offer]));
+            let (_, payload, _) = next_frame(&mut rx, t(0)).unwrap();
+            assert_eq!(payload, grant.map_or(Vec::new(), |g| std::vec![2, 1, g]), "offer {offer}");
+            // A repeated SYN gets the same SYN|ACK bytes, whatever it offers now.
+            rx.handle_datagram(t(1), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[2, 1, 3]));
+            assert_eq!(next_frame(&mut rx, t(1)).unwrap().1, payload);
+        }
+        // Capped by the configuration; none without reorder slots.
+        let config = ReceiverConfig { max_window: 4, ..ReceiverConfig::new(9) };
+        let mut rx: Receiver<VecSink, u8, 2, 7> = Receiver::new(config, VecSink::default(), t(0));
+        rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[2, 1, 32]));
+        assert_eq!(next_frame(&mut rx, t(0)).unwrap().1, [2, 1, 4]);
+        let mut rx = receiver(Profile::Native);
+        rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[2, 1, 32]));
+        assert!(next_frame(&mut rx, t(0)).unwrap().1.is_empty(), "12 bytes: nothing granted");
+    }
+
+    #[cfg(feature = "crc32c")]
+    #[test]
+    fn spec_vector_syn_ack_granting_window_8_and_crc32c() {
+        let mut rx: Receiver<VecSink, u8, 2, 7> =
+            Receiver::new(ReceiverConfig::new(9), VecSink::default(), t(0));
+        let offer = [1, 8, 0xe8, 3, 0, 0, 0, 0, 0, 0, 2, 1, 0x20, 3, 1, 1];
+        rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &offer));
+        assert_eq!(next_frame(&mut rx, t(0)).unwrap().1, [2, 1, 8, 3, 1, 1]);
+    }
+
+    #[test]
+    fn frames_above_a_hole_are_held_sacked_and_written_in_order() {
+        let (mut rx, conn, risn, a) = windowed(8);
+        assert_eq!(rx.window(), 8);
+        let frame = |k: u32, byte: u8| datagram(a + k * 512, risn + 1, conn, ACK, &[byte; 512]);
+        // k = 2 and 3 arrive first: held, acknowledged with `ack = A` and the SPEC vector sack.
+        rx.handle_datagram(t(2), PEER, &frame(2, b'2'));
+        let h = rx.handle_datagram(t(2), PEER, &frame(3, b'3'));
+        assert!(h.events.is_empty() && !h.trace.dup);
+        let (ack, payload, _) = next_frame(&mut rx, t(2)).unwrap();
+        assert_eq!((ack.ack.get(), payload.as_slice()), (a, &[4, 1, 6][..]));
+        // k = 3 again: held already, re-acknowledged (DUP), not stored twice.
+        let h = rx.handle_datagram(t(3), PEER, &frame(3, b'3'));
+        assert!(h.trace.dup);
+        assert_eq!(next_frame(&mut rx, t(3)).unwrap().1, [4, 1, 6]);
+        // k = 0: written; k = 1 is still missing, so 2 and 3 stay held (now k = 1 and 2).
+        let h = rx.handle_datagram(t(4), PEER, &frame(0, b'a'));
+        assert_eq!(&h.events[..], &[ReceiverEvent::Delivered { bytes: 512 }]);
+        let (ack, payload, _) = next_frame(&mut rx, t(4)).unwrap();
+        assert_eq!((ack.ack.get(), payload.as_slice()), (a + 512, &[4, 1, 3][..]));
+        // The hole is filled: it and both held frames are written, in order.
+        let h = rx.handle_datagram(t(5), PEER, &frame(1, b'b'));
+        assert_eq!(&h.events[..], &[ReceiverEvent::Delivered { bytes: 3 * 512 }]);
+        let (ack, payload, _) = next_frame(&mut rx, t(5)).unwrap();
+        assert_eq!((ack.ack.get(), payload.len()), (a + 4 * 512, 0));
+        let expected: Vec<u8> = [b'0', b'a', b'b', b'2', b'3'].iter().flat_map(|&b| [b; 512]).collect();
+        assert_eq!(rx.sink().0, expected);
+        // Below A: a duplicate, re-acknowledged; beyond the window: dropped without an ACK.
+        let h = rx.handle_datagram(t(6), PEER, &frame(2, b'2'));
+        assert!(h.trace.dup);
+        assert_eq!(next_frame(&mut rx, t(6)).unwrap().0.ack.get(), a + 4 * 512);
+        let h = rx.handle_datagram(t(7), PEER, &frame(4 + 8, b'x'));
+        assert_eq!(h.trace.reason, Some(DropReason::Unexpected));
+        let h = rx.handle_datagram(t(7), PEER, &datagram(a + 4 * 512 + 100, risn + 1, conn, ACK, b"x"));
+        assert_eq!(h.trace.reason, Some(DropReason::Unexpected));
+        assert!(next_frame(&mut rx, t(7)).is_none());
+    }
+
+    #[test]
+    fn the_fin_is_taken_only_with_nothing_held() {
+        let (mut rx, conn, risn, a) = windowed(4);
+        rx.handle_datagram(t(2), PEER, &datagram(a + 512, risn + 1, conn, ACK, &[1; 100]));
+        let h = rx.handle_datagram(t(3), PEER, &datagram(a, risn + 1, conn, Flags::FIN, &[]));
+        assert_eq!(h.trace.reason, Some(DropReason::Unexpected));
+        rx.handle_datagram(t(4), PEER, &datagram(a, risn + 1, conn, ACK, &[2; 512]));
+        assert_eq!(next_frame(&mut rx, t(4)).unwrap().0.ack.get(), a + 612);
+        let h = rx.handle_datagram(t(5), PEER, &datagram(a + 612, risn + 1, conn, Flags::FIN, &[]));
+        assert_eq!(&h.events[..], &[ReceiverEvent::Finished]);
+    }
+
+    #[test]
+    fn a_half_open_peer_sends_only_the_third_frame() {
+        let mut rx: Receiver<VecSink, u8, 2, 7> =
+            Receiver::new(ReceiverConfig::new(9), VecSink::default(), t(0));
+        rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[2, 1, 8]));
+        let (syn_ack, _, _) = next_frame(&mut rx, t(0)).unwrap();
+        let second = datagram(ISN + 513, syn_ack.seq.get() + 1, syn_ack.conn, ACK, &[0; 512]);
+        let h = rx.handle_datagram(t(1), PEER, &second);
+        assert_eq!(h.trace.reason, Some(DropReason::Unexpected));
+        assert!(next_frame(&mut rx, t(1)).is_none() && rx.peer().is_none());
     }
 }

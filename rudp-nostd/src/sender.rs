@@ -1,12 +1,22 @@
-//! The sender (SPEC §2-§6): opens the connection, sends the data stop-and-wait, closes.
+//! The sender (SPEC §2-§6, §10.1): opens the connection, sends the data, closes.
 //!
 //! A sans-IO state machine: see [`Engine`] for how a driver runs it. It reads its data
 //! from an [`embedded_io::Read`] source, filling each frame to 512 bytes unless the source has
-//! ended, and keeps exactly one frame in its own buffer: the one in flight.
+//! ended, and keeps every frame it has sent in its own buffers until it is acknowledged.
+//!
+//! `N`, a const generic, is the number of frame buffers: the most frames in flight. With the
+//! default `N = 1` the sender is SPEC §4's stop-and-wait engine: every window branch below is
+//! behind `Sender::w`, which is the constant 1 then, so the compiler removes them. With
+//! `N >= 2` it offers a window in its SYN (native profile) and, once granted one, keeps up to
+//! `W` data frames in flight (SPEC §10.1): a ring of `N` frame buffers from the oldest
+//! unacknowledged frame (at the cumulative ack point `A`), a single RFC 6298 timer on that
+//! frame, loss detection from the receiver's `sack` bitmaps (early retransmit, RFC 5827) and
+//! a congestion window ([`Congestion`]). The handshake and the close use the same ring, one
+//! frame at a time.
 
 use embedded_io::{Error as _, ErrorKind, Read};
 
-use crate::config::{Profile, SenderConfig};
+use crate::config::{Congestion, MAX_WINDOW, Profile, SenderConfig};
 use crate::digest::{DigestAlgorithm, Hasher};
 use crate::engine::{Engine, Handled, Transmit};
 use crate::error::Error;
@@ -28,6 +38,19 @@ const MAX_INTERRUPTED_READS: u8 = 16;
 /// The linger after success lasts this many retransmission timeouts (SPEC §5).
 const LINGER_RTOS: u64 = 2;
 
+/// The sender keeps its idle timeout in ticks of `1 << IDLE_TICK_SHIFT` microseconds (16 µs:
+/// exact for every even number of milliseconds, up to 19 hours), in 32 bits.
+const IDLE_TICK_SHIFT: u32 = 4;
+
+/// The congestion window is kept in 1/256 frames (SPEC §10.1: "kept as a fraction").
+const CWND_ONE: u32 = 256;
+
+/// The initial congestion window of the `reno` policy, in frames.
+const INITIAL_CWND: u32 = 4;
+
+/// Frames shown held above a frame that make it lost, at most (RFC 5827: `min(3, F - 1)`).
+const DUP_THRESHOLD: usize = 3;
+
 /// What a [`Sender`] tells its application.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -39,7 +62,8 @@ pub enum SenderEvent {
     },
     /// The receiver acknowledged (and so has written) this many more data bytes.
     Acknowledged {
-        /// Newly acknowledged data bytes (0 to 512).
+        /// Newly acknowledged data bytes (0 to 512 a frame; one event for all the frames one
+        /// ACK covers).
         bytes: u16,
     },
     /// The FIN was acknowledged: the transfer succeeded. The sender lingers to repeat its
@@ -56,7 +80,7 @@ pub enum SenderEvent {
 enum State {
     /// The SYN is in flight.
     SynSent,
-    /// A data frame (the third frame first) is in flight.
+    /// Data frames (the third frame first) are in flight.
     Transfer,
     /// The FIN is in flight.
     FinSent,
@@ -71,43 +95,93 @@ enum State {
     Failed,
 }
 
-/// The frame in flight: its bytes, exactly as sent, and its retransmission state.
+/// [`Slot::meta`]: the payload length (10 bits) and the frame's flags.
+const LEN_MASK: u16 = 0x3ff;
+/// Waiting for `poll_transmit`.
+const PENDING: u16 = 1 << 10;
+/// Sent more than once: no RTT sample from it (Karn), and traced as `DUP`.
+const RETRANSMITTED: u16 = 1 << 11;
+/// Shown held by a receiver's `sack` (SPEC §10.1).
+const HELD: u16 = 1 << 12;
+/// Sent at least once.
+const SENT: u16 = 1 << 13;
+
+/// One frame buffer: a frame's bytes, exactly as sent, and its state.
 #[derive(Clone, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-struct InFlight {
+struct Slot {
     buf: [u8; MAX_FRAME],
-    /// Bytes of `buf` that go on the wire.
-    len: u16,
-    /// Sequence numbers the frame consumes beyond its `seq` (data bytes; SYN and FIN count as
-    /// one, the final ACK as none). Its acknowledgement is `seq + consumed`.
-    consumed: u16,
-    /// Waiting for `poll_transmit`.
-    pending: bool,
-    /// Sent more than once: no RTT sample from it (Karn), and traced as `DUP`.
-    retransmitted: bool,
+    /// The payload length and the flags above, in one `u16` (the sender stays within 600
+    /// bytes with `N = 1`).
+    meta: u16,
 }
 
-impl InFlight {
+impl Slot {
     /// The header, read back from the bytes (written by [`Repr::emit`], so always valid).
     fn repr(&self) -> Repr {
         let (header, _) = self.buf.split_first_chunk::<HEADER_LEN>().unwrap_or((&[0; HEADER_LEN], &[]));
         Repr::read_emitted(header)
     }
 
-    /// The bytes that go on the wire.
-    fn bytes(&self) -> &[u8] {
-        &self.buf[..usize::from(self.len).min(MAX_FRAME)]
+    fn payload_len(&self) -> usize {
+        usize::from(self.meta & LEN_MASK)
     }
 
-    fn expected_ack(&self) -> SeqNum {
-        self.repr().seq + self.consumed as u32
+    fn has(&self, flag: u16) -> bool {
+        self.meta & flag != 0
     }
+
+    /// The bytes that go on the wire: padded to 524 in the reference profile (SPEC §7).
+    fn bytes(&self, profile: Profile) -> &[u8] {
+        let len = match profile {
+            Profile::Native => HEADER_LEN + self.payload_len(),
+            Profile::Reference => MAX_FRAME,
+        };
+        &self.buf[..len.min(MAX_FRAME)]
+    }
+
+    /// Its `seq`, read straight from the header bytes.
+    fn seq(&self) -> SeqNum {
+        let [a, b, c, d, ..] = self.buf;
+        SeqNum::from_wrapping(u32::from_le_bytes([a, b, c, d]))
+    }
+
+    /// Its acknowledgement: `seq` plus the sequence numbers it consumes (data bytes; SYN and
+    /// FIN one; the final ACK, whose end is never asked for, none).
+    fn end(&self) -> SeqNum {
+        let [.., flags, _] = *self.buf.first_chunk::<HEADER_LEN>().unwrap_or(&[0; HEADER_LEN]);
+        // SYN, or FIN alone (the reference final ACK is ACK|FIN and consumes nothing).
+        let consumed = if flags & 2 != 0 || flags == 1 { 1 } else { self.payload_len() as u32 };
+        self.seq() + consumed
+    }
+}
+
+/// [`Sender`] bits.
+const SOURCE_ENDED: u8 = 1;
+const REQUIRE_DIGEST: u8 = 1 << 1;
+/// Test hook: send a wrong digest value.
+const CORRUPT_DIGEST: u8 = 1 << 2;
+const REFERENCE: u8 = 1 << 3;
+/// Congestion policy `fixed`.
+const FIXED: u8 = 1 << 4;
+/// A window was granted and the third frame acknowledged: the window is open (SPEC §10.1).
+const OPEN: u8 = 1 << 5;
+/// The digest offered in the SYN: its code (1 or 2) in these two bits.
+const DIGEST_SHIFT: u8 = 6;
+
+/// The low 32 bits of `now` in microseconds: enough for the spans measured from frame send
+/// times (RTT samples, "retransmitted less than one RTO ago"), which stay far below the 71
+/// minutes at which they wrap.
+fn micros32(now: Instant) -> u32 {
+    now.as_micros() as u32
 }
 
 /// The sending side of one transfer.
 ///
 /// `S` is the data source; `E` the peer's endpoint type (`()` when the transport already
-/// filters by peer, as a connected socket does).
+/// filters by peer, as a connected socket does); `N` the number of frame buffers, the most
+/// frames in flight (SPEC §10.1): with the default 1 it is the stop-and-wait engine of SPEC
+/// §4, and needs [`Sender::new`]; any `N` from 1 to 64 is built with [`Sender::windowed`].
 ///
 /// ```
 /// use rudp_nostd::{Engine, Instant, Sender, SenderConfig, SenderEvent};
@@ -116,83 +190,122 @@ impl InFlight {
 /// let mut sender = Sender::new(SenderConfig::new(1), data, (), Instant::ZERO);
 /// let syn = sender.poll_transmit(Instant::ZERO).unwrap();
 /// assert_eq!(syn.trace.to_string(), format!("SEND {} 0 0 SYN", syn.trace.header.unwrap().seq));
+///
+/// // Up to 8 frames in flight: 8 frame buffers, and a window offered in the SYN.
+/// let mut sender: Sender<_, (), 8> = Sender::windowed(SenderConfig::new(1), data, (), Instant::ZERO);
+/// let syn = sender.poll_transmit(Instant::ZERO).unwrap();
+/// assert_eq!(&syn.datagram[12..], &[2, 1, 8]);
 /// ```
 #[derive(Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Sender<S, E = ()> {
-    in_flight: InFlight,
+pub struct Sender<S, E = (), const N: usize = 1> {
+    /// A ring of frame buffers: the frame `k` places after the oldest unacknowledged one is
+    /// in `slots[(base + k) % N]`, for `k < count`.
+    slots: [Slot; N],
+    /// When each frame was last handed to the driver ([`micros32`]).
+    sent_us: [u32; N],
     source: S,
     peer: E,
     rto: RtoEstimator,
-    idle_timeout: Duration,
     /// The last valid reply; in the linger, when it started.
     last_reply_at: Instant,
-    /// When the frame in flight was last handed to the driver. (Kept out of [`InFlight`] so
-    /// that the compiler can pack the small fields around it: the sender stays within 600
-    /// bytes.)
-    sent_at: Instant,
+    /// When the retransmission timer of the oldest frame was last (re)started.
+    timer_at: Instant,
+    /// The idle timeout in ticks of 16 µs (rounded up; at most 19 hours).
+    idle_ticks: u32,
     /// The receiver's initial sequence number, from its SYN|ACK.
     risn: SeqNum,
     conn: u16,
+    /// The congestion window and the slow-start threshold, in 1/256 frames.
+    cwnd: u16,
+    ssthresh: u16,
     state: State,
-    profile: Profile,
-    source_ended: bool,
-    /// The digest offered in the SYN (native profile, supported by this build).
-    digest_offer: Option<DigestAlgorithm>,
-    require_digest: bool,
-    /// Test hook: send a wrong digest value.
-    corrupt_digest: bool,
+    /// [`SOURCE_ENDED`] and its neighbours.
+    bits: u8,
+    /// The window granted (1 when none).
+    window: u8,
+    base: u8,
+    count: u8,
+    /// Frames still to be acknowledged before the recovery ends (0: no recovery).
+    recover: u8,
     /// The running digest of the data read, once the receiver granted one.
     hasher: Option<Hasher>,
 }
 
 impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
-    /// A sender about to open a connection to `peer`: its SYN is ready for `poll_transmit`.
+    /// A stop-and-wait sender (one frame buffer) about to open a connection to `peer`: its
+    /// SYN is ready for `poll_transmit`. For more frames in flight, see [`Sender::windowed`].
     pub fn new(config: SenderConfig, source: S, peer: E, now: Instant) -> Sender<S, E> {
+        Sender::windowed(config, source, peer, now)
+    }
+}
+
+impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
+    /// `N` frame buffers: 1 to 64 (SPEC §10.1). Checked when the sender is built.
+    const FRAMES: usize = {
+        assert!(N >= 1 && N <= MAX_WINDOW as usize, "a sender has 1 to 64 frame buffers");
+        N
+    };
+
+    /// A sender with `N` frame buffers about to open a connection to `peer`: its SYN, which
+    /// offers a window of `min(N, config.window)` frames when that is 2 or more (native
+    /// profile), is ready for `poll_transmit`.
+    pub fn windowed(config: SenderConfig, source: S, peer: E, now: Instant) -> Sender<S, E, N> {
         let isn = match config.profile {
             Profile::Native => SeqNum::from_wrapping(SplitMix64::new(config.random_seed).next_u32()),
             Profile::Reference => SeqNum::from_wrapping(REFERENCE_ISN),
         };
         let timing = config.timing;
+        // Rounded up to a tick, at most u32::MAX ticks.
+        let idle_ticks = timing.idle_timeout.as_micros().div_ceil(1 << IDLE_TICK_SHIFT);
+        let bits = (u8::from(config.require_digest) * REQUIRE_DIGEST)
+            | (u8::from(config.profile == Profile::Reference) * REFERENCE)
+            | (u8::from(config.congestion == Congestion::Fixed) * FIXED);
         let mut sender = Sender {
-            in_flight: InFlight {
-                buf: [0; MAX_FRAME],
-                len: 0,
-                consumed: 0,
-                pending: false,
-                retransmitted: false,
-            },
+            slots: core::array::from_fn(|_| Slot { buf: [0; MAX_FRAME], meta: 0 }),
+            sent_us: [0; N],
             source,
             peer,
             rto: RtoEstimator::new(timing.initial_rto, timing.min_rto, timing.max_rto),
-            idle_timeout: timing.idle_timeout,
             last_reply_at: now,
-            sent_at: now,
+            timer_at: now,
+            idle_ticks: u32::try_from(idle_ticks).unwrap_or(u32::MAX),
             risn: SeqNum::ZERO,
             conn: 0,
+            cwnd: CWND_ONE as u16,
+            ssthresh: CWND_ONE as u16,
             state: State::SynSent,
-            profile: config.profile,
-            source_ended: false,
-            digest_offer: None,
-            require_digest: config.require_digest,
-            corrupt_digest: false,
+            bits,
+            window: 1,
+            base: 0,
+            count: 0,
+            recover: 0,
             hasher: None,
         };
         let mut options_len = 0;
         if config.profile == Profile::Native {
-            let area = &mut sender.in_flight.buf[HEADER_LEN..];
+            let area = &mut sender.slots[0].buf[HEADER_LEN..];
             if let Some(size) = config.transfer_size {
                 options_len += options::write_transfer_size(area, size).unwrap_or(0);
             }
+            // Offered only when it is 2 or more: an offer of 1 would change nothing.
+            let offer = config.window.min(Self::FRAMES as u8).min(MAX_WINDOW);
+            if offer >= 2 {
+                let area = &mut sender.slots[0].buf[HEADER_LEN + options_len..];
+                options_len += options::write_option(area, options::WINDOW, &[offer]).unwrap_or(0);
+            }
+            // Until the SYN|ACK, `window` is the offer.
+            sender.window = offer.max(1);
             // Only what this build can compute is offered.
-            sender.digest_offer = config.digest.filter(|d| d.is_supported());
-            if let Some(digest) = sender.digest_offer {
-                let area = &mut sender.in_flight.buf[HEADER_LEN + options_len..];
+            if let Some(digest) = config.digest.filter(|d| d.is_supported()) {
+                let area = &mut sender.slots[0].buf[HEADER_LEN + options_len..];
                 options_len += options::write_option(area, options::DIGEST, &[digest.code()]).unwrap_or(0);
+                sender.bits |= digest.code() << DIGEST_SHIFT;
             }
         }
         let syn = Repr { seq: isn, ack: SeqNum::ZERO, conn: 0, flags: Flags::SYN };
-        sender.load(syn, options_len, 1);
+        sender.load(0, syn, options_len);
+        sender.count = 1;
         sender
     }
 
@@ -201,11 +314,22 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
         self.hasher.as_ref().map(Hasher::algorithm)
     }
 
+    /// The window the receiver granted: the most data frames in flight (1 before the
+    /// SYN|ACK, and when no window was granted: stop-and-wait).
+    pub fn window(&self) -> u8 {
+        if self.state == State::SynSent { 1 } else { self.w() as u8 }
+    }
+
+    /// The congestion window, in frames (fractions dropped): at most [`Sender::window`].
+    pub fn cwnd(&self) -> u8 {
+        self.limit() as u8
+    }
+
     /// Test hook (not part of the API): send a wrong digest value in the FIN, to check that
     /// the receiver rejects it.
     #[doc(hidden)]
     pub fn corrupt_digest_for_testing(&mut self) {
-        self.corrupt_digest = true;
+        self.bits |= CORRUPT_DIGEST;
     }
 
     /// The connection id, once the receiver has answered (0 before).
@@ -234,41 +358,94 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
         self.source
     }
 
-    /// Puts `repr` and the first `payload_len` bytes already in the payload area in flight,
-    /// padded to 524 bytes in the reference profile (SPEC §7).
-    fn load(&mut self, repr: Repr, payload_len: usize, consumed: u16) {
-        let buf = &mut self.in_flight.buf;
-        let len = match self.profile {
-            Profile::Native => HEADER_LEN + payload_len,
-            Profile::Reference => {
-                // `min`: the bound the optimizer needs to drop the slice's panic path.
-                buf[(HEADER_LEN + payload_len).min(MAX_FRAME)..].fill(0);
-                MAX_FRAME
-            }
-        };
-        repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
-        self.in_flight.len = len as u16;
-        self.in_flight.consumed = consumed;
-        self.in_flight.pending = true;
-        self.in_flight.retransmitted = false;
+    /// The granted window `W`: the constant 1 when `N = 1`, so that the optimizer removes
+    /// every window branch from the stop-and-wait engine.
+    fn w(&self) -> usize {
+        if N == 1 { 1 } else { usize::from(self.window).min(N) }
     }
 
-    /// Reads up to 512 bytes from the source into the payload area; returns how many.
-    fn fill_payload(&mut self) -> Result<usize, Error> {
-        if self.source_ended {
+    fn profile(&self) -> Profile {
+        if self.bits & REFERENCE != 0 { Profile::Reference } else { Profile::Native }
+    }
+
+    /// Whether the window is open: granted (2 or more) and the third frame acknowledged.
+    fn is_open(&self) -> bool {
+        self.w() >= 2 && self.bits & OPEN != 0
+    }
+
+    /// The most frames between `A` and the next new frame: 1 until the window opens, then
+    /// the floor of the congestion window, within `[1, W]` (SPEC §10.1).
+    fn limit(&self) -> usize {
+        if !self.is_open() {
+            return 1;
+        }
+        let w = self.w();
+        if self.bits & FIXED != 0 {
+            return w;
+        }
+        (usize::from(self.cwnd) / CWND_ONE as usize).max(1).min(w)
+    }
+
+    /// The ring index of the frame `k` places after the oldest unacknowledged one.
+    fn index(&self, k: usize) -> usize {
+        (usize::from(self.base) + k) % Self::FRAMES
+    }
+
+    fn slot(&self, k: usize) -> &Slot {
+        &self.slots[self.index(k)]
+    }
+
+    fn slot_mut(&mut self, k: usize) -> &mut Slot {
+        let i = self.index(k);
+        &mut self.slots[i]
+    }
+
+    fn count(&self) -> usize {
+        usize::from(self.count).min(N)
+    }
+
+    /// The sequence number of the next new frame: the end of the last frame loaded (the
+    /// newest in flight, or the one just before the oldest when none is).
+    fn next_seq(&self) -> SeqNum {
+        match self.count() {
+            0 => self.slot(N - 1).end(),
+            count => self.slot(count - 1).end(),
+        }
+    }
+
+    /// Puts `repr` and the first `payload_len` bytes already in its payload area in the frame
+    /// buffer `k`, waiting to be sent, padded to 524 bytes in the reference profile (SPEC §7).
+    fn load(&mut self, k: usize, repr: Repr, payload_len: usize) {
+        let reference = self.profile() == Profile::Reference;
+        let slot = self.slot_mut(k);
+        if reference {
+            // `min`: the bound the optimizer needs to drop the slice's panic path.
+            slot.buf[(HEADER_LEN + payload_len).min(MAX_FRAME)..].fill(0);
+        }
+        repr.emit(&mut Packet::new_unchecked(&mut slot.buf[..]));
+        slot.meta = (payload_len.min(MAX_PAYLOAD) as u16) | PENDING;
+    }
+
+    /// Marks the frame `k` to be sent again.
+    fn retransmit(&mut self, k: usize) {
+        self.slot_mut(k).meta |= PENDING | RETRANSMITTED;
+    }
+
+    /// Reads up to 512 bytes from the source into the payload area of the frame buffer `k`;
+    /// returns how many.
+    fn fill_payload(&mut self, k: usize) -> Result<usize, Error> {
+        if self.bits & SOURCE_ENDED != 0 {
             return Ok(0);
         }
-        let area = &mut self.in_flight.buf[HEADER_LEN..];
+        let i = self.index(k);
+        let area = &mut self.slots[i].buf[HEADER_LEN..];
         let mut filled = 0;
         let mut interrupted = 0;
         // Each pass adds at least one byte or ends: at most MAX_PAYLOAD passes (plus the
         // bounded retries).
         while filled < MAX_PAYLOAD {
             match self.source.read(&mut area[filled..]) {
-                Ok(0) => {
-                    self.source_ended = true;
-                    break;
-                }
+                Ok(0) => break,
                 // `min` guards against a source that claims more than it was given.
                 Ok(n) => filled = (filled + n).min(MAX_PAYLOAD),
                 Err(e) if e.kind() == ErrorKind::Interrupted && interrupted < MAX_INTERRUPTED_READS => {
@@ -277,68 +454,107 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
                 Err(e) => return Err(Error::Source(e.kind())),
             }
         }
+        if filled < MAX_PAYLOAD {
+            self.bits |= SOURCE_ENDED;
+        }
+        // In order: frames are read in sequence order, once each.
         if let Some(hasher) = &mut self.hasher {
-            hasher.update(&self.in_flight.buf[HEADER_LEN..HEADER_LEN + filled]);
+            hasher.update(&self.slots[i].buf[HEADER_LEN..HEADER_LEN + filled]);
         }
         Ok(filled)
     }
 
-    /// Puts the next frame in flight: a data frame, or the FIN once the source has ended.
-    /// The third frame (`first`) is always a data frame, even an empty one (SPEC §3).
-    fn load_next(&mut self, next_seq: SeqNum, first: bool) -> Result<(), Error> {
-        let filled = self.fill_payload()?;
+    /// Loads a data frame at the end of the ring (`first`: the third frame, sent even when
+    /// empty). Returns whether there was one.
+    fn push_data(&mut self, first: bool) -> Result<bool, Error> {
+        let k = self.count();
+        let seq = self.next_seq();
+        let filled = self.fill_payload(k)?;
         if filled == 0 && !first {
-            let fin = Repr { seq: next_seq, ack: self.risn + 1, conn: self.conn, flags: Flags::FIN };
-            // With a digest agreed, the FIN proves the data (SPEC §10.2); the payload is not
-            // data and consumes no sequence number.
-            let mut payload_len = 0;
-            if let Some(hasher) = &self.hasher {
-                let mut value = hasher.value();
-                if self.corrupt_digest {
-                    value = value.with_first_byte_flipped();
-                }
-                let area = &mut self.in_flight.buf[HEADER_LEN..];
-                payload_len =
-                    options::write_option(area, options::DIGEST_VALUE, value.as_bytes()).unwrap_or(0);
-            }
-            self.load(fin, payload_len, 1);
-            self.state = State::FinSent;
-            return Ok(());
+            return Ok(false);
         }
         // The reference sender sends data frames after the first with flags 0 and ack 0.
-        let (flags, ack) = match (self.profile, first) {
+        let (flags, ack) = match (self.profile(), first) {
             (Profile::Reference, false) => (Flags::NONE, SeqNum::ZERO),
             _ => (Flags::ACK, self.risn + 1),
         };
-        let data = Repr { seq: next_seq, ack, conn: self.conn, flags };
-        self.load(data, filled, filled as u16);
-        self.state = State::Transfer;
+        self.load(k, Repr { seq, ack, conn: self.conn, flags }, filled);
+        self.count += 1;
+        Ok(true)
+    }
+
+    /// Fills the window with new data frames; once all data is acknowledged and the source
+    /// has ended, puts the FIN in flight.
+    fn fill_window(&mut self) -> Result<(), Error> {
+        let limit = self.limit();
+        while self.count() < limit && self.bits & SOURCE_ENDED == 0 {
+            if !self.push_data(false)? {
+                break;
+            }
+        }
+        if self.count() == 0 && self.bits & SOURCE_ENDED != 0 {
+            self.load_fin();
+        }
         Ok(())
+    }
+
+    fn load_fin(&mut self) {
+        let fin = Repr { seq: self.next_seq(), ack: self.risn + 1, conn: self.conn, flags: Flags::FIN };
+        // With a digest agreed, the FIN proves the data (SPEC §10.2); the payload is not
+        // data and consumes no sequence number.
+        let mut payload_len = 0;
+        if let Some(hasher) = &self.hasher {
+            let mut value = hasher.value();
+            if self.bits & CORRUPT_DIGEST != 0 {
+                value = value.with_first_byte_flipped();
+            }
+            let i = self.index(0);
+            let area = &mut self.slots[i].buf[HEADER_LEN..];
+            payload_len = options::write_option(area, options::DIGEST_VALUE, value.as_bytes()).unwrap_or(0);
+        }
+        self.load(0, fin, payload_len);
+        self.count = 1;
+        self.state = State::FinSent;
     }
 
     fn fail(&mut self, error: Error) -> SenderEvent {
         self.state = State::Failed;
-        self.in_flight.pending = false;
+        for slot in &mut self.slots {
+            slot.meta &= !PENDING;
+        }
         SenderEvent::Failed(error)
     }
 
-    /// An acknowledgement of the frame in flight arrived at `now`.
-    fn take_rtt_sample(&mut self, now: Instant) {
-        if !self.in_flight.retransmitted {
-            self.rto.on_rtt_sample(now - self.sent_at);
+    /// The time since the frame `k` was last sent.
+    fn since_sent(&self, k: usize, now: Instant) -> Duration {
+        let sent = self.sent_us.get(self.index(k)).copied().unwrap_or(0);
+        Duration::from_micros(u64::from(micros32(now).wrapping_sub(sent)))
+    }
+
+    /// The oldest frame (the SYN or the FIN) is acknowledged at `now`: an RTT sample unless
+    /// it was retransmitted (Karn), and it leaves the ring.
+    fn acknowledge_oldest(&mut self, now: Instant) {
+        if !self.slot(0).has(RETRANSMITTED) {
+            self.rto.on_rtt_sample(self.since_sent(0, now));
         }
         self.last_reply_at = now;
+        self.base = self.index(1) as u8;
+        self.count = 0;
     }
 
     fn on_syn_ack(&mut self, now: Instant, repr: Repr, payload: &[u8]) -> Handled<SenderEvent> {
-        self.take_rtt_sample(now);
-        // The SYN is in flight: the third frame follows it.
-        let third_seq = self.in_flight.repr().seq + 1;
+        // What our SYN offered.
+        let offered = SynOptions {
+            transfer_size: None,
+            window: (N > 1 && self.window >= 2).then_some(self.window),
+            digest: DigestAlgorithm::from_code(self.bits >> DIGEST_SHIFT),
+        };
+        self.window = 1;
+        self.acknowledge_oldest(now);
         self.conn = repr.conn;
         self.risn = repr.seq;
         let mut handled =
             Handled::with_event(Trace::recv(repr, false), SenderEvent::Connected { conn: repr.conn });
-        let offered = SynOptions { transfer_size: None, window: None, digest: self.digest_offer };
         let grants = match Grants::parse(payload, &offered) {
             Ok(grants) => grants,
             Err(error) => {
@@ -346,29 +562,164 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
                 return handled;
             }
         };
-        if self.require_digest && self.digest_offer.is_some() && grants.digest.is_none() {
+        if self.bits & REQUIRE_DIGEST != 0 && offered.digest.is_some() && grants.digest.is_none() {
             handled.push(self.fail(Error::DigestRefused));
             return handled;
         }
         self.hasher = grants.digest.and_then(Hasher::new);
-        if let Err(error) = self.load_next(third_seq, true) {
+        if N > 1
+            && let Some(granted) = grants.window
+        {
+            // `Grants::parse` checked 2 <= granted <= offer <= N.
+            let w = u32::from(granted).min(N as u32);
+            self.window = w as u8;
+            self.cwnd = (INITIAL_CWND.min(w) * CWND_ONE) as u16;
+            self.ssthresh = (w * CWND_ONE) as u16;
+        }
+        // The third frame: alone, even when empty (SPEC §3, §10.1).
+        self.state = State::Transfer;
+        if let Err(error) = self.push_data(true) {
             handled.push(self.fail(error));
         }
         handled
     }
 
-    fn on_data_ack(&mut self, now: Instant, repr: Repr) -> Handled<SenderEvent> {
-        self.take_rtt_sample(now);
-        let bytes = self.in_flight.consumed;
-        let mut handled = Handled::with_event(Trace::recv(repr, false), SenderEvent::Acknowledged { bytes });
-        if let Err(error) = self.load_next(repr.ack, false) {
+    /// An acknowledgement of data (cumulative `ack`, maybe a `sack`) in `Transfer`.
+    fn on_data_ack(&mut self, now: Instant, repr: Repr, payload: &[u8]) -> Handled<SenderEvent> {
+        let count = self.count();
+        let a = self.slot(0).seq();
+        let advance = repr.ack - a;
+        // The frames the cumulative ack newly covers: it must end at a frame boundary.
+        let mut covered = 0;
+        let mut bytes = 0u32;
+        let mut boundary = 0;
+        while covered < count {
+            let end = self.slot(covered).end() - a;
+            if end > advance {
+                break;
+            }
+            bytes += end - boundary;
+            boundary = end;
+            covered += 1;
+        }
+        let drop = Handled::trace(Trace::drop(repr, DropReason::Unexpected));
+        if boundary != advance {
+            return drop;
+        }
+        let w = self.w();
+        // A sack (SPEC §10.1), relative to the new `A`: ignored when it shows a frame at
+        // `k >= W` or one not sent.
+        let sack = if w >= 2 { options::sack(payload) } else { None };
+        let sack = sack.filter(|&bits| {
+            let highest = 64 - bits.leading_zeros() as usize; // the highest k shown
+            highest < w
+                && covered + highest < count
+                && (1..=highest).all(|k| bits >> (k - 1) & 1 == 0 || self.slot(covered + k).has(SENT))
+        });
+        if covered == 0 && sack.is_none() {
+            return drop;
+        }
+        self.last_reply_at = now;
+        self.take_rtt_sample(now, covered, sack.unwrap_or(0));
+        if let Some(bits) = sack {
+            for k in 1..w.min(count - covered) {
+                if bits >> (k - 1) & 1 != 0 {
+                    self.slot_mut(covered + k).meta |= HELD;
+                }
+            }
+        }
+        let mut handled = Handled::trace(Trace::recv(repr, false));
+        if covered > 0 {
+            self.base = self.index(covered) as u8;
+            self.count = (count - covered) as u8;
+            // RFC 6298 §5.3: the timer restarts when the cumulative ack advances.
+            self.timer_at = now;
+            if w >= 2 {
+                self.bits |= OPEN;
+                self.recover = self.recover.saturating_sub(covered as u8);
+                self.grow_cwnd(covered);
+            }
+            handled.push(SenderEvent::Acknowledged { bytes: bytes.min(u16::MAX as u32) as u16 });
+        }
+        if w >= 2 {
+            self.detect_losses(now);
+        }
+        if let Err(error) = self.fill_window() {
             handled.push(self.fail(error));
         }
         handled
+    }
+
+    /// SPEC §10.1's RTT sample: from the newest frame the ACK newly shows in its sack, or
+    /// else newly acknowledges without an earlier sack having shown it; none if that frame or
+    /// any frame newly acknowledged was ever retransmitted (Karn).
+    fn take_rtt_sample(&mut self, now: Instant, covered: usize, sack: u64) {
+        let shown = if self.w() >= 2 {
+            (1..=64usize.min(self.count().saturating_sub(covered)))
+                .rev()
+                .map(|k| covered + k)
+                .find(|&j| sack >> (j - covered - 1) & 1 != 0 && !self.slot(j).has(HELD))
+        } else {
+            None
+        };
+        let newest = shown.or_else(|| (0..covered).rev().find(|&j| !self.slot(j).has(HELD)));
+        let retransmitted = (0..covered).any(|j| self.slot(j).has(RETRANSMITTED));
+        if let Some(j) = newest
+            && !retransmitted
+            && !self.slot(j).has(RETRANSMITTED)
+        {
+            self.rto.on_rtt_sample(self.since_sent(j, now));
+        }
+    }
+
+    /// `reno`: one frame per frame newly covered below `ssthresh`, `1/cwnd` above, never
+    /// beyond `W`.
+    fn grow_cwnd(&mut self, covered: usize) {
+        if self.bits & FIXED != 0 {
+            return;
+        }
+        let max = self.w() as u32 * CWND_ONE;
+        let mut cwnd = u32::from(self.cwnd);
+        for _ in 0..covered {
+            cwnd +=
+                if cwnd < u32::from(self.ssthresh) { CWND_ONE } else { CWND_ONE * CWND_ONE / cwnd.max(1) };
+        }
+        self.cwnd = cwnd.min(max) as u16;
+    }
+
+    /// Early retransmit (RFC 5827): a frame with at least `min(3, F - 1)` frames above it
+    /// shown held is lost; it is retransmitted unless it was retransmitted less than one RTO
+    /// ago. The first such fast retransmission outside a recovery halves the window.
+    fn detect_losses(&mut self, now: Instant) {
+        let f = self.count();
+        if f < 2 {
+            return;
+        }
+        let threshold = DUP_THRESHOLD.min(f - 1);
+        let rto = self.rto.rto();
+        let mut held_above = 0;
+        let mut fast = false;
+        for k in (0..f).rev() {
+            let slot = self.slot(k);
+            if slot.has(HELD) {
+                held_above += 1;
+            } else if held_above >= threshold && slot.has(SENT) && !slot.has(PENDING) {
+                if slot.has(RETRANSMITTED) && self.since_sent(k, now) < rto {
+                    continue;
+                }
+                self.retransmit(k);
+                fast = true;
+            }
+        }
+        if fast && self.recover == 0 && self.bits & FIXED == 0 {
+            let cwnd = (u32::from(self.cwnd) / 2).max(CWND_ONE) as u16;
+            self.cwnd = cwnd;
+            self.ssthresh = cwnd;
+            self.recover = f as u8;
+        }
     }
 
     fn on_fin_ack(&mut self, now: Instant, repr: Repr, payload: &[u8]) -> Handled<SenderEvent> {
-        self.take_rtt_sample(now);
         // A `result` of 1 is a rejection whether or not we think a digest was agreed; with
         // one agreed, only a `result` of 0 is success (SPEC §10.2).
         let verdict = match (options::result(payload), &self.hasher) {
@@ -376,13 +727,15 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
             (Some(true), _) | (None, None) => Ok(()),
             (None, Some(_)) => Err(Error::DigestUnconfirmed),
         };
-        let fin_seq = self.in_flight.repr().seq;
-        let flags = match self.profile {
+        let end = self.slot(0).end();
+        self.acknowledge_oldest(now);
+        let flags = match self.profile() {
             Profile::Native => Flags::ACK,
             Profile::Reference => Flags::ACK | Flags::FIN,
         };
-        let final_ack = Repr { seq: fin_seq + 1, ack: self.risn + 2, conn: self.conn, flags };
-        self.load(final_ack, 0, 0);
+        let final_ack = Repr { seq: end, ack: self.risn + 2, conn: self.conn, flags };
+        self.load(0, final_ack, 0);
+        self.count = 1;
         // Whatever the verdict, the close completes: final ACK, then the linger.
         match verdict {
             Ok(()) => {
@@ -397,16 +750,18 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
     }
 
     /// A SYN|ACK acknowledging our SYN while a frame is outstanding: our last frame was lost
-    /// (SPEC §3), so send it again now.
+    /// (SPEC §3), so send it again now. With an open window it is a network duplicate.
     fn on_repeated_syn_ack(&mut self, now: Instant, repr: Repr) -> Handled<SenderEvent> {
+        if self.is_open() {
+            return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
+        }
         self.last_reply_at = now;
-        self.in_flight.pending = true;
-        self.in_flight.retransmitted = true;
+        self.retransmit(0);
         Handled::trace(Trace::recv(repr, true))
     }
 }
 
-impl<S: Read, E: Copy + PartialEq> Engine for Sender<S, E> {
+impl<S: Read, E: Copy + PartialEq, const N: usize> Engine for Sender<S, E, N> {
     type Endpoint = E;
     type Event = SenderEvent;
 
@@ -419,7 +774,8 @@ impl<S: Read, E: Copy + PartialEq> Engine for Sender<S, E> {
             Err(error) => return Handled::trace(Trace::malformed(error)),
         };
         let is_syn_ack = repr.flags == Flags::SYN | Flags::ACK;
-        let acks_in_flight = repr.ack == self.in_flight.expected_ack();
+        // The SYN and the FIN are in flight alone: their acknowledgement is the ring's end.
+        let acks_in_flight = repr.ack == self.next_seq();
         let drop = |reason| Handled::trace(Trace::drop(repr, reason));
         match self.state {
             // The answer to our SYN acknowledges it (the SYN is in flight).
@@ -440,16 +796,14 @@ impl<S: Read, E: Copy + PartialEq> Engine for Sender<S, E> {
             _ if repr.flags.contains(Flags::SYN) || !repr.flags.contains(Flags::ACK) => {
                 drop(DropReason::Unexpected)
             }
-            State::Transfer if acks_in_flight && !repr.flags.contains(Flags::FIN) => {
-                self.on_data_ack(now, repr)
-            }
+            State::Transfer if !repr.flags.contains(Flags::FIN) => self.on_data_ack(now, repr, payload),
             State::FinSent if acks_in_flight => self.on_fin_ack(now, repr, payload),
             // Reference profile: the original receiver answers a FIN with ACK|FIN carrying an
             // unexpected ack number (SPEC §7), so the ack number is not checked. The FIN flag
             // is: every FIN answer of the original receiver has it, and without it a network
             // duplicate of the last data ACK, arriving after our FIN, would pass for the
             // answer and leave the receiver without its FIN.
-            State::FinSent if self.profile == Profile::Reference && repr.flags.contains(Flags::FIN) => {
+            State::FinSent if self.profile() == Profile::Reference && repr.flags.contains(Flags::FIN) => {
                 self.on_fin_ack(now, repr, payload)
             }
             _ => drop(DropReason::Unexpected),
@@ -459,19 +813,30 @@ impl<S: Read, E: Copy + PartialEq> Engine for Sender<S, E> {
     fn handle_timeout(&mut self, now: Instant) -> Option<SenderEvent> {
         match self.state {
             State::SynSent | State::Transfer | State::FinSent => {
-                if now >= self.last_reply_at + self.idle_timeout {
+                if now >= self.last_reply_at + self.idle_timeout() {
                     return Some(self.fail(Error::IdleTimeout));
                 }
-                if !self.in_flight.pending && now >= self.sent_at + self.rto.rto() {
+                if self.count() > 0 && !self.slot(0).has(PENDING) && now >= self.timer_at + self.rto.rto() {
+                    // The timer of the oldest frame expired: send it again and back off.
                     self.rto.on_timeout();
-                    self.in_flight.pending = true;
-                    self.in_flight.retransmitted = true;
+                    self.retransmit(0);
+                    if self.is_open() {
+                        // Restarted now (at window 1, when the retransmission goes).
+                        self.timer_at = now;
+                    }
+                    if self.is_open() && self.state == State::Transfer && self.bits & FIXED == 0 {
+                        // Every timeout: ssthresh = max(cwnd/2, 2), cwnd = 1, (re)start a
+                        // recovery (RFC 6582).
+                        self.ssthresh = (u32::from(self.cwnd) / 2).max(2 * CWND_ONE) as u16;
+                        self.cwnd = CWND_ONE as u16;
+                        self.recover = self.count;
+                    }
                 }
                 None
             }
             State::Linger | State::LingerRejected if now >= self.linger_deadline() => {
                 self.state = if self.state == State::Linger { State::Closed } else { State::Failed };
-                self.in_flight.pending = false;
+                self.slot_mut(0).meta &= !PENDING;
                 Some(SenderEvent::Closed)
             }
             State::Linger | State::LingerRejected | State::Closed | State::Failed => None,
@@ -479,23 +844,34 @@ impl<S: Read, E: Copy + PartialEq> Engine for Sender<S, E> {
     }
 
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<'_, E>> {
-        if !self.in_flight.pending {
-            return None;
+        // Oldest first: retransmissions before new frames.
+        let k = (0..self.count()).find(|&k| self.slot(k).has(PENDING))?;
+        let i = self.index(k);
+        if let Some(sent) = self.sent_us.get_mut(i) {
+            *sent = micros32(now);
         }
-        self.in_flight.pending = false;
-        self.sent_at = now;
-        let trace = Trace::send(self.in_flight.repr(), self.in_flight.retransmitted);
-        Some(Transmit { to: self.peer, datagram: self.in_flight.bytes(), trace })
+        // The timer of the oldest frame starts when it is first sent (nothing older is
+        // outstanding then) and, with a window open, restarts only on the cumulative ack's
+        // advance and on its own expiry (RFC 6298 §5): a fast retransmission leaves it alone.
+        // At window 1 every transmission restarts it, as SPEC §4 has it.
+        if k == 0 && !(self.is_open() && self.slots[i].has(SENT)) {
+            self.timer_at = now;
+        }
+        let profile = self.profile();
+        let slot = &mut self.slots[i];
+        slot.meta = (slot.meta & !PENDING) | SENT;
+        let trace = Trace::send(slot.repr(), slot.has(RETRANSMITTED));
+        Some(Transmit { to: self.peer, datagram: slot.bytes(profile), trace })
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::SynSent | State::Transfer | State::FinSent => {
-                let idle = self.last_reply_at + self.idle_timeout;
-                if self.in_flight.pending {
+                let idle = self.last_reply_at + self.idle_timeout();
+                if self.count() == 0 || self.slot(0).has(PENDING) {
                     Some(idle)
                 } else {
-                    Some(idle.min(self.sent_at + self.rto.rto()))
+                    Some(idle.min(self.timer_at + self.rto.rto()))
                 }
             }
             State::Linger | State::LingerRejected => Some(self.linger_deadline()),
@@ -508,7 +884,11 @@ impl<S: Read, E: Copy + PartialEq> Engine for Sender<S, E> {
     }
 }
 
-impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
+impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
+    fn idle_timeout(&self) -> Duration {
+        Duration::from_micros(u64::from(self.idle_ticks) << IDLE_TICK_SHIFT)
+    }
+
     fn linger_deadline(&self) -> Instant {
         self.last_reply_at + self.rto.rto().saturating_mul(LINGER_RTOS)
     }
@@ -517,8 +897,7 @@ impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
     /// final ACK was lost: send it again and restart the linger, as TCP's TIME-WAIT does.
     fn repeat_final_ack(&mut self, now: Instant, repr: Repr) -> Handled<SenderEvent> {
         self.last_reply_at = now;
-        self.in_flight.pending = true;
-        self.in_flight.retransmitted = true;
+        self.retransmit(0);
         Handled::trace(Trace::recv(repr, true))
     }
 }
@@ -745,5 +1124,194 @@ mod tests {
         // Its lone FIN that follows gets the final ACK again.
         tx.handle_datagram(t(15), RX, &datagram(RISN + 1, 0, CONN, Flags::FIN, &[]));
         assert!(next_frame(&mut tx, t(15)).unwrap().2);
+    }
+
+    /// A sender with 8 frame buffers, connected with `grant` in the SYN|ACK; its third frame
+    /// sent and acknowledged. Returns the sender and `A` (the next frame's seq).
+    fn windowed<'a>(data: &'a [u8], grant: &[u8], congestion: Congestion) -> (Sender<&'a [u8], u8, 8>, u32) {
+        let config = SenderConfig { congestion, ..SenderConfig::new(3) };
+        let mut tx: Sender<&[u8], u8, 8> = Sender::windowed(config, data, RX, t(0));
+        let (syn, payload, _) = next_frame(&mut tx, t(0)).unwrap();
+        assert_eq!(payload, [2, 1, 8], "the window offer");
+        let isn = syn.seq.get();
+        tx.handle_datagram(t(10), RX, &datagram(RISN, isn + 1, CONN, Flags::SYN | ACK, grant));
+        let (third, _, _) = next_frame(&mut tx, t(10)).unwrap();
+        assert_eq!(third.seq.get(), isn + 1);
+        assert!(next_frame(&mut tx, t(10)).is_none(), "the third frame is sent alone");
+        let a = isn + 1 + 512;
+        tx.handle_datagram(t(20), RX, &datagram(RISN + 1, a, CONN, ACK, &[]));
+        (tx, a)
+    }
+
+    /// Sends what is pending; returns the seqs sent (and whether each was a DUP).
+    fn drain<const N: usize>(tx: &mut Sender<&[u8], u8, N>, now: Instant) -> Vec<(u32, bool)> {
+        core::iter::from_fn(|| next_frame(tx, now)).map(|(f, _, dup)| (f.seq.get(), dup)).collect()
+    }
+
+    #[test]
+    fn spec_vector_window_offer_and_no_offer_at_one_frame() {
+        let config = SenderConfig { transfer_size: Some(1000), ..SenderConfig::new(1) };
+        let mut tx: Sender<&[u8], u8, 32> = Sender::windowed(config, &[0; 1000], RX, t(0));
+        let (_, payload, _) = next_frame(&mut tx, t(0)).unwrap();
+        assert_eq!(payload, [1, 8, 0xe8, 3, 0, 0, 0, 0, 0, 0, 2, 1, 0x20]);
+        // Capped by the configuration; none at 1, none in the reference profile.
+        for (window, profile, expected) in [
+            (4, Profile::Native, &[2u8, 1, 4][..]),
+            (1, Profile::Native, &[]),
+            (32, Profile::Reference, &[0; 512]),
+        ] {
+            let config = SenderConfig { window, profile, ..SenderConfig::new(1) };
+            let mut tx: Sender<&[u8], u8, 32> = Sender::windowed(config, b"x", RX, t(0));
+            assert_eq!(next_frame(&mut tx, t(0)).unwrap().1, expected);
+        }
+        let mut tx = sender(Profile::Native, b"x");
+        assert_eq!(next_frame(&mut tx, t(0)).unwrap().1, [1, 8, 1, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_grant_opens_the_window_after_the_third_frame() {
+        let data = [7u8; 20 * 512];
+        let (mut tx, a) = windowed(&data, &[2, 1, 6], Congestion::Reno);
+        assert_eq!(tx.window(), 6);
+        // cwnd starts at min(4, W) = 4 and grew by one frame (4 < ssthresh 6) on the third
+        // frame's acknowledgement.
+        assert_eq!(tx.cwnd(), 5);
+        let sent = drain(&mut tx, t(20));
+        assert_eq!(sent, (0..5).map(|k| (a + k * 512, false)).collect::<Vec<_>>());
+        // Every frame newly covered grows cwnd: 5 -> 6 (slow start), then capped at W; three
+        // frames are left in flight, so three new ones go.
+        tx.handle_datagram(t(30), RX, &datagram(RISN + 1, a + 2 * 512, CONN, ACK, &[]));
+        assert_eq!(tx.cwnd(), 6);
+        let expected: Vec<_> = (5..8).map(|k| (a + k * 512, false)).collect();
+        assert_eq!(drain(&mut tx, t(30)), expected);
+    }
+
+    #[test]
+    fn a_window_above_the_offer_or_not_offered_fails() {
+        let mut tx: Sender<&[u8], u8, 8> = Sender::windowed(SenderConfig::new(3), b"x", RX, t(0));
+        let isn = next_frame(&mut tx, t(0)).unwrap().0.seq.get();
+        let h = tx.handle_datagram(t(1), RX, &datagram(RISN, isn + 1, CONN, Flags::SYN | ACK, &[2, 1, 9]));
+        assert_eq!(
+            h.events.last(),
+            Some(&SenderEvent::Failed(Error::BadGrant(options::GrantError::WindowAboveOffer)))
+        );
+        let mut tx = sender(Profile::Native, b"x");
+        let isn = next_frame(&mut tx, t(0)).unwrap().0.seq.get();
+        let h = tx.handle_datagram(t(1), RX, &datagram(RISN, isn + 1, CONN, Flags::SYN | ACK, &[2, 1, 2]));
+        assert_eq!(
+            h.events.last(),
+            Some(&SenderEvent::Failed(Error::BadGrant(options::GrantError::NotOffered { kind: 2 })))
+        );
+    }
+
+    #[test]
+    fn sacks_above_a_hole_retransmit_it_at_once_and_halve_cwnd() {
+        let data = [1u8; 20 * 512];
+        let (mut tx, a) = windowed(&data, &[2, 1, 8], Congestion::Reno);
+        assert_eq!(drain(&mut tx, t(20)).len(), 5);
+        // k = 1 and 2 held above the lost frame at A: F = 5, threshold min(3, 4) = 3, not yet.
+        let h = tx.handle_datagram(t(30), RX, &datagram(RISN + 1, a, CONN, ACK, &[4, 1, 0b011]));
+        assert!(h.events.is_empty() && h.trace.reason.is_none());
+        assert!(drain(&mut tx, t(30)).is_empty());
+        // A third frame shown: the frame at A is lost, retransmitted now; cwnd 5 -> 2.5.
+        tx.handle_datagram(t(31), RX, &datagram(RISN + 1, a, CONN, ACK, &[4, 1, 0b111]));
+        assert_eq!(drain(&mut tx, t(31)), [(a, true)]);
+        assert_eq!(tx.cwnd(), 2);
+        // The same sack again, less than one RTO later: no second retransmission.
+        tx.handle_datagram(t(32), RX, &datagram(RISN + 1, a, CONN, ACK, &[4, 1, 0b111]));
+        assert!(drain(&mut tx, t(32)).is_empty());
+        // The retransmission fills the hole: A jumps over the held frames.
+        let h = tx.handle_datagram(t(40), RX, &datagram(RISN + 1, a + 4 * 512, CONN, ACK, &[]));
+        assert_eq!(&h.events[..], &[SenderEvent::Acknowledged { bytes: 4 * 512 }]);
+    }
+
+    #[test]
+    fn early_retransmit_with_two_frames_in_flight() {
+        // W = 2: F = 2, threshold min(3, 1) = 1 (RFC 5827).
+        let data = [1u8; 3 * 512];
+        let (mut tx, a) = windowed(&data, &[2, 1, 2], Congestion::Fixed);
+        assert_eq!(drain(&mut tx, t(20)).len(), 2);
+        tx.handle_datagram(t(30), RX, &datagram(RISN + 1, a, CONN, ACK, &[4, 1, 1]));
+        assert_eq!(drain(&mut tx, t(30)), [(a, true)]);
+        // `fixed` keeps cwnd = W.
+        assert_eq!(tx.cwnd(), 2);
+    }
+
+    #[test]
+    fn sacks_beyond_the_window_or_of_frames_not_sent_are_ignored() {
+        let data = [1u8; 20 * 512];
+        let (mut tx, a) = windowed(&data, &[2, 1, 4], Congestion::Reno);
+        assert_eq!(drain(&mut tx, t(20)).len(), 4);
+        for sack in [&[4u8, 1, 0b1000][..], &[4, 1, 0b10000], &[4, 2, 0, 1]] {
+            let h = tx.handle_datagram(t(30), RX, &datagram(RISN + 1, a, CONN, ACK, sack));
+            assert_eq!(h.trace.reason, Some(DropReason::Unexpected), "{sack:?}");
+        }
+        // An ack that is not at a frame boundary, or beyond what was sent, is dropped too.
+        for ack in [a + 100, a + 5 * 512] {
+            let h = tx.handle_datagram(t(30), RX, &datagram(RISN + 1, ack, CONN, ACK, &[]));
+            assert_eq!(h.trace.reason, Some(DropReason::Unexpected));
+        }
+        assert!(drain(&mut tx, t(30)).is_empty());
+    }
+
+    #[test]
+    fn a_timeout_retransmits_the_oldest_frame_and_resets_cwnd() {
+        let data = [1u8; 20 * 512];
+        let (mut tx, a) = windowed(&data, &[2, 1, 8], Congestion::Reno);
+        assert_eq!(drain(&mut tx, t(20)).len(), 5);
+        let deadline = tx.poll_timeout().unwrap();
+        assert_eq!(deadline, t(20) + tx.rto());
+        let rto = tx.rto();
+        tx.handle_timeout(deadline);
+        assert_eq!(drain(&mut tx, deadline), [(a, true)]);
+        assert_eq!((tx.cwnd(), tx.rto()), (1, rto.saturating_mul(2).min(Duration::from_secs(2))));
+        // cwnd 1, 5 frames in flight: nothing new until they are acknowledged.
+        tx.handle_datagram(deadline, RX, &datagram(RISN + 1, a + 512, CONN, ACK, &[]));
+        assert!(drain(&mut tx, deadline).is_empty());
+    }
+
+    #[test]
+    fn rtt_samples_come_from_sacks_and_follow_karn() {
+        let data = [1u8; 20 * 512];
+        let (mut tx, a) = windowed(&data, &[2, 1, 8], Congestion::Reno);
+        let srtt = tx.srtt();
+        drain(&mut tx, t(100));
+        // The sack newly shows k = 1: a sample from it (sent at 100, now 150).
+        tx.handle_datagram(t(150), RX, &datagram(RISN + 1, a, CONN, ACK, &[4, 1, 1]));
+        assert_ne!(tx.srtt(), srtt);
+        let srtt = tx.srtt();
+        // Showing it again gives no sample.
+        tx.handle_datagram(t(400), RX, &datagram(RISN + 1, a, CONN, ACK, &[4, 1, 1]));
+        assert_eq!(tx.srtt(), srtt);
+        // The ACK that covers A and k = 1 (shown before): its newest frame newly acknowledged
+        // and not shown is A itself, never retransmitted: a sample.
+        tx.handle_datagram(t(500), RX, &datagram(RISN + 1, a + 1024, CONN, ACK, &[]));
+        assert_ne!(tx.srtt(), srtt);
+    }
+
+    #[test]
+    fn cwnd_grows_by_one_over_cwnd_above_ssthresh() {
+        let data = [1u8; 200 * 512];
+        // W = 6: ssthresh 6, cwnd 4 -> 5 after the third frame (slow start).
+        let (mut tx, a) = windowed(&data, &[2, 1, 6], Congestion::Reno);
+        assert_eq!(u32::from(tx.cwnd), 5 * CWND_ONE);
+        drain(&mut tx, t(20));
+        // 5 -> 6, then 6 + 1/6 (congestion avoidance), capped at W = 6.
+        tx.handle_datagram(t(30), RX, &datagram(RISN + 1, a + 2 * 512, CONN, ACK, &[]));
+        assert_eq!(u32::from(tx.cwnd), 6 * CWND_ONE);
+        // Above ssthresh and below W: 1/cwnd a frame.
+        tx.ssthresh = (2 * CWND_ONE) as u16;
+        tx.cwnd = (4 * CWND_ONE) as u16;
+        tx.grow_cwnd(2);
+        // 4 + 1/4 (64/256), then + 1/4.25 (60/256, rounded down).
+        assert_eq!(u32::from(tx.cwnd), 4 * CWND_ONE + 64 + 60);
+        // A timeout: ssthresh = max(cwnd / 2, 2) = 2.24, cwnd = 1.
+        tx.handle_timeout(tx.poll_timeout().unwrap());
+        assert_eq!((u32::from(tx.cwnd), u32::from(tx.ssthresh)), (CWND_ONE, 574));
+        // Slow start below ssthresh (1 -> 2 -> 3), then 1/cwnd (3 + 1/3).
+        tx.grow_cwnd(2);
+        assert_eq!(u32::from(tx.cwnd), 3 * CWND_ONE);
+        tx.grow_cwnd(1);
+        assert_eq!(u32::from(tx.cwnd), 3 * CWND_ONE + 85);
     }
 }

@@ -13,8 +13,8 @@ use std::vec::Vec;
 
 use crate::random::SplitMix64;
 use crate::{
-    DigestAlgorithm, Duration, Engine, Error, Instant, MAX_PAYLOAD, Profile, Receiver, ReceiverConfig,
-    ReceiverEvent, Sender, SenderConfig, SenderEvent, Timing,
+    Congestion, DigestAlgorithm, Duration, Engine, Error, Instant, MAX_PAYLOAD, MAX_WINDOW, Profile,
+    Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig, SenderEvent, Timing,
 };
 
 /// Who is on the link.
@@ -27,7 +27,7 @@ pub(crate) enum Node {
 }
 
 /// Impairments, as probabilities per datagram and per direction.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Link {
     pub loss: f64,
     pub dup: f64,
@@ -36,6 +36,8 @@ pub(crate) struct Link {
     pub jitter: Duration,
     /// After this many datagrams in all, drop everything.
     pub dead_after: Option<u64>,
+    /// Drop the sender's datagrams with these numbers (counted from 1): a burst loss.
+    pub burst: Option<core::ops::Range<u64>>,
 }
 
 impl Link {
@@ -46,6 +48,7 @@ impl Link {
         delay: Duration::from_millis(1),
         jitter: Duration::ZERO,
         dead_after: None,
+        burst: None,
     };
 
     pub(crate) fn lossy(loss: f64) -> Link {
@@ -70,6 +73,11 @@ pub(crate) struct Scenario {
     pub verify_digest: bool,
     /// Test hook: the sender sends a wrong digest value.
     pub corrupt_digest: bool,
+    /// The sender's window offer cap and the receiver's grant cap (both further bounded by
+    /// the engines' const generics).
+    pub window: u8,
+    pub max_window: u8,
+    pub congestion: Congestion,
 }
 
 impl Scenario {
@@ -92,6 +100,9 @@ impl Scenario {
             require_digest: false,
             verify_digest: true,
             corrupt_digest: false,
+            window: MAX_WINDOW,
+            max_window: MAX_WINDOW,
+            congestion: Congestion::Reno,
         }
     }
 }
@@ -108,6 +119,9 @@ pub(crate) struct Outcome {
     /// When both sides had reported `Finished` (the data transfer's own duration).
     pub finished_at: Option<Instant>,
     pub trace: Vec<String>,
+    /// The windows the two sides ended with (granted, 1: none).
+    pub sender_window: u8,
+    pub receiver_window: u8,
 }
 
 impl Outcome {
@@ -184,6 +198,7 @@ struct Wire {
     queue: BinaryHeap<Reverse<InFlight>>,
     order: u64,
     sent: u64,
+    sent_by_sender: u64,
 }
 
 impl Wire {
@@ -197,6 +212,12 @@ impl Wire {
 
     fn send(&mut self, now: Instant, from: Node, to: Node, bytes: &[u8]) {
         self.sent += 1;
+        if from == Node::Sender {
+            self.sent_by_sender += 1;
+            if self.link.burst.as_ref().is_some_and(|b| b.contains(&self.sent_by_sender)) {
+                return;
+            }
+        }
         if self.link.dead_after.is_some_and(|n| self.sent > n) || self.chance(self.link.loss) {
             return;
         }
@@ -219,8 +240,14 @@ const MAX_VIRTUAL_TIME: Duration = Duration::from_secs(3600);
 /// Loop iterations before a run counts as hung.
 const MAX_STEPS: u64 = 10_000_000;
 
-/// Runs one scenario to the end (both engines done) or panics if it hangs.
+/// Runs one scenario with stop-and-wait engines (one frame buffer, no reorder slot).
 pub(crate) fn run(s: &Scenario) -> Outcome {
+    run_windowed::<1, 0>(s)
+}
+
+/// Runs one scenario to the end (both engines done) or panics if it hangs: a sender with `N`
+/// frame buffers, a receiver with `R` reorder slots.
+pub(crate) fn run_windowed<const N: usize, const R: usize>(s: &Scenario) -> Outcome {
     let mut random = SplitMix64::new(s.seed);
     let timing = s.timing;
     let sender_config = SenderConfig {
@@ -230,6 +257,8 @@ pub(crate) fn run(s: &Scenario) -> Outcome {
         transfer_size: Some(s.data.len() as u64),
         digest: s.digest,
         require_digest: s.require_digest,
+        window: s.window,
+        congestion: s.congestion,
     };
     let receiver_config = ReceiverConfig {
         profile: s.profile,
@@ -237,19 +266,21 @@ pub(crate) fn run(s: &Scenario) -> Outcome {
         random_seed: random.next_u64(),
         accept_timeout: s.receiver_accept_timeout,
         verify_digest: s.verify_digest,
+        max_window: s.max_window,
     };
     let mut now = Instant::ZERO;
-    let mut sender = Sender::new(sender_config, &s.data[..], Node::Receiver, now);
+    let mut sender: Sender<_, _, N> = Sender::windowed(sender_config, &s.data[..], Node::Receiver, now);
     if s.corrupt_digest {
         sender.corrupt_digest_for_testing();
     }
-    let mut receiver: Receiver<VecSink, Node> = Receiver::new(receiver_config, VecSink::default(), now);
+    let mut receiver: Receiver<VecSink, Node, 4, R> = Receiver::new(receiver_config, VecSink::default(), now);
     let mut wire = Wire {
-        link: s.link,
+        link: s.link.clone(),
         random: SplitMix64::new(random.next_u64()),
         queue: BinaryHeap::new(),
         order: 0,
         sent: 0,
+        sent_by_sender: 0,
     };
     let mut intruder = SplitMix64::new(random.next_u64());
     let mut out = Outcome {
@@ -261,6 +292,8 @@ pub(crate) fn run(s: &Scenario) -> Outcome {
         end: now,
         finished_at: None,
         trace: Vec::new(),
+        sender_window: 1,
+        receiver_window: 1,
     };
     let trace_on = std::env::var_os("SIM_TRACE").is_some();
     for step in 0.. {
@@ -278,6 +311,8 @@ pub(crate) fn run(s: &Scenario) -> Outcome {
                         out.trace.push(format!("{now:?} rx {:?} {} {:?}", d.from, h.trace, h.events));
                     }
                     out.receiver_events.extend(h.events);
+                    // Reported while connected (the close forgets the connection).
+                    out.receiver_window = out.receiver_window.max(receiver.window());
                 }
                 Node::Sender => {
                     let h = sender.handle_datagram(now, d.from, &d.bytes);
@@ -335,6 +370,7 @@ pub(crate) fn run(s: &Scenario) -> Outcome {
         }
     }
     out.end = now;
+    out.sender_window = sender.window();
     out.sink = receiver.into_sink().0;
     out
 }
@@ -430,55 +466,99 @@ mod tests {
 
     const SIZES: [usize; 5] = [0, 1, 511, 512, 513];
 
-    #[test]
-    fn transfers_survive_loss_dup_reorder_across_1000_seeds() {
-        for seed in seeds(1000) {
+    /// A windowed run also checks the grant: `min(N, R + 1)` in the native profile (1 when
+    /// that is 1, and always in the reference profile).
+    fn run_checked<const N: usize, const R: usize>(s: &Scenario) -> Outcome {
+        let out = run_windowed::<N, R>(s);
+        if out.receiver_finished() {
+            let expected = match s.profile {
+                Profile::Native => N.min(R + 1).min(s.window as usize).min(s.max_window as usize).max(1),
+                Profile::Reference => 1,
+            };
+            assert_eq!(out.sender_window as usize, expected, "seed {}: sender's window", s.seed);
+            assert_eq!(out.receiver_window as usize, expected, "seed {}: receiver's window", s.seed);
+        }
+        out
+    }
+
+    fn lossy_transfers<const N: usize, const R: usize>(count: u64) {
+        for seed in seeds(count) {
             let mut r = SplitMix64::new(seed);
             let size = match seed % 8 {
                 i @ 0..=4 => SIZES[i as usize],
                 _ => (r.next_u64() % (64 * 1024 + 1)) as usize,
             };
             let loss = [0.0, 0.01, 0.05, 0.1, 0.2, 0.3][(seed / 8 % 6) as usize];
-            let s = Scenario::new(seed, data(seed, size), Link::lossy(loss));
-            let out = run(&s);
+            let mut s = Scenario::new(seed, data(seed, size), Link::lossy(loss));
+            // Half the windowed runs with the `fixed` policy.
+            if N > 1 && seed % 2 == 1 {
+                s.congestion = Congestion::Fixed;
+            }
+            let out = run_checked::<N, R>(&s);
             assert_no_false_success(&s, &out);
+            assert_transfer_ok(&s, &out);
+        }
+    }
+
+    #[test]
+    fn transfers_survive_loss_dup_reorder_across_1000_seeds() {
+        lossy_transfers::<1, 0>(1000);
+    }
+
+    #[test]
+    fn window_4_transfers_survive_loss_dup_reorder() {
+        lossy_transfers::<4, 3>(400);
+    }
+
+    #[test]
+    fn window_32_transfers_survive_loss_dup_reorder() {
+        lossy_transfers::<32, 31>(400);
+    }
+
+    fn reference_text<const N: usize, const R: usize>(count: u64) {
+        for seed in seeds(count) {
+            let size = (seed as usize * 997) % (20 * 1024);
+            // Text: no zero bytes, so the reference profile's zero stripping loses nothing.
+            let text: Vec<u8> = data(seed, size).into_iter().map(|b| b'a' + b % 26).collect();
+            let mut s = Scenario::new(seed, text, Link::lossy([0.0, 0.1, 0.2][seed as usize % 3]));
+            s.profile = Profile::Reference;
+            let out = run_checked::<N, R>(&s);
             assert_transfer_ok(&s, &out);
         }
     }
 
     #[test]
     fn reference_profile_transfers_text_across_seeds() {
-        for seed in seeds(200) {
-            let size = (seed as usize * 997) % (20 * 1024);
-            // Text: no zero bytes, so the reference profile's zero stripping loses nothing.
-            let text: Vec<u8> = data(seed, size).into_iter().map(|b| b'a' + b % 26).collect();
-            let mut s = Scenario::new(seed, text, Link::lossy([0.0, 0.1, 0.2][seed as usize % 3]));
-            s.profile = Profile::Reference;
-            let out = run(&s);
-            assert_transfer_ok(&s, &out);
-        }
+        reference_text::<1, 0>(200);
+        // Windowed engines in the reference profile: no window offered, stop-and-wait.
+        reference_text::<32, 31>(50);
     }
 
-    #[test]
-    fn intruders_change_nothing() {
-        for seed in seeds(200) {
+    fn intruders<const N: usize, const R: usize>(count: u64) {
+        for seed in seeds(count) {
             let mut s = Scenario::new(seed, data(seed, 20_000), Link::lossy(0.05));
             s.intruder_rate = 1.0;
-            let out = run(&s);
+            let out = run_checked::<N, R>(&s);
             assert_no_false_success(&s, &out);
             assert_transfer_ok(&s, &out);
         }
     }
 
     #[test]
-    fn a_dead_link_fails_both_sides_with_idle_timeout() {
-        for seed in seeds(50) {
+    fn intruders_change_nothing() {
+        intruders::<1, 0>(200);
+        intruders::<4, 3>(100);
+        intruders::<32, 31>(100);
+    }
+
+    fn dead_link<const N: usize, const R: usize>(count: u64) {
+        for seed in seeds(count) {
             // Dies after the handshake and a few data frames.
             let dead_after = 3 + seed % 10;
             let link = Link { dead_after: Some(dead_after), ..Link::PERFECT };
             let mut s = Scenario::new(seed, data(seed, 64 * 1024), link);
             s.timing = Timing::DEFAULT;
-            let out = run(&s);
+            let out = run_windowed::<N, R>(&s);
             assert_no_false_success(&s, &out);
             assert_eq!(out.sender_failed(), Some(Error::IdleTimeout), "seed {seed}");
             assert_eq!(out.receiver_failed(), Some(Error::IdleTimeout), "seed {seed}");
@@ -489,6 +569,12 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_dead_link_fails_both_sides_with_idle_timeout() {
+        dead_link::<1, 0>(50);
+        dead_link::<4, 3>(50);
+        dead_link::<32, 31>(50);
+    }
     #[test]
     fn a_link_that_never_worked_fails_sender_idle_and_receiver_accept_timeout() {
         let link = Link { dead_after: Some(0), ..Link::PERFECT };
@@ -503,27 +589,33 @@ mod tests {
     }
 
     #[cfg(all(feature = "crc32c", feature = "sha256"))]
-    #[test]
-    fn digests_verify_across_seeds_and_losses() {
-        for seed in seeds(300) {
+    fn digests<const N: usize, const R: usize>(count: u64) {
+        for seed in seeds(count) {
             let size = [0, 1, 512, 513, 40_000][seed as usize % 5];
             let mut s =
                 Scenario::new(seed, data(seed, size), Link::lossy([0.0, 0.1, 0.3][seed as usize % 3]));
             s.digest = Some([DigestAlgorithm::Crc32c, DigestAlgorithm::Sha256][seed as usize / 5 % 2]);
             s.require_digest = true;
-            let out = run(&s);
+            let out = run_checked::<N, R>(&s);
             assert_transfer_ok(&s, &out);
         }
     }
 
     #[cfg(all(feature = "crc32c", feature = "sha256"))]
     #[test]
-    fn a_wrong_digest_fails_both_sides_and_the_close_still_completes() {
-        for seed in seeds(60) {
+    fn digests_verify_across_seeds_and_losses() {
+        digests::<1, 0>(300);
+        digests::<4, 3>(100);
+        digests::<32, 31>(100);
+    }
+
+    #[cfg(all(feature = "crc32c", feature = "sha256"))]
+    fn wrong_digest<const N: usize, const R: usize>(count: u64) {
+        for seed in seeds(count) {
             let mut s = Scenario::new(seed, data(seed, 5000), Link::lossy([0.0, 0.2][seed as usize % 2]));
             s.digest = Some([DigestAlgorithm::Crc32c, DigestAlgorithm::Sha256][seed as usize % 2]);
             s.corrupt_digest = true;
-            let out = run(&s);
+            let out = run_windowed::<N, R>(&s);
             // All the bytes arrived, but the receiver must not call them good.
             assert!(out.sink == s.data, "seed {seed}");
             assert_eq!(out.receiver_failed(), Some(Error::DigestMismatch), "seed {seed}");
@@ -534,6 +626,14 @@ mod tests {
             assert!(out.receiver_events.contains(&ReceiverEvent::Closed), "seed {seed}");
             assert!(out.sender_events.contains(&SenderEvent::Closed), "seed {seed}");
         }
+    }
+
+    #[cfg(all(feature = "crc32c", feature = "sha256"))]
+    #[test]
+    fn a_wrong_digest_fails_both_sides_and_the_close_still_completes() {
+        wrong_digest::<1, 0>(60);
+        wrong_digest::<4, 3>(30);
+        wrong_digest::<32, 31>(30);
     }
 
     #[cfg(feature = "crc32c")]
@@ -553,14 +653,83 @@ mod tests {
         assert_transfer_ok(&s, &out);
     }
 
-    #[test]
-    fn a_perfect_link_sends_each_frame_once() {
+    fn perfect_link<const N: usize, const R: usize>() -> Outcome {
         let s = Scenario::new(3, data(3, 10 * MAX_PAYLOAD + 7), Link::PERFECT);
-        let out = run(&s);
+        let out = run_checked::<N, R>(&s);
         assert_transfer_ok(&s, &out);
         // SYN, 11 data frames, FIN, final ACK.
         assert_eq!(out.sender_datagrams, 14);
+        out
+    }
+
+    #[test]
+    fn a_perfect_link_sends_each_frame_once() {
         // SYN|ACK, 11 ACKs, FIN|ACK.
-        assert_eq!(out.receiver_datagrams, 13);
+        assert_eq!(perfect_link::<1, 0>().receiver_datagrams, 13);
+        // A window offered to a receiver that grants none: stop-and-wait exactly.
+        assert_eq!(perfect_link::<32, 0>().receiver_datagrams, 13);
+        // Windows: frames that arrive together may share an ACK.
+        for out in [perfect_link::<4, 3>(), perfect_link::<32, 31>()] {
+            assert!(out.receiver_datagrams <= 13);
+            assert!(out.finished_at < perfect_link::<1, 0>().finished_at, "a window is faster");
+        }
+    }
+
+    #[test]
+    fn a_window_offered_to_a_receiver_that_grants_none_is_stop_and_wait() {
+        for seed in seeds(100) {
+            let s = Scenario::new(seed, data(seed, 30_000), Link::lossy([0.0, 0.1, 0.3][seed as usize % 3]));
+            let out = run_checked::<32, 0>(&s);
+            assert_eq!(out.sender_window, 1);
+            assert_transfer_ok(&s, &out);
+            // The same run as two stop-and-wait engines, datagram for datagram.
+            let plain = run(&s);
+            assert_eq!((out.sender_datagrams, out.end), (plain.sender_datagrams, plain.end), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn sequence_numbers_wrap_with_a_full_window_in_flight() {
+        // More than MAX_SEQ bytes: every run wraps, whatever its ISN.
+        let size = crate::MAX_SEQ as usize + 100 * 1024;
+        for seed in seeds(6) {
+            let loss = [0.0, 0.02, 0.1][seed as usize % 3];
+            let s = Scenario::new(seed, data(seed, size), Link::lossy(loss));
+            let out = run_checked::<32, 31>(&s);
+            assert_transfer_ok(&s, &out);
+            let s4 = Scenario::new(seed, data(seed, size), Link::lossy(loss));
+            assert_transfer_ok(&s4, &run_checked::<4, 3>(&s4));
+        }
+    }
+
+    #[test]
+    fn a_burst_loss_of_a_whole_window_is_recovered() {
+        for seed in seeds(40) {
+            // The sender's datagrams 10 to 10 + W (a whole window and then some) are lost.
+            let w = [4u64, 32][seed as usize % 2];
+            let start = 5 + seed % 20;
+            let link = Link { burst: Some(start..start + w + seed % 3), ..Link::PERFECT };
+            let s = Scenario::new(seed, data(seed, 100 * MAX_PAYLOAD + 99), link);
+            let out = if w == 4 { run_checked::<4, 3>(&s) } else { run_checked::<32, 31>(&s) };
+            assert_transfer_ok(&s, &out);
+            // Every frame lost once is sent again about once.
+            let frames = 104;
+            assert!(out.sender_datagrams <= frames + 2 * (w + 3), "seed {seed}: {}", out.sender_datagrams);
+        }
+    }
+
+    #[test]
+    fn windows_are_faster_on_a_long_path() {
+        let link = Link { delay: Duration::from_millis(20), ..Link::PERFECT };
+        let s = Scenario::new(7, data(7, 200 * MAX_PAYLOAD), link);
+        let one = run_checked::<1, 0>(&s).finished_at.unwrap();
+        let four = run_checked::<4, 3>(&s).finished_at.unwrap();
+        let many = run_checked::<32, 31>(&s).finished_at.unwrap();
+        std::eprintln!("200 frames, 40 ms RTT: window 1 {one:?}, 4 {four:?}, 32 {many:?}");
+        assert!(four < one && many < four, "{one:?} {four:?} {many:?}");
+        let mut fixed = s.clone();
+        fixed.congestion = Congestion::Fixed;
+        let fixed = run_checked::<32, 31>(&fixed).finished_at.unwrap();
+        assert!(fixed <= many, "{fixed:?} {many:?}");
     }
 }

@@ -19,6 +19,13 @@ use rudp_nostd::transport::{self, Received, Transport};
 #[cfg(not(feature = "baseline"))]
 use rudp_nostd::{Duration, Engine, Instant, Receiver, ReceiverConfig, Sender, SenderConfig};
 
+/// The engines' window: 1 (stop-and-wait, the default build) or 32 (feature `window32`),
+/// so that CI proves both kinds free of panics.
+#[cfg(not(any(feature = "baseline", feature = "sans-io", feature = "window32")))]
+const WINDOW: usize = 1;
+#[cfg(all(feature = "window32", not(any(feature = "baseline", feature = "sans-io"))))]
+const WINDOW: usize = 32;
+
 /// Which engine an endpoint is.
 #[cfg(not(feature = "baseline"))]
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -127,8 +134,9 @@ fn main() -> ! {
     let data: &[u8] = black_box(b"a transfer that proves the engines link without std or alloc");
     let mut out = [0u8; 128];
     let mut link = Loopback { slots: [([0; MAX_FRAME], 0, false); 2], rx: [0; MAX_FRAME] };
-    let mut sender = Sender::new(SenderConfig::new(black_box(1)), data, Node::Receiver, Instant::ZERO);
-    let mut receiver: Receiver<&mut [u8], Node> =
+    let mut sender: Sender<_, _, WINDOW> =
+        Sender::windowed(SenderConfig::new(black_box(1)), data, Node::Receiver, Instant::ZERO);
+    let mut receiver: Receiver<&mut [u8], Node, 4, { WINDOW - 1 }> =
         Receiver::new(ReceiverConfig::new(black_box(2)), &mut out[..], Instant::ZERO);
     let mut now = Instant::ZERO;
     for _ in 0..10_000 {
