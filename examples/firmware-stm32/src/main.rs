@@ -22,7 +22,6 @@ mod clock;
 mod data;
 mod net;
 mod seed;
-mod trace_log;
 
 use cortex_m_rt::entry;
 use defmt_rtt as _;

@@ -20,7 +20,7 @@ use stm32_eth::{EthPins, Parts, PartsIn};
 use stm32f4xx_hal::gpio::{Alternate, Input, PA1, PA2, PA7, PB13, PC1, PC4, PC5, PG11, PG13};
 use stm32f4xx_hal::rcc::Clocks;
 
-use crate::{clock, trace_log};
+use crate::clock;
 
 /// Receive descriptors (1.5 KiB buffer each): room for a burst of broadcast traffic on top of
 /// rudp's one frame in flight.
@@ -167,7 +167,8 @@ impl Network {
                 &mut SmoltcpTransport::new(socket),
                 rudp_nostd::Instant::from_millis(now),
                 |report| match report {
-                    Report::Trace(trace) => trace_log::log(&trace),
+                    // rudp's defmt::Format prints the SPEC §8 line, as the host's -v does.
+                    Report::Trace(trace) => defmt::debug!("{}", trace),
                     Report::Event(event) => on_event(event),
                 },
             );
