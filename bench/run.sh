@@ -86,16 +86,37 @@ run_tftp() { # prints MB/s
 }
 
 start_tftpd
-: >"$WORK/limit" >"$WORK/rudp" >"$WORK/tftp"
+: >"$WORK/limit" >"$WORK/rudp" >"$WORK/tftp" >"$WORK/rudp32"
 for rep in $(seq "$REPS"); do
     echo "repetition $rep/$REPS" >&2
     run_pingpong >>"$WORK/limit"
-    run_rudp "$WORK/in.bin" >>"$WORK/rudp"
+    run_rudp "$WORK/in.bin" --window 1 >>"$WORK/rudp"
     run_tftp >>"$WORK/tftp"
+    run_rudp "$WORK/in.bin" --window 32 >>"$WORK/rudp32"
 done
 LIMIT=$(median <"$WORK/limit")
 RUDP_MBS=$(median <"$WORK/rudp")
 TFTP_MBS=$(median <"$WORK/tftp")
+RUDP32_MBS=$(median <"$WORK/rudp32")
+
+# Window 32 through the relay with 1 ms delay each way and 1% loss: goodput against what a
+# 32-frame window can carry per round trip (32 x 512 B / RTT, the RTT being 2 ms plus the
+# loopback's from the ping-pong above).
+head -c 8388608 "$WORK/in.bin" >"$WORK/w.bin"
+RX_PORT=$(free_port)
+"$RUDP" recv "$RX_PORT" --bind 127.0.0.1 -q -o "$WORK/w.out" --idle-timeout 60s &
+RX=$!
+"$RUDP" relay --listen 127.0.0.1:0 --to "127.0.0.1:$RX_PORT" --loss 1% --delay 1ms --seed 2 2>"$WORK/wrelay.log" &
+RELAY=$!
+while ! grep -q "listening on" "$WORK/wrelay.log"; do sleep 0.01; done
+RELAY_PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\),.*/\1/p' "$WORK/wrelay.log")
+"$RUDP" send 127.0.0.1 "$RELAY_PORT" "$WORK/w.bin" --window 32 --idle-timeout 60s 2>"$WORK/w.log"
+wait "$RX"
+kill "$RELAY" 2>/dev/null || true
+cmp -s "$WORK/w.bin" "$WORK/w.out" || { echo "window output differs" >&2; exit 1; }
+W_SUMMARY=$(grep "rudp: sent" "$WORK/w.log")
+W_MBS=$(sed -n 's/.*(\([0-9.]*\) MB\/s).*/\1/p' <<<"$W_SUMMARY")
+W_IDEAL=$(awk -v l="$LIMIT" 'BEGIN {rtt = 0.002 + 512 / (l * 1e6); printf "%.2f", 32 * 512 / rtt / 1e6}')
 
 # Lossy: 4 MiB through the relay, 5% loss and 1 ms delay each way.
 head -c 4194304 "$WORK/in.bin" >"$WORK/lossy.bin"
@@ -106,7 +127,7 @@ RX=$!
 RELAY=$!
 while ! grep -q "listening on" "$WORK/relay.log"; do sleep 0.01; done
 RELAY_PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\),.*/\1/p' "$WORK/relay.log")
-"$RUDP" send 127.0.0.1 "$RELAY_PORT" "$WORK/lossy.bin" --idle-timeout 60s 2>"$WORK/lossy.log"
+"$RUDP" send 127.0.0.1 "$RELAY_PORT" "$WORK/lossy.bin" --window 1 --idle-timeout 60s 2>"$WORK/lossy.log"
 wait "$RX"
 kill "$RELAY" 2>/dev/null || true
 cmp -s "$WORK/lossy.bin" "$WORK/lossy.out" || { echo "lossy output differs" >&2; exit 1; }
@@ -135,11 +156,15 @@ echo "rudp benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), ${SIZE_
 printf '| %-52s | %12s | %8s |\n' "measure" "value" "ratio"
 printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..54})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..10})"
 printf '| %-52s | %7s MB/s | %8s |\n' "stop-and-wait limit (ping-pong, 512 B / RTT)" "$LIMIT" "1.00"
-printf '| %-52s | %7s MB/s | %8s |\n' "rudp send -> rudp recv" "$RUDP_MBS" "$(ratio "$RUDP_MBS" "$LIMIT")"
+printf '| %-52s | %7s MB/s | %8s |\n' "rudp send -> rudp recv, window 1" "$RUDP_MBS" "$(ratio "$RUDP_MBS" "$LIMIT")"
 printf '| %-52s | %7s MB/s | %8s |\n' "tftp-hpa get, 512-byte blocks" "$TFTP_MBS" "$(ratio "$TFTP_MBS" "$LIMIT")"
-printf '| %-52s | %12s | %8s |\n' "rudp / tftp-hpa" "" "$(ratio "$RUDP_MBS" "$TFTP_MBS")"
-printf '| %-52s | %7s MB/s | %8s |\n' "rudp through relay, 5% loss + 1 ms each way, 4 MiB" "$LOSSY_MBS" ""
+printf '| %-52s | %12s | %8s |\n' "rudp window 1 / tftp-hpa" "" "$(ratio "$RUDP_MBS" "$TFTP_MBS")"
+printf '| %-52s | %7s MB/s | %8s |\n' "rudp send -> rudp recv, window 32" "$RUDP32_MBS" "$(ratio "$RUDP32_MBS" "$LIMIT")"
+printf '| %-52s | %12s | %8s |\n' "rudp window 32 / window 1" "" "$(ratio "$RUDP32_MBS" "$RUDP_MBS")"
+printf '| %-52s | %7s MB/s | %8s |\n' "window 32 via relay, 1 ms each way + 1% loss, 8 MiB" "$W_MBS" ""
+printf '| %-52s | %7s MB/s | %8s |\n' "  32 x 512 B / RTT for that path" "$W_IDEAL" "$(ratio "$W_MBS" "$W_IDEAL")"
+printf '| %-52s | %7s MB/s | %8s |\n' "window 1 via relay, 5% loss + 1 ms each way, 4 MiB" "$LOSSY_MBS" ""
 printf '| %-52s | %12s | %8s |\n' "  retransmissions per frame sent" "$LOSSY_RETX/$LOSSY_FRAMES" "$(ratio "$LOSSY_RETX" "$LOSSY_FRAMES")"
 printf '| %-52s | %8s KiB | %8s |\n' "peak RSS of rudp recv, 1 MiB" "$RSS_1" ""
 printf '| %-52s | %8s KiB | %8s |\n' "peak RSS of rudp recv, 256 MiB" "$RSS_256" "$(ratio "$RSS_256" "$RSS_1")"
-echo "samples (MB/s): limit $(tr '\n' ' ' <"$WORK/limit")| rudp $(tr '\n' ' ' <"$WORK/rudp")| tftp $(tr '\n' ' ' <"$WORK/tftp")"
+echo "samples (MB/s): limit $(tr '\n' ' ' <"$WORK/limit")| rudp w1 $(tr '\n' ' ' <"$WORK/rudp")| tftp $(tr '\n' ' ' <"$WORK/tftp")| rudp w32 $(tr '\n' ' ' <"$WORK/rudp32")"

@@ -4,6 +4,7 @@
 #   baseline  start-up code only
 #   sans-io   + both engines and the codec, driven through their sans-IO API
 #   full      + the transport::poll driver and a trivial loopback transport
+# and the sans-IO variant again with each digest feature, the sender offering it.
 # Prints flash (.text + .rodata) and static RAM (.data + .bss) of each with llvm-size, the
 # differences, the compiler's memcpy/memset routines inside the engines' share (every firmware
 # that moves packets links them anyway), and the engines' own RAM (size_of: firmware places
@@ -43,9 +44,13 @@ mem_routines() { # bytes of compiler-builtins memcpy/memset/memclr/memmove in an
 base=$(build baseline --features baseline)
 engines=$(build sans-io --features sans-io)
 full=$(build full)
+with_crc=$(build sans-io-crc32c --features sans-io,crc32c)
+with_sha=$(build sans-io-sha256 --features sans-io,sha256)
 read -r base_flash base_ram <<<"$(sections "$base")"
 read -r eng_flash eng_ram <<<"$(sections "$engines")"
 read -r full_flash full_ram <<<"$(sections "$full")"
+read -r crc_flash _ <<<"$(sections "$with_crc")"
+read -r sha_flash _ <<<"$(sections "$with_sha")"
 engine_total=$((eng_flash - base_flash))
 engine_mem=$(($(mem_routines "$engines") - $(mem_routines "$base")))
 engine_code=$((engine_total - engine_mem))
@@ -64,6 +69,8 @@ row "engines and codec: the difference" "$engine_total" "$((eng_ram - base_ram))
 row "  of which compiler memcpy/memset routines" "$engine_mem" ""
 row "  engine code proper (budget $FLASH_BUDGET)" "$engine_code" ""
 row "driver and loopback transport: the difference" "$driver" ""
+row "digest crc32c (feature), sender offering it: + flash" "$((crc_flash - eng_flash))" ""
+row "digest sha256 (feature), sender offering it: + flash" "$((sha_flash - eng_flash))" ""
 row "Sender, size_of (its 524-byte frame buffer included)" "" "$sender_ram"
 row "Receiver, size_of (4 half-open entries)" "" "$receiver_ram"
 

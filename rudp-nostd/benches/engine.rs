@@ -34,6 +34,30 @@ fn transfer(data: &[u8], out: &mut [u8]) -> usize {
     capacity - receiver.into_sink().len()
 }
 
+/// The same with a 32-frame window (sender N = 32, receiver 31 reorder slots).
+fn transfer_window32(data: &[u8], out: &mut [u8]) -> usize {
+    let capacity = out.len();
+    let now = Instant::ZERO;
+    let mut sender: Sender<&[u8], u8, 32> = Sender::windowed(SenderConfig::new(1), data, 1u8, now);
+    let mut receiver: Receiver<&mut [u8], u8, 4, 31> = Receiver::new(ReceiverConfig::new(2), out, now);
+    loop {
+        let mut moved = false;
+        while let Some(t) = sender.poll_transmit(now) {
+            receiver.handle_datagram(now, 0, t.datagram);
+            moved = true;
+        }
+        while let Some(t) = receiver.poll_transmit(now) {
+            sender.handle_datagram(now, 1, t.datagram);
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert!(sender.has_succeeded() && receiver.has_succeeded() && sender.window() == 32);
+    capacity - receiver.into_sink().len()
+}
+
 fn codec(c: &mut Criterion) {
     let repr =
         Repr { seq: SeqNum::new(43).unwrap(), ack: SeqNum::new(555).unwrap(), conn: 7, flags: Flags::ACK };
@@ -61,6 +85,11 @@ fn engine(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("transfer_8MiB", |b| {
         b.iter_batched_ref(|| (), |()| transfer(black_box(&data), &mut out), BatchSize::PerIteration)
+    });
+    assert_eq!(transfer_window32(&data, &mut out), SIZE);
+    assert!(out == data);
+    group.bench_function("transfer_8MiB_window32", |b| {
+        b.iter_batched_ref(|| (), |()| transfer_window32(black_box(&data), &mut out), BatchSize::PerIteration)
     });
     group.finish();
 }

@@ -26,6 +26,23 @@ const WINDOW: usize = 1;
 #[cfg(all(feature = "window32", not(any(feature = "baseline", feature = "sans-io"))))]
 const WINDOW: usize = 32;
 
+/// The sender's configuration: with feature `crc32c` or `sha256` it offers that digest, so that
+/// `scripts/footprint.sh` can tell what each costs.
+#[cfg(not(feature = "baseline"))]
+fn sender_config() -> SenderConfig {
+    #[allow(unused_mut)]
+    let mut config = SenderConfig::new(black_box(1));
+    #[cfg(feature = "crc32c")]
+    {
+        config.digest = black_box(Some(rudp_nostd::DigestAlgorithm::Crc32c));
+    }
+    #[cfg(feature = "sha256")]
+    {
+        config.digest = black_box(Some(rudp_nostd::DigestAlgorithm::Sha256));
+    }
+    config
+}
+
 /// Which engine an endpoint is.
 #[cfg(not(feature = "baseline"))]
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -96,7 +113,7 @@ fn main() -> ! {
 fn main() -> ! {
     let data: &[u8] = black_box(b"a transfer that proves the engines link without std or alloc");
     let mut out = [0u8; 128];
-    let mut sender = Sender::new(SenderConfig::new(black_box(1)), data, Node::Receiver, Instant::ZERO);
+    let mut sender = Sender::new(sender_config(), data, Node::Receiver, Instant::ZERO);
     let mut receiver: Receiver<&mut [u8], Node> =
         Receiver::new(ReceiverConfig::new(black_box(2)), &mut out[..], Instant::ZERO);
     let mut now = Instant::ZERO;
