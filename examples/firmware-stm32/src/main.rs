@@ -26,7 +26,9 @@ mod seed;
 use cortex_m_rt::entry;
 use defmt_rtt as _;
 use panic_probe as _;
-use rudp_nostd::{Instant, Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig, SenderEvent};
+use rudp_nostd::{
+    DigestAlgorithm, Instant, Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig, SenderEvent,
+};
 use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address, Ipv4Cidr};
 use static_cell::ConstStaticCell;
 use stm32_eth::{EthPins, PartsIn};
@@ -163,6 +165,8 @@ fn send(net: &mut net::Network, seeds: &mut seed::Seeds) -> ! {
         let config = SenderConfig {
             // Announced in the SYN, for the receiver's progress display.
             transfer_size: Some(PATTERN.len() as u64),
+            // Proves the data: `rudp recv` keeps the file only if the CRC-32C matches.
+            digest: Some(DigestAlgorithm::Crc32c),
             ..SenderConfig::new(seeds.next())
         };
         let mut sender = Sender::new(config, &PATTERN[..], peer, Instant::from_millis(clock::now_ms()));
@@ -210,6 +214,10 @@ fn receive(net: &mut net::Network, seeds: &mut seed::Seeds) -> ! {
             Instant::from_millis(clock::now_ms()),
         );
         let mut delivered = 0usize;
+        // Set only by the commit event: `Finished` comes after the FIN, once the data is all
+        // in and (a digest being agreed, as `rudp send` offers by default) verified. Nothing
+        // acts on the buffer before it; a mismatch ends in `Failed(DigestMismatch)` instead.
+        let mut committed = false;
         net.run(&mut receiver, |event| match event {
             ReceiverEvent::Connected { conn, transfer_size } => {
                 defmt::info!("connected: conn {}, announced size {}", conn, transfer_size);
@@ -228,17 +236,27 @@ fn receive(net: &mut net::Network, seeds: &mut seed::Seeds) -> ! {
                     defmt::info!("{} bytes received", delivered);
                 }
             }
-            ReceiverEvent::Finished => defmt::info!("FIN received: all data in"),
+            ReceiverEvent::Finished => {
+                committed = true;
+                defmt::info!("commit event: all data in, and verified if a digest was agreed");
+            }
             ReceiverEvent::Closed => defmt::debug!("linger over: closed"),
-            ReceiverEvent::Failed(error) => defmt::error!("transfer failed: {}", error),
+            ReceiverEvent::Failed(error) => defmt::error!("transfer failed, image discarded: {}", error),
         });
-        let succeeded = receiver.has_succeeded();
+        let digest = receiver.digest();
+        let succeeded = committed && receiver.has_succeeded();
         let left = receiver.into_sink().len();
         let received = &buffer[..TRANSFER_SIZE - left];
         let crc = data::crc32(received);
         if succeeded {
             let note = if data::is_pattern(received) { " (the test pattern)" } else { "" };
-            defmt::info!("received {} bytes, CRC-32 {=u32:08x}{=str}", received.len(), crc, note);
+            defmt::info!(
+                "image valid: {} bytes, CRC-32 {=u32:08x}{=str}, digest {}",
+                received.len(),
+                crc,
+                note,
+                digest
+            );
         } else {
             defmt::warn!("incomplete transfer: {} bytes kept, CRC-32 {=u32:08x}", received.len(), crc);
         }
