@@ -13,6 +13,7 @@ use core::fmt;
 use core::ptr::addr_of;
 
 use cortex_m_semihosting::hprintln;
+use rudp_nostd::receiver::DEFAULT_HALF_OPEN;
 use rudp_nostd::smoltcp_transport::SmoltcpTransport;
 use rudp_nostd::trace::Direction;
 use rudp_nostd::transport::{self, Report};
@@ -41,9 +42,14 @@ pub const RECV_PORT: u16 = 5555;
 /// The local port `send` sends from.
 pub const SEND_PORT: u16 = 49152;
 
-/// Datagrams each socket buffer holds either way: one frame in flight, and room for a few
+/// The engines' window (SPEC §10.1): the sender keeps up to this many frames in flight (it has
+/// as many frame buffers), the receiver holds up to `WINDOW - 1` frames above a hole. It costs
+/// about `WINDOW` x 530 bytes of RAM per engine, plus the socket buffers below; 1 would be
+/// plain stop-and-wait.
+const WINDOW: usize = 8;
+/// Datagrams each socket buffer holds either way: a whole window in flight, and room for a few
 /// stray datagrams without pushing out the peer's.
-const SOCKET_SLOTS: usize = 4;
+const SOCKET_SLOTS: usize = WINDOW + 4;
 /// Bytes of datagram payload per socket buffer.
 const SOCKET_BYTES: usize = SOCKET_SLOTS * MAX_FRAME;
 /// The longest command line read from the host.
@@ -305,7 +311,8 @@ fn receive<N: Nic>(net: &mut Net<N>, seed: u64) -> Result<Outcome, Failure> {
     config.idle_timeout = IDLE_TIMEOUT;
     config.accept_timeout = Some(ACCEPT_TIMEOUT);
     let now = Instant::from_micros(clock::now_us());
-    let mut receiver: Receiver<DigestSink, IpEndpoint> = Receiver::new(config, DigestSink::new(), now);
+    let mut receiver: Receiver<DigestSink, IpEndpoint, DEFAULT_HALF_OPEN, { WINDOW - 1 }> =
+        Receiver::new(config, DigestSink::new(), now);
     hprintln!("rudp-fw: waiting on UDP port {}", RECV_PORT);
 
     let mut stats = Stats::default();
@@ -344,7 +351,7 @@ fn send<N: Nic>(net: &mut Net<N>, seed: u64, len: u64, port: u16) -> Result<Outc
     config.transfer_size = Some(len);
     let peer = IpEndpoint::new(IpAddress::Ipv4(GATEWAY), port);
     let now = Instant::from_micros(clock::now_us());
-    let mut sender = Sender::new(config, PatternSource::new(len), peer, now);
+    let mut sender: Sender<_, _, WINDOW> = Sender::windowed(config, PatternSource::new(len), peer, now);
     hprintln!("rudp-fw: sending {} bytes to {}", len, peer);
 
     let mut stats = Stats::default();
