@@ -20,7 +20,9 @@ REPS=${2:-3}
 WORK=$(mktemp -d /tmp/rudp-bench.XXXXXX)
 chmod 755 "$WORK"
 TFTPD_PID=
+RS_PID=
 cleanup() {
+    [ -n "$RS_PID" ] && kill "$RS_PID" 2>/dev/null
     [ -n "$TFTPD_PID" ] && kill "$TFTPD_PID" 2>/dev/null
     rm -rf "$WORK"
 }
@@ -35,6 +37,11 @@ if ! need in.tftpd || ! need tftp || [ ! -x /usr/bin/time ]; then
     service tftpd-hpa stop >/dev/null 2>&1 || true
 fi
 
+# rs-tftpd (issue 8's comparison: a windowed TFTP, RFC 7440), from crates.io.
+if ! need tftpc || ! need tftpd; then
+    echo "installing rs-tftpd (cargo install tftpd --features client)" >&2
+    cargo install --quiet tftpd --features client
+fi
 cargo build --quiet --release -p rudp-host-tools --bin rudp --example pingpong
 RUDP=$PWD/target/release/rudp
 PINGPONG=$PWD/target/release/examples/pingpong
@@ -75,6 +82,24 @@ start_tftpd() {
     while ! ss -uln | grep -q "127.0.0.1:$TFTP_PORT "; do sleep 0.01; done
 }
 
+start_rs_tftpd() {
+    RS_PORT=$(free_port)
+    mkdir -p "$WORK/rs"
+    tftpd -i 127.0.0.1 -p "$RS_PORT" -d "$WORK" -r -q >/dev/null 2>&1 &
+    RS_PID=$!
+    while ! ss -uln | grep -q "127.0.0.1:$RS_PORT "; do sleep 0.01; done
+}
+
+run_rs_tftp() { # run_rs_tftp [tftpc args...]: prints MB/s
+    rm -f "$WORK/rs/in.bin"
+    local t0 t1
+    t0=$(now)
+    tftpc in.bin -i 127.0.0.1 -p "$RS_PORT" -d -rd "$WORK/rs" -q "$@" >/dev/null 2>&1
+    t1=$(now)
+    cmp -s "$WORK/in.bin" "$WORK/rs/in.bin" || { echo "rs-tftpd output differs" >&2; exit 1; }
+    awk -v b="$BYTES" -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.2f\n", b / (t1 - t0) / 1e6}'
+}
+
 run_tftp() { # prints MB/s
     rm -f "$WORK/tftp.out"
     local t0 t1
@@ -86,14 +111,19 @@ run_tftp() { # prints MB/s
 }
 
 start_tftpd
-: >"$WORK/limit" >"$WORK/rudp" >"$WORK/tftp" >"$WORK/rudp32"
+start_rs_tftpd
+: >"$WORK/limit" >"$WORK/rudp" >"$WORK/tftp" >"$WORK/rudp32" >"$WORK/rs32" >"$WORK/rs32b"
 for rep in $(seq "$REPS"); do
     echo "repetition $rep/$REPS" >&2
     run_pingpong >>"$WORK/limit"
     run_rudp "$WORK/in.bin" --window 1 >>"$WORK/rudp"
     run_tftp >>"$WORK/tftp"
     run_rudp "$WORK/in.bin" --window 32 >>"$WORK/rudp32"
+    run_rs_tftp -w 32 >>"$WORK/rs32"
+    run_rs_tftp -w 32 -b 1468 >>"$WORK/rs32b"
 done
+RS32_MBS=$(median <"$WORK/rs32")
+RS32B_MBS=$(median <"$WORK/rs32b")
 LIMIT=$(median <"$WORK/limit")
 RUDP_MBS=$(median <"$WORK/rudp")
 TFTP_MBS=$(median <"$WORK/tftp")
@@ -161,10 +191,15 @@ printf '| %-52s | %7s MB/s | %8s |\n' "tftp-hpa get, 512-byte blocks" "$TFTP_MBS
 printf '| %-52s | %12s | %8s |\n' "rudp window 1 / tftp-hpa" "" "$(ratio "$RUDP_MBS" "$TFTP_MBS")"
 printf '| %-52s | %7s MB/s | %8s |\n' "rudp send -> rudp recv, window 32" "$RUDP32_MBS" "$(ratio "$RUDP32_MBS" "$LIMIT")"
 printf '| %-52s | %12s | %8s |\n' "rudp window 32 / window 1" "" "$(ratio "$RUDP32_MBS" "$RUDP_MBS")"
+printf '| %-52s | %7s MB/s | %8s |\n' "rs-tftpd, tftpc -w 32 (512-byte blocks)" "$RS32_MBS" ""
+printf '| %-52s | %12s | %8s |\n' "rudp window 32 / rs-tftpd -w 32" "" "$(ratio "$RUDP32_MBS" "$RS32_MBS")"
+printf '| %-52s | %7s MB/s | %8s |\n' "rs-tftpd, tftpc -w 32 -b 1468" "$RS32B_MBS" ""
+printf '| %-52s | %12s | %8s |\n' "rudp window 32 / rs-tftpd -w 32 -b 1468" "" "$(ratio "$RUDP32_MBS" "$RS32B_MBS")"
 printf '| %-52s | %7s MB/s | %8s |\n' "window 32 via relay, 1 ms each way + 1% loss, 8 MiB" "$W_MBS" ""
 printf '| %-52s | %7s MB/s | %8s |\n' "  32 x 512 B / RTT for that path" "$W_IDEAL" "$(ratio "$W_MBS" "$W_IDEAL")"
 printf '| %-52s | %7s MB/s | %8s |\n' "window 1 via relay, 5% loss + 1 ms each way, 4 MiB" "$LOSSY_MBS" ""
 printf '| %-52s | %12s | %8s |\n' "  retransmissions per frame sent" "$LOSSY_RETX/$LOSSY_FRAMES" "$(ratio "$LOSSY_RETX" "$LOSSY_FRAMES")"
 printf '| %-52s | %8s KiB | %8s |\n' "peak RSS of rudp recv, 1 MiB" "$RSS_1" ""
 printf '| %-52s | %8s KiB | %8s |\n' "peak RSS of rudp recv, 256 MiB" "$RSS_256" "$(ratio "$RSS_256" "$RSS_1")"
+echo "rs-tftpd samples (MB/s): -w 32 $(tr '\n' ' ' <"$WORK/rs32")| -w 32 -b 1468 $(tr '\n' ' ' <"$WORK/rs32b")"
 echo "samples (MB/s): limit $(tr '\n' ' ' <"$WORK/limit")| rudp w1 $(tr '\n' ' ' <"$WORK/rudp")| tftp $(tr '\n' ' ' <"$WORK/tftp")| rudp w32 $(tr '\n' ' ' <"$WORK/rudp32")"
