@@ -55,6 +55,8 @@ pub struct Outcome {
     /// The whole scripted transfer went through: the receiver wrote the scripted data and
     /// acknowledged its FIN (receiver target), or the sender's FIN was acknowledged (sender target).
     pub completed: bool,
+    /// The connection has a window of 2 or more (SPEC §10.1).
+    pub windowed: bool,
 }
 
 /// Runs the body of `target` on `data`.
@@ -238,6 +240,48 @@ fn header_fields(data: &[u8]) -> (u32, u32, u16, u16) {
     let u32_at = |at: usize| u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
     let u16_at = |at: usize| u16::from_le_bytes([data[at], data[at + 1]]);
     (u32_at(0), u32_at(4), u16_at(8), u16_at(10))
+}
+
+/// The value of the first option of type `kind` in a SPEC §3.1 option list, if the list is
+/// well formed up to it (written here, not taken from the crate).
+fn option_value(payload: &[u8], kind: u8) -> Option<&[u8]> {
+    let mut rest = payload;
+    loop {
+        match rest {
+            [] | [0, ..] => return None,
+            [t, len, tail @ ..] if usize::from(*len) <= tail.len() => {
+                let (value, after) = tail.split_at(usize::from(*len));
+                if *t == kind {
+                    return Some(value);
+                }
+                rest = after;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Whether a SPEC §3.1 option list is well formed: no option runs past the end.
+fn options_well_formed(payload: &[u8]) -> bool {
+    let mut rest = payload;
+    loop {
+        match rest {
+            [] | [0, ..] => return true,
+            [_, len, tail @ ..] if usize::from(*len) <= tail.len() => rest = &tail[usize::from(*len)..],
+            _ => return false,
+        }
+    }
+}
+
+/// The SPEC §10.1 `sack` option for the frames at `k` (bit `k - 1`): empty when none.
+fn sack_option(bitmap: u64) -> Vec<u8> {
+    if bitmap == 0 {
+        return Vec::new();
+    }
+    let len = (64 - bitmap.leading_zeros() as usize).div_ceil(8);
+    let mut option = vec![4, len as u8];
+    option.extend_from_slice(&bitmap.to_le_bytes()[..len]);
+    option
 }
 
 /// A field delta from one input byte: -2..=2 for bytes below 0x80 (near misses are the
@@ -454,8 +498,12 @@ pub mod rx_setup {
     pub const TRANSFER_SIZE: u8 = 2;
     /// The sink holds half the scripted data (a failing sink).
     pub const SMALL_SINK: u8 = 4;
-    /// Scripted data frames carry `1 + chunk % 512` bytes instead of 512.
+    /// Scripted data frames carry `1 + chunk % 512` bytes instead of 512 (without a window).
     pub const CHUNKED: u8 = 8;
+    /// Bits 4-5: the window. 0: a stop-and-wait receiver (`R = 0`) and a script that offers
+    /// none (SPEC §4 only); 1: `R = 3`; 2: `R = 31`; 3: `R = 0` asked for a window. Bits 6-7,
+    /// with a window: the script's offer, 64, 2, 4 or 1.
+    pub const WINDOW_SHIFT: u8 = 4;
 }
 
 /// The scripted sender's progress.
@@ -487,6 +535,12 @@ struct Script {
     sent: VecDeque<Vec<u8>>,
     /// Its FIN was acknowledged.
     succeeded: bool,
+    /// The window it offers in its SYN (SPEC §10.1), if any.
+    offer: Option<u8>,
+    /// The window granted in the SYN|ACK it took (1: none).
+    window: usize,
+    /// With a window: the data offset of the next new frame (everything below it was sent).
+    mark: usize,
 }
 
 impl Script {
@@ -507,6 +561,9 @@ impl Script {
                 if self.profile == Profile::Native && self.transfer_size {
                     options.extend_from_slice(&[1, 8]);
                     options.extend_from_slice(&(self.data.len() as u64).to_le_bytes());
+                }
+                if let Some(offer) = self.offer {
+                    options.extend_from_slice(&[2, 1, offer]);
                 }
                 let repr = Repr { seq: self.isn, ack: SeqNum::ZERO, conn: 0, flags: flags_of(spec::SYN) };
                 (repr, options)
@@ -556,6 +613,38 @@ impl Script {
         bytes
     }
 
+    /// The frame to send for a [`rx_op::SEND`] op, and whether it reaches the receiver. With
+    /// the window open, `(op >> 3) & 15` picks it: 0, the next new frame within the window
+    /// (or, with the window full, the oldest unacknowledged one: a timeout); 15, the same but
+    /// lost on the way; `j` in 1..=14, the frame at `k = (j - 1) % W` (out of order). Before
+    /// and after, the frame of SPEC §3-§5.
+    fn pick(&mut self, op: u8) -> (Vec<u8>, bool) {
+        let Stage::Data { offset: acked, first: false } = self.stage else { return (self.current(), true) };
+        if self.window < 2 {
+            return (self.current(), true);
+        }
+        let len = self.data.len();
+        let limit = len.min(acked + self.window * spec::MAX_PAYLOAD);
+        let sel = usize::from((op >> 3) & 15);
+        let at = match sel {
+            0 | 15 if self.mark < limit => self.mark,
+            0 | 15 => acked,
+            j => {
+                let at = acked + (j - 1) % self.window * spec::MAX_PAYLOAD;
+                if at < len { at } else { acked }
+            }
+        };
+        self.mark = self.mark.max((at + spec::MAX_PAYLOAD).min(len));
+        let end = (at + spec::MAX_PAYLOAD).min(len);
+        let repr = Repr {
+            seq: seq_plus(self.isn, 1 + at as i64),
+            ack: seq_plus(self.risn, 1),
+            conn: self.conn,
+            flags: Flags::from_bits(spec::ACK),
+        };
+        (frame_bytes(repr, &self.data[at..end]), sel != 15)
+    }
+
     /// Remembers `frame` as sent.
     fn record(&mut self, frame: &[u8]) {
         if self.sent.back().is_none_or(|last| last[..] != *frame) {
@@ -577,6 +666,27 @@ impl Script {
                 self.conn = repr.conn;
                 self.risn = repr.seq;
                 self.stage = Stage::Data { offset: 0, first: true };
+                // The grant (SPEC §10.1); the harness checks it separately.
+                let granted = option_value(&datagram[spec::HEADER_LEN..], 2);
+                self.window = match (self.offer, granted) {
+                    (Some(offer), Some(&[w])) if (2..=offer).contains(&w) => usize::from(w),
+                    _ => 1,
+                };
+            }
+            Stage::Data { offset: acked, first: false }
+                if self.window >= 2 && repr.conn == self.conn && flags == spec::ACK =>
+            {
+                // A cumulative ack on a frame boundary (or the end) within what was sent.
+                let at = (i64::from(repr.ack.get()) - i64::from(seq_plus(self.isn, 1).get()))
+                    .rem_euclid(i64::from(spec::MAX_SEQ)) as usize;
+                let len = self.data.len();
+                if at > acked
+                    && at <= self.mark
+                    && (at == len || (at - acked).is_multiple_of(spec::MAX_PAYLOAD))
+                {
+                    self.stage =
+                        if at == len { Stage::Fin } else { Stage::Data { offset: at, first: false } };
+                }
             }
             Stage::Data { offset, .. } if repr.conn == self.conn && flags == spec::ACK => {
                 let (_, end) = self.data_range(offset);
@@ -586,6 +696,7 @@ impl Script {
                     } else {
                         Stage::Data { offset: end, first: false }
                     };
+                    self.mark = end;
                 }
             }
             Stage::Fin
@@ -608,6 +719,8 @@ struct SynAck {
     repr: Repr,
     /// It granted an extension (it has a payload, SPEC §3.1).
     grants: bool,
+    /// The window it granted (SPEC §10.1; 1: none).
+    window: usize,
 }
 
 /// The connection, as the harness sees it.
@@ -620,14 +733,19 @@ struct RxConnection {
     rcv_nxt: SeqNum,
     /// An extension was granted in its handshake.
     grants: bool,
+    /// The window granted in its handshake (1: none, SPEC §4).
+    window: usize,
     /// The FIN's seq, once taken.
     fin: Option<SeqNum>,
     /// The FIN was answered with an extension's failure (a digest mismatch).
     rejected: bool,
 }
 
-struct RxWorld<'s> {
-    rx: Receiver<&'s mut [u8], Endpoint>,
+struct RxWorld<'s, const R: usize> {
+    rx: Receiver<&'s mut [u8], Endpoint, 4, R>,
+    /// The frames above `rcv_nxt` that the receiver must hold (SPEC §10.1), by `seq`: those
+    /// in the window, from the peer, with a payload; the first copy of each.
+    held: Vec<(SeqNum, Vec<u8>)>,
     profile: Profile,
     idle: Duration,
     now: Instant,
@@ -659,8 +777,8 @@ struct RxWorld<'s> {
 /// - `Finished` only on the in-order FIN from the peer; a sink failure only when the in-order
 ///   payload does not fit; `Closed` only after the FIN; the idle timeout only after 10 s
 ///   without progress; a verdict failure only where an extension was granted;
-/// - every answer goes back to the datagram's sender, decodes, is 12 bytes to the script
-///   (which offers no extension), and is a SYN|ACK answering a SYN (`ack = seq + 1`), or an
+/// - every answer goes back to the datagram's sender, decodes, is 12 bytes to a script
+///   that offers no extension, and is a SYN|ACK answering a SYN (`ack = seq + 1`), or an
 ///   ACK / FIN|ACK to the peer whose `ack` is exactly what was written (never acknowledged
 ///   before written); in-order data and the FIN are always answered; nothing is sent on a
 ///   timer, nor after the end;
@@ -668,24 +786,61 @@ struct RxWorld<'s> {
 ///   of the pattern, all of it at `Finished`, and the script's FIN is acknowledged only then;
 /// - `is_done` and `has_succeeded` agree with the events; the next timeout is in the future.
 ///
-/// Input: set-up byte ([`rx_setup`]), data length (u16, mod 3001), script ISN (u32, mod
-/// MAX_SEQ), receiver seed (u16), chunk (u16), sink slack (u16, mod 2048); then ops ([`rx_op`]).
+/// With a window (set-up bits 4-5, [`rx_setup::WINDOW_SHIFT`]), SPEC §10.1 on top:
+/// - the SYN|ACK grants exactly `min(offer, R + 1)` when that is 2 or more (native), and
+///   nothing otherwise; a receiver without reorder slots (`R = 0`) never grants a window;
+/// - the harness keeps its own reorder buffer: every frame from the peer, with its conn, in
+///   the window (`seq = A + k·512`, `1 ≤ k < W`) and with a payload is held (first copy);
+///   `Delivered { n }` only on the in-order frame, `n` its payload plus the held frames that
+///   follow it in order (to the first short one), and the sink grows by exactly those bytes;
+/// - every ACK's cumulative `ack` is what was written, and its payload is exactly the `sack`
+///   of the frames held (none at `k ≥ W`, the shortest length); frames in the window and
+///   below `A` are always answered;
+/// - the scripted sender offers its window, sends the third frame alone, then frames within
+///   the granted window out of order, with losses and duplicates, as the input picks.
+///
+/// Input: set-up byte ([`rx_setup`]), data length (u16, mod 3001; mod 12001 with `R = 31`),
+/// script ISN (u32, mod MAX_SEQ), receiver seed (u16), chunk (u16), sink slack (u16, mod
+/// 2048); then ops ([`rx_op`]).
 pub fn receiver(data: &[u8]) -> Outcome {
+    let setup = data.first().copied().unwrap_or(0);
+    // The script's offer: bits 6-7.
+    let offer = [64, 2, 4, 1][usize::from(setup >> 6)];
+    match (setup >> rx_setup::WINDOW_SHIFT) & 3 {
+        0 => receiver_with::<0>(data, None),
+        1 => receiver_with::<3>(data, Some(offer)),
+        2 => receiver_with::<31>(data, Some(offer)),
+        // A stop-and-wait receiver asked for a window: it grants none.
+        _ => receiver_with::<0>(data, Some(offer)),
+    }
+}
+
+/// [`receiver`] with `R` reorder slots; `offer`: the script's window offer.
+fn receiver_with<const R: usize>(data: &[u8], offer: Option<u8>) -> Outcome {
+    // Memory is fixed (SPEC §10.1): `R` payload slots on top of the stop-and-wait receiver.
+    let size = size_of::<Receiver<&mut [u8], Endpoint, 4, R>>();
+    let base = size_of::<Receiver<&mut [u8], Endpoint, 4, 0>>();
+    assert!(size <= base + R * (spec::MAX_PAYLOAD + 8), "{size} bytes for {R} reorder slots");
     let mut input = Cursor::new(data);
     let setup = input.u8();
     let profile = if setup & rx_setup::REFERENCE != 0 { Profile::Reference } else { Profile::Native };
-    let len = usize::from(input.u16()) % (MAX_PATTERN + 1);
+    let max_len = if R >= 31 { 4 * MAX_PATTERN } else { MAX_PATTERN };
+    let len = usize::from(input.u16()) % (max_len + 1);
     let isn = seq_of(input.u32());
     let seed = u64::from(input.u16());
     let chunk_raw = usize::from(input.u16());
     let slack = usize::from(input.u16()) % 2048;
-    let chunk =
-        if setup & rx_setup::CHUNKED != 0 { 1 + chunk_raw % spec::MAX_PAYLOAD } else { spec::MAX_PAYLOAD };
+    // With a window, every data frame but the last is full (SPEC §10.1).
+    let chunk = if setup & rx_setup::CHUNKED != 0 && offer.is_none() {
+        1 + chunk_raw % spec::MAX_PAYLOAD
+    } else {
+        spec::MAX_PAYLOAD
+    };
     let capacity = if setup & rx_setup::SMALL_SINK != 0 { len / 2 } else { len + slack };
 
     let mut out = vec![0u8; capacity];
     let config = ReceiverConfig { profile, ..ReceiverConfig::new(seed) };
-    let mut world = RxWorld {
+    let mut world: RxWorld<R> = RxWorld {
         rx: Receiver::new(config, &mut out[..], Instant::ZERO),
         profile,
         idle: config.idle_timeout,
@@ -701,7 +856,11 @@ pub fn receiver(data: &[u8]) -> Outcome {
             stage: Stage::Syn,
             sent: VecDeque::new(),
             succeeded: false,
+            offer,
+            window: 1,
+            mark: 0,
         },
+        held: Vec::new(),
         clean: true,
         syn_acks: Vec::new(),
         conn: None,
@@ -715,9 +874,11 @@ pub fn receiver(data: &[u8]) -> Outcome {
         let op = input.u8();
         match op & 7 {
             0..=2 => {
-                let frame = world.script.current();
+                let (frame, arrives) = world.script.pick(op);
                 world.script.record(&frame);
-                world.deliver(PEER, &frame, true, op & rx_op::LOST_REPLY != 0);
+                if arrives {
+                    world.deliver(PEER, &frame, true, op & rx_op::LOST_REPLY != 0);
+                }
             }
             rx_op::DUPLICATE => {
                 let pick = usize::from(input.u8());
@@ -746,7 +907,7 @@ pub fn receiver(data: &[u8]) -> Outcome {
     outcome
 }
 
-impl RxWorld<'_> {
+impl<const R: usize> RxWorld<'_, R> {
     /// A frame from `op`'s endpoint with fields near the connection's, so that the checks
     /// on peer, conn and seq are reached by random input too.
     fn forge(&self, input: &mut Cursor) -> Vec<u8> {
@@ -764,8 +925,13 @@ impl RxWorld<'_> {
         };
         // Near the wrap and past MAX_SEQ: half of these do not decode.
         let near_max = |delta: u8| spec::MAX_SEQ - 128 + u32::from(delta);
+        let windowed = self.conn.is_some_and(|c| c.window >= 2);
         let seq = match select & 3 {
             0 => seq_plus(self.script.isn, small_delta(seq_delta)).get(),
+            // With a window: a frame boundary above (or below) `A`.
+            1 if windowed && seq_delta >= 0x80 => {
+                seq_plus(next, i64::from(seq_delta & 0x3f) * spec::MAX_PAYLOAD as i64 - 16 * 512).get()
+            }
             1 => seq_plus(next, small_delta(seq_delta)).get(),
             2 => u32::from(seq_delta),
             _ => near_max(seq_delta),
@@ -818,6 +984,30 @@ impl RxWorld<'_> {
         for &event in handled.events.iter() {
             let frame = decoded.expect("an event from a datagram that does not decode");
             must_answer |= self.on_event(from, frame, event, room, &mut written_now);
+        }
+        // SPEC §10.1: a data frame from the peer in the window above `A` is held, one below
+        // `A` is a duplicate; both are answered.
+        if let (Ok(f), Some(c)) = (decoded, self.conn)
+            && c.window >= 2
+            && !self.done
+            && c.fin.is_none()
+            && from == c.peer
+            && f.repr.conn == c.conn
+            && f.repr.flags.bits() & (spec::SYN | spec::FIN) == 0
+        {
+            let above = (f.repr.seq.get() + spec::MAX_SEQ - c.rcv_nxt.get()) % spec::MAX_SEQ;
+            let k = (above / spec::MAX_PAYLOAD as u32) as usize;
+            if above.is_multiple_of(spec::MAX_PAYLOAD as u32)
+                && (1..c.window).contains(&k)
+                && !f.payload.is_empty()
+            {
+                if !self.held.iter().any(|(seq, _)| *seq == f.repr.seq) {
+                    self.held.push((f.repr.seq, f.payload.to_vec()));
+                }
+                must_answer = true;
+            } else if above != 0 && spec::MAX_SEQ - above <= spec::MAX_SEQ / 2 {
+                must_answer = true;
+            }
         }
         assert_eq!(
             room - self.rx.sink().len(),
@@ -898,9 +1088,11 @@ impl RxWorld<'_> {
                     risn: sa.repr.seq,
                     rcv_nxt: repr.seq,
                     grants: sa.grants,
+                    window: sa.window,
                     fin: None,
                     rejected: false,
                 });
+                self.outcome.windowed = sa.window >= 2;
                 self.last_progress = self.now;
                 self.outcome.connected = true;
                 false
@@ -909,10 +1101,13 @@ impl RxWorld<'_> {
                 let c = self.conn.as_mut().expect("data delivered without a connection");
                 in_order(&*c);
                 assert_eq!(flags & spec::FIN, 0, "a FIN's payload delivered");
-                assert_eq!(usize::from(bytes), data.len(), "delivered other than the frame's payload");
-                self.written.extend_from_slice(data);
-                c.rcv_nxt = seq_plus(c.rcv_nxt, data.len() as i64);
-                *written_now += data.len();
+                // With a window: the frame, then the held frames that follow it in order.
+                let chunks = Self::release(&mut self.held, c, data);
+                let chunk = chunks.concat();
+                assert_eq!(usize::from(bytes), chunk.len(), "delivered other than the frame's payload");
+                self.written.extend_from_slice(&chunk);
+                c.rcv_nxt = seq_plus(c.rcv_nxt, chunk.len() as i64);
+                *written_now += chunk.len();
                 if self.clean && c.peer == PEER {
                     assert!(
                         self.script.data.starts_with(&self.written),
@@ -952,7 +1147,22 @@ impl RxWorld<'_> {
             ReceiverEvent::Failed(Error::Sink(_)) => {
                 let c = self.conn.expect("a sink failure without a connection");
                 in_order(&c);
-                assert!(data.len() > room, "a sink failure with room for the data");
+                // With a window, the in-order frame and the held frames that follow it are
+                // written one by one (each whole or not at all) until one does not fit.
+                let chunks = Self::release(&mut self.held, &c, data);
+                let mut fit = 0;
+                let mut fits = true;
+                for chunk in &chunks {
+                    if fit + chunk.len() > room {
+                        fits = false;
+                        break;
+                    }
+                    fit += chunk.len();
+                    self.written.extend_from_slice(chunk);
+                }
+                assert!(!fits, "a sink failure with room for the data");
+                assert!(fit == 0 || c.window >= 2, "a sink failure after writing");
+                *written_now += fit;
                 self.done = true;
                 false
             }
@@ -974,6 +1184,43 @@ impl RxWorld<'_> {
         }
     }
 
+    /// The in-order payload `data` of `c` and, with a window, the held frames it releases:
+    /// those that follow it in order, up to the first short one (the last frame: nothing is
+    /// kept above it). They leave `held`.
+    fn release(held: &mut Vec<(SeqNum, Vec<u8>)>, c: &RxConnection, data: &[u8]) -> Vec<Vec<u8>> {
+        let mut chunks = vec![data.to_vec()];
+        if c.window < 2 || data.is_empty() {
+            return chunks;
+        }
+        let mut next = seq_plus(c.rcv_nxt, data.len() as i64);
+        while let Some(i) = held.iter().position(|(seq, _)| *seq == next) {
+            let (_, payload) = held.swap_remove(i);
+            next = seq_plus(next, payload.len() as i64);
+            let last = payload.len() != spec::MAX_PAYLOAD;
+            chunks.push(payload);
+            if last {
+                held.clear();
+                break;
+            }
+        }
+        chunks
+    }
+
+    /// The `sack` the receiver must send now: the frames held above `A`.
+    fn expected_sack(&self, c: &RxConnection) -> Vec<u8> {
+        let mut bitmap = 0u64;
+        for (seq, _) in &self.held {
+            let above = (seq.get() + spec::MAX_SEQ - c.rcv_nxt.get()) % spec::MAX_SEQ;
+            let k = (above / spec::MAX_PAYLOAD as u32) as usize;
+            assert!(
+                above.is_multiple_of(spec::MAX_PAYLOAD as u32) && (1..c.window).contains(&k),
+                "the harness holds a frame outside the window"
+            );
+            bitmap |= 1 << (k - 1);
+        }
+        sack_option(bitmap)
+    }
+
     /// The answer to a datagram.
     fn check_reply(
         &mut self,
@@ -988,7 +1235,7 @@ impl RxWorld<'_> {
         let answer = frame::decode(reply).expect("answers decode");
         let repr = answer.repr;
         let flags = repr.flags.bits();
-        if from_script {
+        if from_script && self.script.offer.is_none() {
             assert_eq!(reply.len(), spec::HEADER_LEN, "a payload to a sender that offered no extension");
         }
         if flags == spec::SYN | spec::ACK {
@@ -1002,7 +1249,28 @@ impl RxWorld<'_> {
                     "a new SYN|ACK after the handshake"
                 );
             }
-            let sa = SynAck { to, repr, grants: !answer.payload.is_empty() };
+            // A window grant (SPEC §10.1): only from reorder slots, at most R + 1.
+            let window = match option_value(answer.payload, 2) {
+                None => 1,
+                Some(&[w]) => {
+                    assert!(
+                        R > 0 && self.profile == Profile::Native,
+                        "a window granted without reorder slots"
+                    );
+                    assert!((2..=(R + 1).min(64)).contains(&usize::from(w)), "a grant of {w} frames");
+                    usize::from(w)
+                }
+                Some(other) => panic!("a window option of {} bytes", other.len()),
+            };
+            if from_script && self.clean && self.script.offer.is_some() {
+                let granted = match (self.profile, self.script.offer) {
+                    (Profile::Native, Some(offer)) if R > 0 => usize::from(offer).min(R + 1),
+                    _ => 1,
+                };
+                let want = if granted >= 2 { vec![2, 1, granted as u8] } else { Vec::new() };
+                assert_eq!(answer.payload, &want[..], "the SYN|ACK to the script grants other than SPEC's");
+            }
+            let sa = SynAck { to, repr, grants: !answer.payload.is_empty(), window };
             if !self.syn_acks.contains(&sa) {
                 self.syn_acks.push(sa);
             }
@@ -1014,6 +1282,13 @@ impl RxWorld<'_> {
             assert_eq!(flags & spec::FIN != 0, c.fin.is_some(), "FIN|ACK before the FIN, or ACK after it");
             if !c.grants {
                 assert!(answer.payload.is_empty(), "a payload where no extension was granted");
+            }
+            if c.window >= 2 && flags == spec::ACK {
+                assert_eq!(
+                    answer.payload,
+                    &self.expected_sack(&c)[..],
+                    "an ACK whose sack is not the frames held (SPEC §10.1)"
+                );
             }
         } else {
             panic!("an answer with flags {:?}", repr.flags);
@@ -1048,6 +1323,10 @@ impl RxWorld<'_> {
 
     fn check_state(&self) {
         assert_eq!(self.rx.is_done(), self.done, "is_done disagrees with the events");
+        if !self.done {
+            let window = self.conn.map_or(1, |c| c.window);
+            assert_eq!(usize::from(self.rx.window()), window, "window() disagrees with the grant");
+        }
         let succeeded = self.conn.is_some_and(|c| c.fin.is_some() && !c.rejected);
         assert_eq!(self.rx.has_succeeded(), succeeded, "has_succeeded disagrees with the events");
         if self.done {
@@ -1089,6 +1368,15 @@ pub mod tx_setup {
     pub const REFERENCE: u8 = 1;
     /// The sender knows the transfer size (announced in a native SYN).
     pub const TRANSFER_SIZE: u8 = 2;
+    /// Bits 2-3: the sender's frame buffers. 0: `N = 1` (SPEC §4 only); 1: `N = 4`; 2:
+    /// `N = 32`; 3: `N = 4` with `window = 2` in its config (an offer of 2).
+    pub const WINDOW_SHIFT: u8 = 2;
+    /// Bits 4-6, with `N > 1`: what the SYN|ACK grants. 0 and 1: the offer; 2: 2; 3: 3 (at
+    /// most the offer); 4: nothing; 5: the offer + 1 (the sender must fail); 6: a window of 1
+    /// (out of range: ignored); 7: a malformed option list (ignored whole).
+    pub const GRANT_SHIFT: u8 = 4;
+    /// With `N > 1`: the `fixed` congestion policy instead of `reno`.
+    pub const FIXED: u8 = 0x80;
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -1109,8 +1397,30 @@ struct Sent {
     data_len: usize,
 }
 
-struct TxWorld<'s> {
-    tx: Sender<&'s [u8], Endpoint>,
+struct TxWorld<'s, const N: usize> {
+    tx: Sender<&'s [u8], Endpoint, N>,
+    /// The window offered in the SYN, if any.
+    offer: Option<u8>,
+    /// The payload of the SYN|ACK the harness's receiver answers with.
+    grant: Vec<u8>,
+    /// The window the sender must use once connected (SPEC §10.1; 1: none).
+    window: usize,
+    /// With a window: each distinct data frame sent, by data offset, as sent.
+    data_frames: std::collections::BTreeMap<usize, Vec<u8>>,
+    /// With a window: the data bytes the sender reported acknowledged (its `A`).
+    acked: usize,
+    /// With a window: the frames (data offsets) the harness's receiver took, and its own
+    /// cumulative ack.
+    got: std::collections::BTreeSet<usize>,
+    peer_acked: usize,
+    /// The window the harness's SYN|ACK grants (1: none).
+    granted: usize,
+    /// A window was granted and the third frame acknowledged: the window is open.
+    open: bool,
+    /// With a window: the data offsets any valid sack has shown held (SPEC §10.1: from the
+    /// peer, its conn, no frame at `k ≥ W`, none not sent). A frame above `A` is sent again
+    /// only as a fast retransmission, which needs one of these above it.
+    shown: std::collections::BTreeSet<usize>,
     profile: Profile,
     transfer_size: bool,
     pattern: &'s [u8],
@@ -1121,6 +1431,8 @@ struct TxWorld<'s> {
     answer_risn: SeqNum,
     /// Conn and RISN of the SYN|ACK the sender connected with.
     conn: Option<(u16, SeqNum)>,
+    /// The SYN's seq.
+    syn_seq: Option<SeqNum>,
     /// The last new frame, and whether an answer the sender accepted acknowledged it.
     prev: Option<Sent>,
     prev_acked: bool,
@@ -1158,25 +1470,82 @@ struct TxWorld<'s> {
 /// - liveness: the right answer from the peer is always accepted, so that the transfer ends;
 /// - `is_done`, `has_succeeded` agree with the events; the next timeout is in the future.
 ///
-/// Input: set-up byte ([`tx_setup`]), data length (u16, mod 3001), sender seed (u32), the
-/// answering conn (u16, 0 means 1) and RISN (u32, mod MAX_SEQ); then ops ([`tx_op`]).
+/// With `N > 1` (set-up bits 2-3, [`tx_setup::WINDOW_SHIFT`]), SPEC §10.1 on top:
+/// - the SYN offers `min(N, config.window)` (native); the SYN|ACK grants what the set-up
+///   says; the sender uses exactly the window granted (`window()`), none for an ill-formed or
+///   missing grant, and fails on a grant above its offer;
+/// - the harness's receiver takes the frames in flight in the order the input picks (losses
+///   and reordering), and answers with its cumulative ack and the `sack` of the frames it
+///   holds; mutated answers add sacks at `k ≥ W`, of frames not sent, malformed ones, acks
+///   beyond what was sent;
+/// - the third frame alone; never more than `W` distinct data frames unacknowledged, none
+///   beyond `A + W·512`; new data frames in order; a retransmission repeats a frame at or
+///   above `A` byte for byte, and one above `A` only after a sack the sender may take (from
+///   the peer, no frame at `k ≥ W`, none not sent) showed a frame above it; `Acknowledged { n }` only on an ACK from the peer, right conn,
+///   whose `ack` is `A + n` on a frame boundary of data sent; the FIN only once all data is
+///   acknowledged; `Finished` only on its acknowledgement.
+///
+/// Input: set-up byte ([`tx_setup`]), data length (u16, mod 3001; mod 12001 with `N = 32`),
+/// sender seed (u32), the answering conn (u16, 0 means 1) and RISN (u32, mod MAX_SEQ); then
+/// ops ([`tx_op`]).
 pub fn sender(data: &[u8]) -> Outcome {
+    let setup = data.first().copied().unwrap_or(0);
+    match (setup >> tx_setup::WINDOW_SHIFT) & 3 {
+        0 => sender_with::<1>(data, 64),
+        1 => sender_with::<4>(data, 64),
+        2 => sender_with::<32>(data, 64),
+        _ => sender_with::<4>(data, 2),
+    }
+}
+
+/// [`sender`] with `N` frame buffers and `window` in the sender's config.
+fn sender_with<const N: usize>(data: &[u8], window: u8) -> Outcome {
+    // Memory is fixed (SPEC §10.1): `N` frame buffers in all.
+    let size = size_of::<Sender<&[u8], Endpoint, N>>();
+    let base = size_of::<Sender<&[u8], Endpoint, 1>>();
+    assert!(size <= base + (N - 1) * (spec::MAX_FRAME + 8), "{size} bytes for {N} frame buffers");
     let mut input = Cursor::new(data);
     let setup = input.u8();
     let profile = if setup & tx_setup::REFERENCE != 0 { Profile::Reference } else { Profile::Native };
     let transfer_size = setup & tx_setup::TRANSFER_SIZE != 0;
-    let len = usize::from(input.u16()) % (MAX_PATTERN + 1);
+    let max_len = if N >= 32 { 4 * MAX_PATTERN } else { MAX_PATTERN };
+    let len = usize::from(input.u16()) % (max_len + 1);
     let seed = u64::from(input.u32());
     let answer_conn = input.u16().max(1);
     let answer_risn = seq_of(input.u32());
     let pattern = pattern(len);
+    let fixed = N > 1 && setup & tx_setup::FIXED != 0;
     let config = SenderConfig {
         profile,
         transfer_size: transfer_size.then_some(len as u64),
+        window,
+        congestion: if fixed { rudp_nostd::Congestion::Fixed } else { rudp_nostd::Congestion::Reno },
         ..SenderConfig::new(seed)
     };
-    let mut world = TxWorld {
-        tx: Sender::new(config, &pattern[..], PEER, Instant::ZERO),
+    let offer = (N > 1 && profile == Profile::Native).then_some(window.min(N as u8));
+    // The harness's grant and the window it makes (SPEC §10: ill-formed options are ignored).
+    let (grant, granted) = match (offer, (setup >> tx_setup::GRANT_SHIFT) & 7) {
+        (None, _) => (Vec::new(), 1),
+        (Some(offer), 0 | 1) => (vec![2, 1, offer], usize::from(offer)),
+        (Some(offer), 2) => (vec![2, 1, 2], 2.min(usize::from(offer))),
+        (Some(offer), 3) => (vec![2, 1, 3.min(offer)], usize::from(3.min(offer))),
+        (Some(_), 4) => (Vec::new(), 1),
+        (Some(offer), 5) => (vec![2, 1, offer + 1], 1),
+        (Some(_), 6) => (vec![2, 1, 1], 1),
+        (Some(offer), _) => (vec![2, 5, offer], 1),
+    };
+    let mut world: TxWorld<N> = TxWorld {
+        tx: Sender::windowed(config, &pattern[..], PEER, Instant::ZERO),
+        offer,
+        grant,
+        window: 1,
+        data_frames: Default::default(),
+        acked: 0,
+        got: Default::default(),
+        peer_acked: 0,
+        granted,
+        open: false,
+        shown: Default::default(),
         profile,
         transfer_size,
         pattern: &pattern,
@@ -1185,6 +1554,7 @@ pub fn sender(data: &[u8]) -> Outcome {
         answer_conn,
         answer_risn,
         conn: None,
+        syn_seq: None,
         prev: None,
         prev_acked: false,
         sent_bytes: 0,
@@ -1224,7 +1594,7 @@ pub fn sender(data: &[u8]) -> Outcome {
     world.outcome
 }
 
-impl TxWorld<'_> {
+impl<const N: usize> TxWorld<'_, N> {
     fn conn_risn(&self) -> (u16, SeqNum) {
         self.conn.unwrap_or((self.answer_conn, self.answer_risn))
     }
@@ -1235,12 +1605,16 @@ impl TxWorld<'_> {
         let (conn, risn) = self.conn_risn();
         let flags = |bits: u16| Flags::from_bits(bits);
         let repr = match p.kind {
-            Kind::Syn => Repr {
-                seq: self.answer_risn,
-                ack: seq_plus(p.repr.seq, 1),
-                conn: self.answer_conn,
-                flags: flags(spec::SYN | spec::ACK),
-            },
+            Kind::Syn => {
+                let repr = Repr {
+                    seq: self.answer_risn,
+                    ack: seq_plus(p.repr.seq, 1),
+                    conn: self.answer_conn,
+                    flags: flags(spec::SYN | spec::ACK),
+                };
+                return Some(frame_bytes(repr, &self.grant));
+            }
+            Kind::Data if self.open => return Some(self.window_answer(0).0),
             Kind::Data => Repr {
                 seq: seq_plus(risn, 1),
                 ack: seq_plus(p.repr.seq, p.data_len as i64),
@@ -1265,7 +1639,100 @@ impl TxWorld<'_> {
         Some(frame_bytes(repr, &[]))
     }
 
+    /// Records the frames a sack shows, if the sender may take it (SPEC §10.1): relative to
+    /// the ACK's cumulative ack, within `W`, all sent. (More permissive than the sender where
+    /// it does not matter: a malformed list after the sack, any flags with ACK.)
+    fn note_sack(&mut self, f: Frame<'_>) {
+        let a = self.offset_of(f.repr.ack);
+        if a < self.acked || a > self.sent_bytes {
+            return;
+        }
+        let Some(value) = option_value(f.payload, 4).filter(|v| (1..=8).contains(&v.len())) else { return };
+        let mut bytes = [0u8; 8];
+        bytes[..value.len()].copy_from_slice(value);
+        let bitmap = u64::from_le_bytes(bytes);
+        let highest = 64 - bitmap.leading_zeros() as usize;
+        if bitmap == 0 || highest >= self.window || a + highest * spec::MAX_PAYLOAD >= self.sent_bytes {
+            return;
+        }
+        for k in 1..=highest {
+            if bitmap >> (k - 1) & 1 != 0 {
+                self.shown.insert(a + k * spec::MAX_PAYLOAD);
+            }
+        }
+    }
+
+    /// Data offset of a data frame's `seq`.
+    fn offset_of(&self, seq: SeqNum) -> usize {
+        let first = self.isn().map_or(0, |isn| seq_plus(isn, 1).get());
+        ((i64::from(seq.get()) - i64::from(first)).rem_euclid(i64::from(spec::MAX_SEQ))) as usize
+    }
+
+    /// The sender's ISN, once its SYN was seen.
+    fn isn(&self) -> Option<SeqNum> {
+        self.syn_seq
+    }
+
+    /// With a window: the harness's receiver takes one data frame in flight, the one `pick`
+    /// names (0: the oldest it does not have; `k`: the frame `k` places above its cumulative
+    /// ack, if sent), and answers with its cumulative ack and the `sack` of the frames it
+    /// holds above it (SPEC §10.1). Returns the answer and the frame taken.
+    fn window_answer(&self, pick: usize) -> (Vec<u8>, Option<usize>) {
+        let (conn, risn) = self.conn_risn();
+        let base = self.peer_acked.max(self.acked);
+        let above = |o: &usize| *o >= base;
+        let mut got: Vec<usize> = self.got.iter().copied().filter(above).collect();
+        let wanted = base + pick * spec::MAX_PAYLOAD;
+        let take = if pick > 0 && self.data_frames.contains_key(&wanted) {
+            Some(wanted)
+        } else {
+            self.data_frames.keys().copied().filter(above).find(|o| !got.contains(o))
+        };
+        got.extend(take);
+        let mut ack = base;
+        while got.contains(&ack) {
+            let len = self.data_frames.get(&ack).map_or(0, |f| f.len() - spec::HEADER_LEN);
+            if len == 0 {
+                break;
+            }
+            ack += len;
+        }
+        let mut bitmap = 0u64;
+        for &o in &got {
+            let k = o.saturating_sub(ack) / spec::MAX_PAYLOAD;
+            if o > ack && k < self.window {
+                bitmap |= 1 << (k - 1);
+            }
+        }
+        let repr = Repr {
+            seq: seq_plus(risn, 1),
+            ack: seq_plus(self.syn_seq.unwrap_or(SeqNum::ZERO), 1 + ack as i64),
+            conn,
+            flags: Flags::from_bits(spec::ACK),
+        };
+        (frame_bytes(repr, &sack_option(bitmap)), take)
+    }
+
     fn good(&mut self, op: u8) {
+        if self.open && self.prev.as_ref().is_some_and(|p| p.kind == Kind::Data) && !self.done {
+            let (answer, take) = self.window_answer(usize::from((op >> 3) & 7));
+            let from = if op & tx_op::WRONG_PEER != 0 { 1 + (op >> 3) % (ENDPOINTS - 1) } else { PEER };
+            let advances =
+                from == PEER && frame::decode(&answer).is_ok_and(|f| self.offset_of(f.repr.ack) > self.acked);
+            if from == PEER {
+                self.got.extend(take);
+            }
+            let ack = frame::decode(&answer).map_or(0, |f| self.offset_of(f.repr.ack));
+            let (events, _) = self.deliver(from, &answer);
+            if from == PEER {
+                self.peer_acked = self.peer_acked.max(ack);
+            }
+            if advances {
+                let acknowledged = events.iter().any(|e| matches!(e, SenderEvent::Acknowledged { .. }));
+                assert!(acknowledged, "a right cumulative ack was not accepted (events {events:?})");
+            }
+            return;
+        }
         let Some(answer) = self.right_answer(op & tx_op::ORIGINAL_FIN_ACK != 0) else { return };
         let from = if op & tx_op::WRONG_PEER != 0 { 1 + (op >> 3) % (ENDPOINTS - 1) } else { PEER };
         let expect = (from == PEER && !self.done).then(|| self.prev.as_ref().map(|p| p.kind)).flatten();
@@ -1288,7 +1755,8 @@ impl TxWorld<'_> {
             let value = u32::from_le_bytes([field[0], field[1], field[2], field[3]]);
             field.copy_from_slice(&value.wrapping_add_signed(small_delta(delta) as i32).to_le_bytes());
         };
-        match what % 8 {
+        let kinds = if self.offer.is_some() { 16 } else { 8 };
+        match what % kinds {
             0 => add(&mut answer[0..4], delta),
             1 => add(&mut answer[4..8], delta),
             2 => {
@@ -1305,7 +1773,41 @@ impl TxWorld<'_> {
             }
             5 => answer.extend_from_slice(&filler(usize::from(extra), delta)),
             6 => answer.truncate(usize::from(extra) % spec::HEADER_LEN),
-            _ => from = 1 + delta % (ENDPOINTS - 1),
+            7 => from = 1 + delta % (ENDPOINTS - 1),
+            // With a window (SPEC §10.1): sacks the sender must ignore, or take with care.
+            _ => {
+                let w = self.window.max(1);
+                answer.truncate(spec::HEADER_LEN);
+                let in_flight = self.data_frames.range(self.acked..).count();
+                let (option, ack_move) = match what % 16 {
+                    // A frame at k ≥ W.
+                    8 => (sack_option(1 << ((w - 1 + usize::from(extra % 8)) % 64)), 0),
+                    // A frame not sent (k ≥ frames in flight).
+                    9 => (sack_option(1 << ((in_flight.max(1) - 1 + usize::from(extra % 4)) % 64)), 0),
+                    // Malformed: empty, too long, running past the end.
+                    10 => match extra % 3 {
+                        0 => (vec![4, 0], 0),
+                        1 => (vec![4, 9, delta, 1, 2, 3, 4, 5, 6, 7, 8], 0),
+                        _ => (vec![4, 8, delta], 0),
+                    },
+                    // A cumulative ack beyond what was sent, with a sack.
+                    11 => (sack_option(u64::from(delta)), 1 + i64::from(extra % 4)),
+                    // Any bitmap of one or two bytes.
+                    12 => (vec![4, 1 + extra % 2, delta, extra], 0),
+                    // A cumulative ack one frame back (old), with a sack.
+                    13 => (sack_option(u64::from(delta)), -1),
+                    // An unknown option first, then a sack.
+                    14 => ([&[9, 1, extra][..], &sack_option(u64::from(delta))].concat(), 0),
+                    // The sack repeated: only the first counts.
+                    _ => ([sack_option(u64::from(delta)), sack_option(u64::from(extra))].concat(), 0),
+                };
+                if ack_move != 0 {
+                    let ack = u32::from_le_bytes([answer[4], answer[5], answer[6], answer[7]]);
+                    let moved = seq_plus(seq_of(ack), ack_move * spec::MAX_PAYLOAD as i64).get();
+                    answer[4..8].copy_from_slice(&moved.to_le_bytes());
+                }
+                answer.extend_from_slice(&option);
+            }
         }
         self.deliver(from, &answer);
     }
@@ -1343,6 +1845,14 @@ impl TxWorld<'_> {
     fn deliver(&mut self, from: Endpoint, datagram: &[u8]) -> (Vec<SenderEvent>, usize) {
         push_history(&mut self.answers, from, datagram);
         let decoded = frame::decode(datagram);
+        if let Ok(f) = decoded
+            && self.open
+            && from == PEER
+            && self.conn.is_some_and(|(conn, _)| conn == f.repr.conn)
+            && f.repr.flags.bits() & spec::ACK != 0
+        {
+            self.note_sack(f);
+        }
         let acknowledges = decoded.is_ok_and(|f| self.acknowledges_prev(from, &f));
         let has_payload = decoded.is_ok_and(|f| !f.payload.is_empty());
         let was_done = self.done;
@@ -1375,9 +1885,55 @@ impl TxWorld<'_> {
                     self.prev_acked = true;
                     connected_now = true;
                     self.outcome.connected = true;
+                    // The window this SYN|ACK grants (SPEC §10): a well-formed list, a
+                    // one-byte window in 2..=offer; anything else is ignored or fails.
+                    let payload = decoded.map_or(&[][..], |f| f.payload);
+                    self.window = match (self.offer, option_value(payload, 2)) {
+                        (Some(offer), Some(&[w]))
+                            if options_well_formed(payload) && (2..=offer).contains(&w) =>
+                        {
+                            usize::from(w)
+                        }
+                        _ => 1,
+                    };
+                    self.outcome.windowed = self.window >= 2;
+                    if payload == &self.grant[..] {
+                        assert_eq!(self.window, self.granted, "the harness's grant makes another window");
+                    }
+                }
+                SenderEvent::Acknowledged { bytes } if self.open => {
+                    // SPEC §10.1: a cumulative ack from the peer, on a frame boundary of data
+                    // sent, covering exactly `bytes` more.
+                    let f = decoded.expect("checked");
+                    let flags = f.repr.flags.bits();
+                    assert!(kind == Some(Kind::Data), "acknowledged after the data");
+                    assert_eq!(from, PEER, "acknowledged by another endpoint");
+                    assert_eq!(Some(f.repr.conn), self.conn.map(|c| c.0), "acknowledged on another conn");
+                    assert_eq!(
+                        flags & (spec::SYN | spec::FIN | spec::ACK),
+                        spec::ACK,
+                        "acknowledged by a non-ACK"
+                    );
+                    let at = self.offset_of(f.repr.ack);
+                    assert_eq!(
+                        at,
+                        self.acked + usize::from(bytes),
+                        "Acknowledged other than the ack's advance"
+                    );
+                    assert!(bytes > 0 && at <= self.sent_bytes, "an ack of data not sent");
+                    assert!(
+                        at == self.sent_bytes || self.data_frames.contains_key(&at),
+                        "an ack inside a frame was taken"
+                    );
+                    self.acked = at;
+                    self.prev_acked = self.acked == self.sent_bytes;
                 }
                 SenderEvent::Acknowledged { bytes } => {
                     let p = self.prev.as_ref().expect("checked");
+                    if self.window >= 2 {
+                        self.open = true;
+                        self.acked = p.data_len;
+                    }
                     assert!(
                         kind == Some(Kind::Data) && acknowledges,
                         "acknowledged by an answer that is not the ACK"
@@ -1425,7 +1981,11 @@ impl TxWorld<'_> {
         let mut repeats = 0;
         while let Some(t) = self.tx.poll_transmit(self.now) {
             sent += 1;
-            assert!(sent <= 1, "more than one frame from one call: one frame in flight");
+            if self.window >= 2 {
+                assert!(sent <= self.window, "more than W frames from one call");
+            } else {
+                assert!(sent <= 1, "more than one frame from one call: one frame in flight");
+            }
             assert!(!self.done, "a frame after the end");
             assert_eq!(t.to, PEER, "a frame to another endpoint than the peer");
             assert_eq!(t.trace.direction, Direction::Send);
@@ -1436,13 +1996,28 @@ impl TxWorld<'_> {
             if self.profile == Profile::Reference {
                 assert_eq!(bytes.len(), spec::MAX_FRAME, "a reference frame not padded to 524 bytes");
             }
+            let data_phase = self.prev.as_ref().is_some_and(|p| p.kind == Kind::Data);
+            let offset = self.offset_of(frame.repr.seq);
             if self.prev.as_ref().is_some_and(|p| p.bytes == bytes) {
                 assert!(dup, "a repeated frame not traced DUP");
+                repeats += 1;
+            } else if self.window >= 2 && data_phase && self.data_frames.get(&offset) == Some(&bytes) {
+                // SPEC §10.1: an earlier frame in flight again, exactly as sent.
+                assert!(dup, "a repeated frame not traced DUP");
+                assert!(offset >= self.acked, "a retransmission of acknowledged data");
+                // Above `A`, only a fast retransmission (a timeout sends the oldest frame).
+                assert!(
+                    offset == self.acked || self.shown.range(offset + 1..).next().is_some(),
+                    "a frame above A sent again without a valid sack showing one above it"
+                );
                 repeats += 1;
             } else {
                 assert!(!dup, "a new frame traced DUP");
                 self.check_new_frame(frame, &bytes);
             }
+        }
+        if self.conn.is_some() && !self.done {
+            assert_eq!(usize::from(self.tx.window()), self.window, "window() disagrees with the grant");
         }
         repeats
     }
@@ -1464,12 +2039,24 @@ impl TxWorld<'_> {
                         options.extend_from_slice(&[1, 8]);
                         options.extend_from_slice(&(self.pattern.len() as u64).to_le_bytes());
                     }
+                    if let Some(offer) = self.offer {
+                        options.extend_from_slice(&[2, 1, offer]);
+                    }
                     assert_eq!(frame.payload, &options[..], "SYN options other than the transfer size");
                 }
+                self.syn_seq = Some(repr.seq);
                 (Kind::Syn, 0)
             }
             Some(p) => {
-                assert!(self.prev_acked, "a new frame while the {:?} is unacknowledged", p.kind);
+                if self.open && p.kind == Kind::Data && self.sent_bytes < self.pattern.len() {
+                    // SPEC §10.1: within the window.
+                    let at = self.sent_bytes;
+                    assert!(at < self.acked + self.window * spec::MAX_PAYLOAD, "a frame beyond A + W·512");
+                    let in_flight = self.data_frames.range(self.acked..).count() + 1;
+                    assert!(in_flight <= self.window, "more than W data frames unacknowledged");
+                } else {
+                    assert!(self.prev_acked, "a new frame while the {:?} is unacknowledged", p.kind);
+                }
                 let (conn, risn) = self.conn.expect("acknowledged SYN");
                 assert_eq!(repr.conn, conn, "a frame with another connection id");
                 match p.kind {
@@ -1521,6 +2108,9 @@ impl TxWorld<'_> {
                 }
             }
         };
+        if kind == Kind::Data && self.window >= 2 {
+            self.data_frames.insert(self.offset_of(repr.seq), bytes.to_vec());
+        }
         self.prev = Some(Sent { bytes: bytes.to_vec(), repr, kind, data_len });
         self.prev_acked = false;
     }
@@ -1568,11 +2158,15 @@ pub struct Seed {
 }
 
 /// No connection, no transfer: the frame targets' seeds.
-const NOTHING: Outcome = Outcome { connected: false, completed: false };
+const NOTHING: Outcome = Outcome { connected: false, completed: false, windowed: false };
 /// A connection that does not complete the scripted transfer.
-const CONNECTS: Outcome = Outcome { connected: true, completed: false };
+const CONNECTS: Outcome = Outcome { connected: true, completed: false, windowed: false };
 /// The scripted transfer completes.
-const COMPLETES: Outcome = Outcome { connected: true, completed: true };
+const COMPLETES: Outcome = Outcome { connected: true, completed: true, windowed: false };
+/// The scripted transfer completes with a window (SPEC §10.1).
+const COMPLETES_WINDOWED: Outcome = Outcome { connected: true, completed: true, windowed: true };
+/// A connection with a window that does not complete the scripted transfer.
+const CONNECTS_WINDOWED: Outcome = Outcome { connected: true, completed: false, windowed: true };
 
 fn seed(target: &'static str, name: &str, bytes: Vec<u8>, reaches: Outcome) -> Seed {
     Seed { target, name: name.to_string(), bytes, reaches }
@@ -1751,6 +2345,50 @@ pub fn seed_corpus() -> Vec<Seed> {
     sends(&mut p, 3, false);
     seeds.push(seed(receiver, "stranger-connects-first", p.into_bytes(), CONNECTS));
 
+    // With a window (SPEC §10.1). `pick(k)`: the frame at `k` from the script's `A`.
+    let window = |mode: u8, offer: u8| mode << rx_setup::WINDOW_SHIFT | offer << 6;
+    let pick = |k: u8| rx_op::SEND | (k + 1) << 3;
+    let (next, lose_next) = (rx_op::SEND, rx_op::SEND | 15 << 3);
+    // R = 3, offer 64: granted 4. Six frames, sent out of order with a loss.
+    let mut p = rx_header(window(1, 0) | rx_setup::TRANSFER_SIZE, 2600, 900, 3, 0, 0);
+    p.u8(next).u8(next); // SYN, third frame (alone): A = 512
+    p.u8(pick(2)).u8(pick(1)).u8(lose_next).u8(pick(0)); // 1536, 1024, (2048 lost), 512: A = 2048
+    p.u8(next).u8(rx_op::DUPLICATE).u8(1).u8(pick(0)); // 2560 (short, held), 2048: A = 2600
+    p.u8(next).u8(next).u8(rx_op::WAIT_LONG).u8(200); // FIN, final ACK
+    seeds.push(seed(receiver, "window-4-out-of-order", p.into_bytes(), COMPLETES_WINDOWED));
+
+    // R = 31, offer 64: granted 32. Twelve frames, lost answers, duplicates, a wrap.
+    let mut p = rx_header(window(2, 0), 6000, max - 2000, 8, 0, 0);
+    p.u8(next).u8(next | rx_op::LOST_REPLY).u8(next);
+    for round in 0..14u8 {
+        p.u8(if round % 3 == 0 { next | rx_op::LOST_REPLY } else { next });
+        p.u8(pick(round % 5));
+        p.u8(rx_op::DUPLICATE).u8(round);
+    }
+    p.u8(next).u8(next).u8(next);
+    seeds.push(seed(receiver, "window-32-lossy-wrap", p.into_bytes(), COMPLETES_WINDOWED));
+
+    // R = 3, offer 2: granted 2; junk in the window from a stranger.
+    let mut p = rx_header(window(1, 1), 1500, 77, 4, 0, 0);
+    p.u8(next).u8(next).u8(pick(1));
+    p.u8(rx_op::FORGED | 2 << 3).u8(0x01).u8(0x81).u8(2).u16(0).u8(4).u8(200).u8(9);
+    for _ in 0..6 {
+        p.u8(next);
+    }
+    seeds.push(seed(receiver, "window-2-stranger", p.into_bytes(), COMPLETES_WINDOWED));
+
+    // A stop-and-wait receiver (R = 0) asked for a window grants none.
+    let mut p = rx_header(window(3, 0), 1300, 4000, 5, 0, 0);
+    for _ in 0..7 {
+        p.u8(next);
+    }
+    seeds.push(seed(receiver, "window-refused", p.into_bytes(), COMPLETES));
+
+    // The sink fills while held frames are released.
+    let mut p = rx_header(window(1, 2) | rx_setup::SMALL_SINK, 2500, 50, 6, 0, 0);
+    p.u8(next).u8(next).u8(pick(3)).u8(pick(2)).u8(pick(1)).u8(pick(0)).u8(next);
+    seeds.push(seed(receiver, "window-sink-full", p.into_bytes(), CONNECTS_WINDOWED));
+
     // The frames of a real sender, as junk from the peer's endpoint.
     for (label, profile_bit, len, receiver_seed, frames) in [
         ("real-sender-native", 0, 1300u16, 7u16, &native_tx),
@@ -1799,6 +2437,62 @@ pub fn seed_corpus() -> Vec<Seed> {
         p.u8(tx_op::GOOD);
     }
     seeds.push(seed(sender, "empty-transfer", p.into_bytes(), COMPLETES));
+
+    // With a window (SPEC §10.1). `mode`: N = 4, 32, or 4 offering 2; `grant`: tx_setup's.
+    let window = |mode: u8, grant: u8| mode << tx_setup::WINDOW_SHIFT | grant << tx_setup::GRANT_SHIFT;
+    let take = |k: u8| tx_op::GOOD | k << 3;
+    // N = 4, granted 4: six frames, answered in order.
+    let mut p = tx_header(window(1, 0) | tx_setup::TRANSFER_SIZE, 2600, 11, 9, 700);
+    for _ in 0..12 {
+        p.u8(tx_op::GOOD);
+    }
+    p.u8(tx_op::WAIT_LONG).u8(100);
+    seeds.push(seed(sender, "window-4-in-order", p.into_bytes(), COMPLETES_WINDOWED));
+
+    // N = 32, granted 32, fixed: 24 frames, taken out of order with losses (a fast
+    // retransmission), timeouts, bad sacks.
+    let mut p = tx_header(window(2, 0) | tx_setup::FIXED, 12000, 12, 3, max - 1000);
+    p.u8(tx_op::GOOD).u8(tx_op::GOOD); // SYN|ACK, the third frame's ACK
+    for round in 0..40u8 {
+        p.u8(take(1 + round % 3));
+        if round % 5 == 0 {
+            p.u8(tx_op::MUTATED).u8(8 + round % 8).u8(round).u8(round / 2);
+        }
+        if round % 7 == 0 {
+            p.u8(tx_op::WAIT).u8(200);
+        }
+        p.u8(tx_op::GOOD);
+    }
+    for _ in 0..30 {
+        p.u8(tx_op::GOOD);
+    }
+    p.u8(tx_op::WAIT_LONG).u8(100);
+    seeds.push(seed(sender, "window-32-lossy", p.into_bytes(), COMPLETES_WINDOWED));
+
+    // N = 4 offering 2, granted 2, reno: losses recovered by timeouts and early retransmit.
+    let mut p = tx_header(window(3, 2), 2000, 13, 5, 5);
+    p.u8(tx_op::GOOD).u8(tx_op::GOOD);
+    for _ in 0..6 {
+        p.u8(take(1)).u8(tx_op::REPLAY).u8(1).u8(tx_op::WAIT_LONG).u8(20).u8(tx_op::GOOD);
+    }
+    for _ in 0..8 {
+        p.u8(tx_op::GOOD);
+    }
+    seeds.push(seed(sender, "window-2-early-retransmit", p.into_bytes(), COMPLETES_WINDOWED));
+
+    // A grant above the offer: the sender fails.
+    let mut p = tx_header(window(1, 5), 1000, 14, 5, 5);
+    p.u8(tx_op::GOOD).u8(tx_op::GOOD);
+    seeds.push(seed(sender, "window-above-offer", p.into_bytes(), CONNECTS));
+
+    // No grant, a window of 1, a malformed list: stop-and-wait with four frame buffers.
+    for (name, grant) in [("window-not-granted", 4), ("window-1-ignored", 6), ("window-malformed", 7)] {
+        let mut p = tx_header(window(1, grant), 1300, 15, 6, 6);
+        for _ in 0..6 {
+            p.u8(tx_op::GOOD);
+        }
+        seeds.push(seed(sender, name, p.into_bytes(), COMPLETES));
+    }
 
     // The answers of a real receiver, as raw datagrams from the peer.
     for (label, setup, len, frames) in [

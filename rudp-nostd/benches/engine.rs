@@ -10,12 +10,9 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use rudp_nostd::frame::{self, Flags, MAX_FRAME, MAX_PAYLOAD, Repr};
 use rudp_nostd::{Engine, Instant, Receiver, ReceiverConfig, Sender, SenderConfig, SeqNum};
 
-/// Runs one transfer of `data` into `out`; returns the bytes written.
-fn transfer(data: &[u8], out: &mut [u8]) -> usize {
-    let capacity = out.len();
+/// Hands every datagram straight to the other side until neither has anything to send.
+fn pump(sender: &mut impl Engine<Endpoint = u8>, receiver: &mut impl Engine<Endpoint = u8>) {
     let now = Instant::ZERO;
-    let mut sender = Sender::new(SenderConfig::new(1), data, 1u8, now);
-    let mut receiver: Receiver<&mut [u8], u8> = Receiver::new(ReceiverConfig::new(2), out, now);
     loop {
         let mut moved = false;
         while let Some(t) = sender.poll_transmit(now) {
@@ -30,6 +27,14 @@ fn transfer(data: &[u8], out: &mut [u8]) -> usize {
             break;
         }
     }
+}
+
+/// Runs one stop-and-wait transfer of `data` into `out`; returns the bytes written.
+fn transfer(data: &[u8], out: &mut [u8]) -> usize {
+    let capacity = out.len();
+    let mut sender = Sender::new(SenderConfig::new(1), data, 1u8, Instant::ZERO);
+    let mut receiver: Receiver<&mut [u8], u8> = Receiver::new(ReceiverConfig::new(2), out, Instant::ZERO);
+    pump(&mut sender, &mut receiver);
     assert!(sender.has_succeeded() && receiver.has_succeeded());
     capacity - receiver.into_sink().len()
 }
@@ -37,23 +42,10 @@ fn transfer(data: &[u8], out: &mut [u8]) -> usize {
 /// The same with a 32-frame window (sender N = 32, receiver 31 reorder slots).
 fn transfer_window32(data: &[u8], out: &mut [u8]) -> usize {
     let capacity = out.len();
-    let now = Instant::ZERO;
-    let mut sender: Sender<&[u8], u8, 32> = Sender::windowed(SenderConfig::new(1), data, 1u8, now);
-    let mut receiver: Receiver<&mut [u8], u8, 4, 31> = Receiver::new(ReceiverConfig::new(2), out, now);
-    loop {
-        let mut moved = false;
-        while let Some(t) = sender.poll_transmit(now) {
-            receiver.handle_datagram(now, 0, t.datagram);
-            moved = true;
-        }
-        while let Some(t) = receiver.poll_transmit(now) {
-            sender.handle_datagram(now, 1, t.datagram);
-            moved = true;
-        }
-        if !moved {
-            break;
-        }
-    }
+    let mut sender: Sender<&[u8], u8, 32> = Sender::windowed(SenderConfig::new(1), data, 1u8, Instant::ZERO);
+    let mut receiver: Receiver<&mut [u8], u8, 4, 31> =
+        Receiver::new(ReceiverConfig::new(2), out, Instant::ZERO);
+    pump(&mut sender, &mut receiver);
     assert!(sender.has_succeeded() && receiver.has_succeeded() && sender.window() == 32);
     capacity - receiver.into_sink().len()
 }

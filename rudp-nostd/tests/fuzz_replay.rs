@@ -131,6 +131,9 @@ impl SplitMix64 {
 struct Reached {
     connected: u64,
     completed: u64,
+    /// The same, with a window granted (SPEC §10.1).
+    windowed_connected: u64,
+    windowed_completed: u64,
 }
 
 /// Runs `cases` generated inputs through `target`.
@@ -144,6 +147,8 @@ fn generated(target: &str, generate: impl Fn(&mut SplitMix64) -> Vec<u8>) -> Rea
         let outcome = run(target, &format!("generated case {case} (RUDP_FUZZ_SEED={seed})"), &input);
         reached.connected += u64::from(outcome.connected);
         reached.completed += u64::from(outcome.completed);
+        reached.windowed_connected += u64::from(outcome.connected && outcome.windowed);
+        reached.windowed_completed += u64::from(outcome.completed && outcome.windowed);
     }
     println!("{target}: {cases} generated inputs, {reached:?}");
     reached
@@ -234,7 +239,11 @@ fn receiver_program(rng: &mut SplitMix64) -> Vec<u8> {
         // Half the ops from the peer's endpoint.
         let endpoint = (if rng.below(2) == 0 { 0 } else { rng.below(4) as u8 }) << 3;
         match rng.below(100) {
-            0..40 => p.push(rx_op::SEND | if rng.below(4) == 0 { rx_op::LOST_REPLY } else { 0 }),
+            0..40 => {
+                // With a window, bits 3-6 pick the frame (0: the next new one) a third of the time.
+                let pick = if rng.below(3) == 0 { (rng.below(16) as u8) << 3 } else { 0 };
+                p.push(rx_op::SEND | pick | if rng.below(4) == 0 { rx_op::LOST_REPLY } else { 0 })
+            }
             40..45 => p.extend([rx_op::DUPLICATE, rng.next_u64() as u8]),
             45..50 => {
                 p.push(rx_op::RAW | endpoint);
@@ -274,6 +283,10 @@ fn sender_program(rng: &mut SplitMix64) -> Vec<u8> {
         match rng.below(100) {
             0..45 => {
                 let mut op = tx_op::GOOD;
+                // With a window, bits 3-5 pick the frame the receiver takes, a third of the time.
+                if rng.below(3) == 0 {
+                    op |= (rng.below(8) as u8) << 3;
+                }
                 if rng.below(10) == 0 {
                     op |= tx_op::WRONG_PEER | (rng.below(4) as u8) << 3;
                 }
@@ -283,6 +296,8 @@ fn sender_program(rng: &mut SplitMix64) -> Vec<u8> {
                 p.push(op);
             }
             45..70 => {
+                // `what` of 8..16 is a sack mutation with a window (the same as `what % 8`
+                // without one).
                 p.push(tx_op::MUTATED);
                 p.extend(rng.bytes(3));
             }
@@ -305,6 +320,17 @@ fn receiver_generated() {
     let reached = generated("receiver", receiver_program);
     assert!(reached.connected > 1000, "too few generated inputs connect: {reached:?}");
     assert!(reached.completed > 100, "too few generated inputs complete a transfer: {reached:?}");
+    // The set-up byte's bits 4-7 choose the window (SPEC §10.1): both kinds go deep.
+    assert!(
+        reached.connected - reached.windowed_connected > 1000,
+        "too few stop-and-wait connections: {reached:?}"
+    );
+    assert!(
+        reached.completed - reached.windowed_completed > 100,
+        "too few stop-and-wait transfers: {reached:?}"
+    );
+    assert!(reached.windowed_connected > 1000, "too few generated inputs connect with a window: {reached:?}");
+    assert!(reached.windowed_completed > 100, "too few windowed transfers complete: {reached:?}");
 }
 
 #[test]
@@ -312,4 +338,15 @@ fn sender_generated() {
     let reached = generated("sender", sender_program);
     assert!(reached.connected > 1000, "too few generated inputs connect: {reached:?}");
     assert!(reached.completed > 100, "too few generated inputs complete a transfer: {reached:?}");
+    // The set-up byte's bits 2-6 choose the window and the grant (SPEC §10.1): both kinds go deep.
+    assert!(
+        reached.connected - reached.windowed_connected > 1000,
+        "too few stop-and-wait connections: {reached:?}"
+    );
+    assert!(
+        reached.completed - reached.windowed_completed > 100,
+        "too few stop-and-wait transfers: {reached:?}"
+    );
+    assert!(reached.windowed_connected > 1000, "too few generated inputs connect with a window: {reached:?}");
+    assert!(reached.windowed_completed > 100, "too few windowed transfers complete: {reached:?}");
 }
