@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 success; 1 transfer, network or IO failure; 2 usage error.
 
+mod batch;
 mod clock;
 mod common;
 mod driver;

@@ -1,11 +1,13 @@
 //! The std UDP [`Transport`]: one socket, no allocation and two system calls per frame
 //! (one `send`, one blocking `recv` with a timeout).
 //!
-//! [`Transport::recv_from`] never blocks: it hands out the datagram that the last
-//! [`UdpTransport::wait`] received, if any. `wait` blocks until one datagram arrives or the
-//! timeout passes. Datagrams that arrive meanwhile stay queued in the kernel for the next
-//! `wait`, which then returns at once: nothing is lost, and an idle wait costs no extra
-//! `recv` that would only say "nothing there".
+//! [`Transport::recv_from`] never blocks: it hands out the datagrams that the last
+//! [`UdpTransport::wait`] received. `wait` blocks until at least one datagram arrives or the
+//! timeout passes, and takes every datagram already waiting with it (up to 64, one
+//! `recvmmsg` on Linux; one `recv` elsewhere), so that a window's ACKs or frames cost one
+//! system call, and a receiver can answer them with one ACK. Datagrams that arrive later stay
+//! queued in the kernel for the next `wait`: nothing is lost, and no extra `recv` is spent
+//! only to hear "nothing there".
 //!
 //! The socket's receive timeout is only changed when the wanted timeout leaves
 //! `[current, 2 × current]`: waking a little early is harmless (the driver just waits again),
@@ -16,24 +18,34 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use rudp_nostd::transport::{Received, Transport};
+
+use crate::batch;
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Receive buffer size: larger than any frame, so that an oversized datagram is seen whole
 /// (and rejected by the decoder) instead of being cut to a valid-looking frame.
 const RECV_BUF: usize = 2048;
 
+/// The most datagrams one `wait` takes from the kernel (with `recvmmsg` on Linux; one
+/// elsewhere): a window's worth of ACKs or data frames in one system call.
+const BATCH: usize = 64;
+
 /// A UDP socket as an rudp transport.
-#[derive(Debug)]
 pub struct UdpTransport {
     socket: UdpSocket,
     /// The peer a sender's socket is connected to.
     peer: Option<SocketAddr>,
-    buf: Box<[u8; RECV_BUF]>,
-    /// The datagram the last `wait` received: its source and length.
-    waiting: Option<(SocketAddr, usize)>,
+    /// The datagrams the last `wait` received.
+    batch: Box<batch::RecvBatch<BATCH, RECV_BUF>>,
     read_timeout: Option<Duration>,
     /// An ICMP "port unreachable" came back for something we sent.
     pub port_unreachable: bool,
+}
+
+impl std::fmt::Debug for UdpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpTransport").field("socket", &self.socket).field("peer", &self.peer).finish()
+    }
 }
 
 impl UdpTransport {
@@ -41,8 +53,7 @@ impl UdpTransport {
         UdpTransport {
             socket,
             peer,
-            buf: Box::new([0; RECV_BUF]),
-            waiting: None,
+            batch: batch::RecvBatch::new(),
             read_timeout: None,
             port_unreachable: false,
         }
@@ -81,17 +92,12 @@ impl UdpTransport {
     /// Blocks until a datagram arrives (kept for the next `recv_from`) or `timeout` passes
     /// (`None`: no limit). Returns at once if a datagram is already kept.
     pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        if self.waiting.is_some() {
+        if self.batch.has_next() {
             return Ok(());
         }
         self.set_timeout(timeout)?;
-        let result = match self.peer {
-            Some(peer) => self.socket.recv(&mut self.buf[..]).map(|n| (n, peer)),
-            None => self.socket.recv_from(&mut self.buf[..]),
-        };
-        match result {
-            Ok((len, from)) => self.waiting = Some((from, len)),
-            Err(e) => self.absorb(e)?,
+        if let Err(e) = self.batch.receive(&self.socket, self.peer) {
+            self.absorb(e)?;
         }
         Ok(())
     }
@@ -150,7 +156,7 @@ impl Transport for UdpTransport {
     }
 
     fn recv_from(&mut self) -> io::Result<Option<Received<'_, SocketAddr>>> {
-        Ok(self.waiting.take().map(|(from, len)| (from, &self.buf[..len])))
+        Ok(self.batch.next())
     }
 }
 

@@ -82,10 +82,26 @@ fn start_receiver(dest: Option<&Path>, extra: &[&str]) -> (Child, u16) {
     (child, port)
 }
 
-/// Waits until something is bound to 127.0.0.1:`port`.
+/// Waits until a UDP socket is bound to `port`. It reads the kernel's socket tables rather
+/// than trying to bind the port itself: a probe that holds the port even for a moment can
+/// make the receiver's own bind fail ("port in use"), which once happened here.
 fn wait_bound(port: u16) {
+    let needle = format!(":{port:04X} ");
+    let bound = || {
+        ["/proc/net/udp", "/proc/net/udp6"].iter().any(|table| {
+            fs::read_to_string(table)
+                .map(|text| {
+                    text.lines().skip(1).any(|line| {
+                        line.split_whitespace()
+                            .nth(1)
+                            .is_some_and(|local| format!("{local} ").ends_with(&needle))
+                    })
+                })
+                .unwrap_or(false)
+        })
+    };
     let start = Instant::now();
-    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+    while !bound() {
         assert!(start.elapsed() < Duration::from_secs(10), "nothing bound port {port}");
         thread::sleep(Duration::from_millis(5));
     }
@@ -587,7 +603,8 @@ fn windows_are_negotiated_and_survive_a_lossy_relay() {
     ] {
         let output = dir.path().join("out.bin");
         let mut recv_args = recv_args.to_vec();
-        recv_args.extend(["--idle-timeout", "30s"]);
+        // The receiver lingers up to its idle timeout when the final ACK is lost (5% here).
+        recv_args.extend(["--idle-timeout", "5s"]);
         let (receiver, port) = start_receiver(Some(&output), &recv_args);
         let (mut relay, relay_port) =
             start_relay(port, &["--loss", "5%", "--dup", "2%", "--reorder", "5%", "--seed", "3"]);

@@ -40,8 +40,8 @@ use crate::time::Instant;
 use crate::trace::Trace;
 
 /// The most datagrams one [`poll`] takes from the transport, so that a flood cannot keep a
-/// firmware main loop from its other work.
-pub const MAX_DATAGRAMS_PER_POLL: usize = 32;
+/// firmware main loop from its other work (a whole window of ACKs fits).
+pub const MAX_DATAGRAMS_PER_POLL: usize = 64;
 
 /// A datagram taken from a [`Transport`]: its source and its bytes.
 pub type Received<'a, E> = (E, &'a [u8]);
@@ -94,6 +94,10 @@ where
         report(Report::Event(event));
     }
     flush(engine, transport, now, &mut report)?;
+    // Every datagram already waiting is taken in before anything is sent: a receiver then
+    // covers a batch of data frames with one cumulative ACK (SPEC §10.1 allows it; a newer
+    // reply replaces an unsent older one in the engine), and a sender answers a batch of
+    // ACKs with one burst of frames.
     for _ in 0..MAX_DATAGRAMS_PER_POLL {
         let Some((from, datagram)) = transport.recv_from()? else {
             break;
@@ -103,8 +107,8 @@ where
         for event in handled.events {
             report(Report::Event(event));
         }
-        flush(engine, transport, now, &mut report)?;
     }
+    flush(engine, transport, now, &mut report)?;
     Ok(engine.poll_timeout())
 }
 
@@ -119,8 +123,9 @@ where
     En: Engine,
     T: Transport<Endpoint = En::Endpoint>,
 {
-    // An engine holds at most one frame to send; the bound is only a guard.
-    for _ in 0..MAX_DATAGRAMS_PER_POLL {
+    // A sender holds at most a window of frames (64), a receiver one reply: the bound is only
+    // a guard.
+    for _ in 0..2 * crate::MAX_WINDOW as usize {
         let Some(transmit) = engine.poll_transmit(now) else {
             break;
         };
