@@ -27,6 +27,7 @@ use crate::Failure;
 use crate::clock::random_seed;
 use crate::driver::interrupt_flag;
 use crate::duration::{parse_duration, parse_probability};
+use rudp_nostd::random::SplitMix64;
 
 /// How often blocked threads look at the interrupt flag.
 const POLL: Duration = Duration::from_millis(100);
@@ -125,7 +126,7 @@ enum Fate {
 impl Impairment {
     /// Decides a datagram's fate, always drawing five values so that the n-th datagram's
     /// fate depends on the seed and n only (not on the other settings' outcomes).
-    fn decide(&self, rng: &mut SplitMix64) -> Fate {
+    fn decide(&self, rng: &mut Rng) -> Fate {
         let lose = rng.chance(self.loss);
         let dup = rng.chance(self.dup);
         let reordered = rng.chance(self.reorder);
@@ -143,17 +144,17 @@ impl Impairment {
     }
 }
 
-/// SplitMix64: tiny, fast and good enough for test decisions.
+/// The relay's decisions: rudp's seeded SplitMix64, with the draws a relay needs.
 #[derive(Clone, Debug)]
-struct SplitMix64(u64);
+struct Rng(SplitMix64);
 
-impl SplitMix64 {
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(SplitMix64::new(seed))
+    }
+
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1).
@@ -186,10 +187,10 @@ enum Direction {
 
 impl Direction {
     /// Each direction's generator starts from its own seed derived from the user's.
-    fn rng(self, seed: u64) -> SplitMix64 {
+    fn rng(self, seed: u64) -> Rng {
         match self {
-            Direction::ClientToServer => SplitMix64(seed),
-            Direction::ServerToClient => SplitMix64(seed ^ 0xD1B5_4A32_D192_ED03),
+            Direction::ClientToServer => Rng::new(seed),
+            Direction::ServerToClient => Rng::new(seed ^ 0xD1B5_4A32_D192_ED03),
         }
     }
 }
@@ -294,7 +295,7 @@ fn receive(
     shared: &Shared,
     client: &OnceLock<SocketAddr>,
     impairment: Impairment,
-    mut rng: SplitMix64,
+    mut rng: Rng,
     stop: &AtomicBool,
 ) -> anyhow::Result<Received> {
     let mut counts = Received::default();
@@ -541,23 +542,23 @@ mod tests {
 
     #[test]
     fn splitmix_is_reproducible_and_spread() {
-        let mut a = SplitMix64(7);
-        let mut b = SplitMix64(7);
+        let mut a = Rng::new(7);
+        let mut b = Rng::new(7);
         let xs: Vec<u64> = (0..100).map(|_| a.next_u64()).collect();
         let ys: Vec<u64> = (0..100).map(|_| b.next_u64()).collect();
         assert_eq!(xs, ys);
-        let mut c = SplitMix64(8);
+        let mut c = Rng::new(8);
         assert_ne!(xs[0], c.next_u64());
         // The reference value of SplitMix64 seeded with 0.
-        assert_eq!(SplitMix64(0).next_u64(), 0xE220_A839_7B1D_CDAF);
-        let mut r = SplitMix64(1);
+        assert_eq!(Rng::new(0).next_u64(), 0xE220_A839_7B1D_CDAF);
+        let mut r = Rng::new(1);
         let hits = (0..10_000).filter(|_| r.chance(0.3)).count();
         assert!((2_700..3_300).contains(&hits), "{hits}");
     }
 
     #[test]
     fn extremes_are_exact() {
-        let mut r = SplitMix64(3);
+        let mut r = Rng::new(3);
         assert!((0..1000).all(|_| !r.chance(0.0)));
         assert!((0..1000).all(|_| r.chance(1.0)));
         assert!((0..1000).all(|_| r.up_to(Duration::ZERO) == Duration::ZERO));
@@ -567,7 +568,7 @@ mod tests {
 
     #[test]
     fn no_impairment_sends_at_once() {
-        let mut r = SplitMix64(5);
+        let mut r = Rng::new(5);
         for _ in 0..100 {
             assert_eq!(
                 impairment().decide(&mut r),
@@ -578,7 +579,7 @@ mod tests {
 
     #[test]
     fn delays_and_reorders() {
-        let mut r = SplitMix64(5);
+        let mut r = Rng::new(5);
         let delay = Duration::from_millis(10);
         let jitter = Duration::from_millis(4);
         let mut i = Impairment { delay, jitter, ..impairment() };
@@ -600,7 +601,7 @@ mod tests {
         // The loss decisions for the same seed are the same whatever --dup says.
         let lossy = Impairment { loss: 0.5, ..impairment() };
         let both = Impairment { loss: 0.5, dup: 0.5, ..impairment() };
-        let (mut a, mut b) = (SplitMix64(9), SplitMix64(9));
+        let (mut a, mut b) = (Rng::new(9), Rng::new(9));
         for _ in 0..200 {
             assert_eq!(lossy.decide(&mut a) == Fate::Drop, both.decide(&mut b) == Fate::Drop);
         }

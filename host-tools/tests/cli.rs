@@ -116,16 +116,8 @@ fn send_file(port: u16, file: &Path, extra: &[&str]) -> Output {
 
 /// Pseudo-random bytes (SplitMix64), reproducible.
 fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            (z ^ (z >> 31)) as u8
-        })
-        .collect()
+    let mut random = rudp_nostd::random::SplitMix64::new(seed);
+    (0..len).map(|_| random.next_u64() as u8).collect()
 }
 
 /// Sends `data` as a file to a receiver writing `-o`, and checks the copy.

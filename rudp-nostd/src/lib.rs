@@ -84,7 +84,7 @@ pub mod engine;
 pub mod error;
 pub mod frame;
 pub mod options;
-mod random;
+pub mod random;
 pub mod receiver;
 pub mod rto;
 pub mod sender;

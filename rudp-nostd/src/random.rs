@@ -1,18 +1,21 @@
 //! The core's only randomness: a SplitMix64 sequence from the caller's seed (SPEC §6), so that
-//! the core needs no RNG and every test is deterministic.
+//! the core needs no RNG and every test is deterministic. Public so that tools and tests that
+//! want seeded, reproducible decisions (the relay, the simulators) share the one generator.
 
 /// A SplitMix64 generator (Steele, Lea, Flood 2014): tiny state, good enough to pick
 /// initial sequence numbers and connection ids. Not for cryptography.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub(crate) struct SplitMix64(u64);
+pub struct SplitMix64(u64);
 
 impl SplitMix64 {
-    pub(crate) const fn new(seed: u64) -> SplitMix64 {
+    /// The sequence that starts from `seed`.
+    pub const fn new(seed: u64) -> SplitMix64 {
         SplitMix64(seed)
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    /// The next value.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

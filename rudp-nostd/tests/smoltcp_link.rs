@@ -11,6 +11,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use rudp_nostd::random::SplitMix64;
 use rudp_nostd::smoltcp_transport::SmoltcpTransport;
 use rudp_nostd::transport::{self, Report};
 use rudp_nostd::{
@@ -48,17 +49,13 @@ const RECEIVER_ADDR: IpAddress = IpAddress::v4(10, 0, 0, 2);
 const SENDER_PORT: u16 = 49_152;
 const RECEIVER_PORT: u16 = 9_000;
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, seedable, good enough for fault injection.
+/// Fault injection's decisions: rudp's seeded SplitMix64, with the draws the link needs.
 #[derive(Clone, Debug)]
-struct SplitMix64(u64);
+struct Rng(SplitMix64);
 
-impl SplitMix64 {
+impl Rng {
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// True with probability `per_mille` / 1000.
@@ -114,7 +111,7 @@ struct Link {
     /// Frames on their way to each side, earliest first.
     towards: [BinaryHeap<Reverse<OnWire>>; 2],
     impairment: Impairment,
-    rng: SplitMix64,
+    rng: Rng,
     order: u64,
     stats: LinkStats,
 }
@@ -124,7 +121,7 @@ impl Link {
         Link {
             towards: [BinaryHeap::new(), BinaryHeap::new()],
             impairment,
-            rng: SplitMix64(seed),
+            rng: Rng(SplitMix64::new(seed)),
             order: 0,
             stats: LinkStats::default(),
         }
@@ -308,7 +305,7 @@ struct Outcome {
 }
 
 fn pseudo_random_data(seed: u64, len: usize) -> Vec<u8> {
-    let mut rng = SplitMix64(seed ^ 0xDA7A);
+    let mut rng = Rng(SplitMix64::new(seed ^ 0xDA7A));
     let mut data = Vec::with_capacity(len + 8);
     while data.len() < len {
         data.extend_from_slice(&rng.next_u64().to_le_bytes());
