@@ -129,39 +129,39 @@ RUDP_MBS=$(median <"$WORK/rudp")
 TFTP_MBS=$(median <"$WORK/tftp")
 RUDP32_MBS=$(median <"$WORK/rudp32")
 
+# relay_transfer <name> <bytes> <relay options> -- <send options>: sends the first <bytes>
+# of the input through `rudp relay`, checks the copy, and prints the sender's summary line.
+relay_transfer() {
+    local name=$1 bytes=$2
+    shift 2
+    local relay_args=()
+    while [ "$1" != "--" ]; do relay_args+=("$1"); shift; done
+    shift
+    head -c "$bytes" "$WORK/in.bin" >"$WORK/$name.bin"
+    local rx_port relay_port rx relay
+    rx_port=$(free_port)
+    "$RUDP" recv "$rx_port" --bind 127.0.0.1 -q -o "$WORK/$name.out" --idle-timeout 60s &
+    rx=$!
+    "$RUDP" relay --listen 127.0.0.1:0 --to "127.0.0.1:$rx_port" "${relay_args[@]}" 2>"$WORK/$name.relay.log" &
+    relay=$!
+    while ! grep -q "listening on" "$WORK/$name.relay.log"; do sleep 0.01; done
+    relay_port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\),.*/\1/p' "$WORK/$name.relay.log")
+    "$RUDP" send 127.0.0.1 "$relay_port" "$WORK/$name.bin" --idle-timeout 60s "$@" 2>"$WORK/$name.log"
+    wait "$rx"
+    kill "$relay" 2>/dev/null || true
+    cmp -s "$WORK/$name.bin" "$WORK/$name.out" || { echo "$name output differs" >&2; exit 1; }
+    grep "rudp: sent" "$WORK/$name.log"
+}
+
 # Window 32 through the relay with 1 ms delay each way and 1% loss: goodput against what a
 # 32-frame window can carry per round trip (32 x 512 B / RTT, the RTT being 2 ms plus the
 # loopback's from the ping-pong above).
-head -c 8388608 "$WORK/in.bin" >"$WORK/w.bin"
-RX_PORT=$(free_port)
-"$RUDP" recv "$RX_PORT" --bind 127.0.0.1 -q -o "$WORK/w.out" --idle-timeout 60s &
-RX=$!
-"$RUDP" relay --listen 127.0.0.1:0 --to "127.0.0.1:$RX_PORT" --loss 1% --delay 1ms --seed 2 2>"$WORK/wrelay.log" &
-RELAY=$!
-while ! grep -q "listening on" "$WORK/wrelay.log"; do sleep 0.01; done
-RELAY_PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\),.*/\1/p' "$WORK/wrelay.log")
-"$RUDP" send 127.0.0.1 "$RELAY_PORT" "$WORK/w.bin" --window 32 --idle-timeout 60s 2>"$WORK/w.log"
-wait "$RX"
-kill "$RELAY" 2>/dev/null || true
-cmp -s "$WORK/w.bin" "$WORK/w.out" || { echo "window output differs" >&2; exit 1; }
-W_SUMMARY=$(grep "rudp: sent" "$WORK/w.log")
+W_SUMMARY=$(relay_transfer window 8388608 --loss 1% --delay 1ms --seed 2 -- --window 32)
 W_MBS=$(sed -n 's/.*(\([0-9.]*\) MB\/s).*/\1/p' <<<"$W_SUMMARY")
 W_IDEAL=$(awk -v l="$LIMIT" 'BEGIN {rtt = 0.002 + 512 / (l * 1e6); printf "%.2f", 32 * 512 / rtt / 1e6}')
 
-# Lossy: 4 MiB through the relay, 5% loss and 1 ms delay each way.
-head -c 4194304 "$WORK/in.bin" >"$WORK/lossy.bin"
-RX_PORT=$(free_port)
-"$RUDP" recv "$RX_PORT" --bind 127.0.0.1 -q -o "$WORK/lossy.out" --idle-timeout 60s &
-RX=$!
-"$RUDP" relay --listen 127.0.0.1:0 --to "127.0.0.1:$RX_PORT" --loss 5% --delay 1ms --seed 1 2>"$WORK/relay.log" &
-RELAY=$!
-while ! grep -q "listening on" "$WORK/relay.log"; do sleep 0.01; done
-RELAY_PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\),.*/\1/p' "$WORK/relay.log")
-"$RUDP" send 127.0.0.1 "$RELAY_PORT" "$WORK/lossy.bin" --window 1 --idle-timeout 60s 2>"$WORK/lossy.log"
-wait "$RX"
-kill "$RELAY" 2>/dev/null || true
-cmp -s "$WORK/lossy.bin" "$WORK/lossy.out" || { echo "lossy output differs" >&2; exit 1; }
-LOSSY_SUMMARY=$(grep "rudp: sent" "$WORK/lossy.log")
+# Lossy: 4 MiB through the relay, 5% loss and 1 ms delay each way, stop-and-wait.
+LOSSY_SUMMARY=$(relay_transfer lossy 4194304 --loss 5% --delay 1ms --seed 1 -- --window 1)
 LOSSY_MBS=$(sed -n 's/.*(\([0-9.]*\) MB\/s).*/\1/p' <<<"$LOSSY_SUMMARY")
 LOSSY_FRAMES=$(sed -n 's/.*, \([0-9]*\) frames sent.*/\1/p' <<<"$LOSSY_SUMMARY")
 LOSSY_RETX=$(sed -n 's/.*, \([0-9]*\) retransmitted.*/\1/p' <<<"$LOSSY_SUMMARY")
