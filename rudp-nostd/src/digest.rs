@@ -93,10 +93,15 @@ impl DigestValue {
     }
 }
 
-#[cfg(feature = "crc32c")]
+/// A 256-entry table: 1 KiB of flash, one lookup per byte.
+#[cfg(all(feature = "crc32c", not(feature = "crc32c-fast")))]
 type Crc32cTable = crc::Table<1>;
 
-/// CRC-32C with a 256-entry table: 1 KiB of flash, one lookup per byte.
+/// 16 tables of 256 entries (feature `crc32c-fast`): 16 KiB, 16 bytes per step.
+#[cfg(feature = "crc32c-fast")]
+type Crc32cTable = crc::Table<16>;
+
+/// CRC-32C with the table the features chose.
 #[cfg(feature = "crc32c")]
 static CRC32C: crc::Crc<u32, Crc32cTable> = crc::Crc::<u32, Crc32cTable>::new(&crc::CRC_32_ISCSI);
 
@@ -190,6 +195,21 @@ mod tests {
         h.update(b"1234");
         h.update(b"56789");
         assert_eq!(h.value().as_bytes(), &[0x83, 0x92, 0x06, 0xe3]);
+    }
+
+    #[cfg(feature = "crc32c")]
+    #[test]
+    fn crc32c_rfc3720_vectors_longer_than_one_table_step() {
+        // RFC 3720 B.4, 32 bytes each (the 16-table variant takes 16 bytes a step).
+        let incrementing: [u8; 32] = core::array::from_fn(|i| i as u8);
+        let vectors: [([u8; 32], u32); 3] =
+            [([0; 32], 0x8a91_36aa), ([0xff; 32], 0x62a8_ab43), (incrementing, 0x46dd_794e)];
+        for (data, crc) in vectors {
+            let mut h = Hasher::new(DigestAlgorithm::Crc32c).unwrap();
+            h.update(&data[..5]);
+            h.update(&data[5..]);
+            assert_eq!(h.value().as_bytes(), crc.to_le_bytes());
+        }
     }
 
     #[cfg(feature = "sha256")]
