@@ -1,5 +1,6 @@
-//! Receiving several datagrams with one system call: `recvmmsg` on Linux, one `recv`
-//! elsewhere. The only `unsafe` of the host tools lives here, around that one call.
+//! Several datagrams per system call: `recvmmsg` and `sendmmsg` on Linux, one `recv` or
+//! `send` per datagram elsewhere. The only `unsafe` of the host tools lives here, around
+//! those calls.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -98,6 +99,127 @@ impl<const B: usize, const L: usize> RecvBatch<B, L> {
     }
 }
 
+/// Up to `B` datagrams of up to `L` bytes each, queued to go out together.
+pub struct SendBatch<const B: usize, const L: usize> {
+    bufs: [[u8; L]; B],
+    lens: [usize; B],
+    tos: [Option<SocketAddr>; B],
+    count: usize,
+}
+
+impl<const B: usize, const L: usize> SendBatch<B, L> {
+    /// An empty batch, on the heap (it is large).
+    pub fn new() -> Box<SendBatch<B, L>> {
+        Box::new(SendBatch { bufs: [[0; L]; B], lens: [0; B], tos: [None; B], count: 0 })
+    }
+
+    /// Whether no datagram is queued.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Whether another datagram of `len` bytes fits.
+    pub fn has_room_for(&self, len: usize) -> bool {
+        self.count < B && len <= L
+    }
+
+    /// Queues a copy of `datagram` for `to` (`None`: the connected socket's peer). The caller
+    /// checks [`SendBatch::has_room_for`] first.
+    pub fn push(&mut self, to: Option<SocketAddr>, datagram: &[u8]) {
+        debug_assert!(self.has_room_for(datagram.len()));
+        if let (Some(buf), Some(len), Some(dest)) =
+            (self.bufs.get_mut(self.count), self.lens.get_mut(self.count), self.tos.get_mut(self.count))
+            && let Some(slot) = buf.get_mut(..datagram.len())
+        {
+            slot.copy_from_slice(datagram);
+            *len = datagram.len();
+            *dest = to;
+            self.count += 1;
+        }
+    }
+
+    /// Sends every queued datagram, in order, and empties the batch. `absorb` decides what
+    /// a failed datagram means: `Ok` drops it (UDP loses datagrams; the engine retransmits)
+    /// and goes on with the next, `Err` stops and drops the rest.
+    pub fn send(
+        &mut self,
+        socket: &UdpSocket,
+        mut absorb: impl FnMut(io::Error) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let count = std::mem::take(&mut self.count);
+        let mut sent = 0;
+        while sent < count {
+            match self.send_platform(socket, sent, count) {
+                Ok(n) => sent += n.max(1),
+                Err(e) => {
+                    absorb(e)?;
+                    sent += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends datagrams `from..to` with one `sendmmsg`; returns how many went (at least one),
+    /// or the error of the first.
+    #[cfg(target_os = "linux")]
+    fn send_platform(&mut self, socket: &UdpSocket, from: usize, to: usize) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let n = to - from;
+        // SAFETY: all-zero is a valid value of these plain C structs.
+        let mut names: [libc::sockaddr_storage; B] = unsafe { std::mem::zeroed() };
+        let mut iovecs: [libc::iovec; B] = unsafe { std::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; B] = unsafe { std::mem::zeroed() };
+        for i in 0..n {
+            let slot = from + i;
+            iovecs[i] =
+                libc::iovec { iov_base: self.bufs[slot].as_mut_ptr().cast(), iov_len: self.lens[slot] };
+            msgs[i].msg_hdr.msg_iov = &mut iovecs[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+            if let Some(to) = self.tos[slot] {
+                let len = from_socket_addr(to, &mut names[i]);
+                msgs[i].msg_hdr.msg_name = (&raw mut names[i]).cast();
+                msgs[i].msg_hdr.msg_namelen = len;
+            }
+        }
+        // SAFETY: every mmsghdr points at a live buffer of its stated length and, if it names
+        // a destination, at a sockaddr of its stated length; all outlive the call, and the
+        // kernel only reads them.
+        let sent = unsafe { libc::sendmmsg(socket.as_raw_fd(), msgs.as_mut_ptr(), n as libc::c_uint, 0) };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(sent as usize)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn send_platform(&mut self, socket: &UdpSocket, from: usize, _to: usize) -> io::Result<usize> {
+        let datagram = &self.bufs[from][..self.lens[from]];
+        match self.tos[from] {
+            Some(to) => socket.send_to(datagram, to)?,
+            None => socket.send(datagram)?,
+        };
+        Ok(1)
+    }
+}
+
+/// Writes `addr` into `storage` as a `sockaddr_in` or `sockaddr_in6`; returns its length.
+#[cfg(target_os = "linux")]
+fn from_socket_addr(addr: SocketAddr, storage: &mut libc::sockaddr_storage) -> libc::socklen_t {
+    let socket2: socket2::SockAddr = addr.into();
+    let len = socket2.len();
+    // SAFETY: a SockAddr holds a valid sockaddr of `len` bytes, and `len` is at most the size
+    // of a sockaddr_storage, which is what both are.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            socket2.as_ptr().cast::<u8>(),
+            (storage as *mut libc::sockaddr_storage).cast::<u8>(),
+            len as usize,
+        );
+    }
+    len
+}
+
 /// The address in a `sockaddr_storage` the kernel filled, if IPv4 or IPv6.
 #[cfg(target_os = "linux")]
 fn to_socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
@@ -175,5 +297,62 @@ mod tests {
             }
         }
         assert_eq!(got, [0, 1, 2, 3, 4, 5]);
+    }
+
+    /// Reads `count` datagrams from `socket` (5 s at most each).
+    fn read_n(socket: &UdpSocket, count: usize) -> Vec<(SocketAddr, Vec<u8>)> {
+        socket.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 2048];
+        (0..count)
+            .map(|_| {
+                let (len, from) = socket.recv_from(&mut buf).unwrap();
+                (from, buf[..len].to_vec())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_goes_out_in_order_to_each_datagrams_destination() {
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut batch = SendBatch::<8, 16>::new();
+        for i in 0..6u8 {
+            let to = if i % 2 == 0 { &a } else { &b };
+            assert!(batch.has_room_for(usize::from(i) + 1));
+            batch.push(Some(to.local_addr().unwrap()), &vec![i; usize::from(i) + 1]);
+        }
+        batch.send(&tx, Err).unwrap();
+        assert!(batch.is_empty());
+        let from = tx.local_addr().unwrap();
+        assert_eq!(read_n(&a, 3), [(from, vec![0]), (from, vec![2; 3]), (from, vec![4; 5])]);
+        assert_eq!(read_n(&b, 3), [(from, vec![1; 2]), (from, vec![3; 4]), (from, vec![5; 6])]);
+    }
+
+    #[test]
+    fn a_full_batch_of_full_frames_reaches_a_connected_peer() {
+        use rudp_nostd::MAX_FRAME;
+        let rx = UdpSocket::bind("[::1]:0").or_else(|_| UdpSocket::bind("127.0.0.1:0")).unwrap();
+        let to = rx.local_addr().unwrap();
+        let tx = UdpSocket::bind(if to.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" }).unwrap();
+        tx.connect(to).unwrap();
+        let mut batch = SendBatch::<64, MAX_FRAME>::new();
+        for i in 0..64u8 {
+            batch.push(None, &[i; MAX_FRAME]);
+        }
+        assert!(!batch.has_room_for(1));
+        batch.send(&tx, Err).unwrap();
+        let got = read_n(&rx, 64);
+        for (i, (from, bytes)) in got.into_iter().enumerate() {
+            assert_eq!(from, tx.local_addr().unwrap());
+            assert_eq!(bytes, [i as u8; MAX_FRAME]);
+        }
+    }
+
+    #[test]
+    fn a_datagram_larger_than_a_slot_does_not_fit() {
+        let batch = SendBatch::<2, 16>::new();
+        assert!(batch.has_room_for(16));
+        assert!(!batch.has_room_for(17));
     }
 }

@@ -17,6 +17,7 @@ use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
+use rudp_nostd::frame::MAX_FRAME;
 use rudp_nostd::transport::{Received, Transport};
 
 use crate::batch;
@@ -27,8 +28,15 @@ use socket2::{Domain, Protocol, Socket, Type};
 const RECV_BUF: usize = 2048;
 
 /// The most datagrams one `wait` takes from the kernel (with `recvmmsg` on Linux; one
-/// elsewhere): a window's worth of ACKs or data frames in one system call.
-const BATCH: usize = 64;
+/// elsewhere). A receiver answers each batch with one ACK, so this is also the most data
+/// frames one ACK covers: small enough that the sender's window moves on while the receiver
+/// still writes (a 64-datagram batch let both sides take turns, one whole window at a time,
+/// and a window of 32 ran at two thirds of the speed it reaches with 8), large enough to
+/// make the system calls few.
+const RECV_BATCH: usize = 8;
+
+/// The most datagrams sent with one system call (`sendmmsg` on Linux): a whole window.
+const SEND_BATCH: usize = rudp_nostd::MAX_WINDOW as usize;
 
 /// A UDP socket as an rudp transport.
 pub struct UdpTransport {
@@ -36,7 +44,9 @@ pub struct UdpTransport {
     /// The peer a sender's socket is connected to.
     peer: Option<SocketAddr>,
     /// The datagrams the last `wait` received.
-    batch: Box<batch::RecvBatch<BATCH, RECV_BUF>>,
+    batch: Box<batch::RecvBatch<RECV_BATCH, RECV_BUF>>,
+    /// The datagrams queued by `send_to` for the next `flush`.
+    outgoing: Box<batch::SendBatch<SEND_BATCH, MAX_FRAME>>,
     read_timeout: Option<Duration>,
     /// An ICMP "port unreachable" came back for something we sent.
     pub port_unreachable: bool,
@@ -54,6 +64,7 @@ impl UdpTransport {
             socket,
             peer,
             batch: batch::RecvBatch::new(),
+            outgoing: batch::SendBatch::new(),
             read_timeout: None,
             port_unreachable: false,
         }
@@ -117,16 +128,21 @@ impl UdpTransport {
         Ok(())
     }
 
-    /// Errors that are part of UDP life are not failures: the engine's timers handle them.
     fn absorb(&mut self, error: io::Error) -> io::Result<()> {
-        match error.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => Ok(()),
-            io::ErrorKind::ConnectionRefused => {
-                self.port_unreachable = true;
-                Ok(())
-            }
-            _ => Err(error),
+        absorb(error, &mut self.port_unreachable)
+    }
+}
+
+/// Errors that are part of UDP life are not failures: the engine's timers handle them (a
+/// full socket buffer, a timeout, a signal, or an ICMP "port unreachable", which is noted).
+fn absorb(error: io::Error, port_unreachable: &mut bool) -> io::Result<()> {
+    match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => Ok(()),
+        io::ErrorKind::ConnectionRefused => {
+            *port_unreachable = true;
+            Ok(())
         }
+        _ => Err(error),
     }
 }
 
@@ -142,17 +158,30 @@ impl Transport for UdpTransport {
     type Error = io::Error;
 
     fn send_to(&mut self, to: SocketAddr, datagram: &[u8]) -> io::Result<()> {
-        let result = match self.peer {
-            Some(_) => self.socket.send(datagram),
-            None => self.socket.send_to(datagram, to),
-        };
-        match result {
-            Ok(_) => Ok(()),
-            // A full socket buffer or an earlier ICMP error: the datagram is lost, and the
-            // engine retransmits.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => self.absorb(e),
+        if !self.outgoing.has_room_for(datagram.len()) {
+            self.flush()?;
         }
+        if !self.outgoing.has_room_for(datagram.len()) {
+            // Larger than any frame: the engines never send one, but a transport still must.
+            let result = match self.peer {
+                Some(_) => self.socket.send(datagram),
+                None => self.socket.send_to(datagram, to),
+            };
+            return result.map(drop).or_else(|e| self.absorb(e));
+        }
+        // A connected socket sends to its peer without naming it.
+        self.outgoing.push(if self.peer.is_some() { None } else { Some(to) }, datagram);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.outgoing.is_empty() {
+            return Ok(());
+        }
+        let mut port_unreachable = false;
+        let result = self.outgoing.send(&self.socket, |e| absorb(e, &mut port_unreachable));
+        self.port_unreachable |= port_unreachable;
+        result
     }
 
     fn recv_from(&mut self) -> io::Result<Option<Received<'_, SocketAddr>>> {
@@ -170,11 +199,38 @@ mod tests {
         let to = rx.local_addr().unwrap();
         let mut tx = UdpTransport::connect(to).unwrap();
         tx.send_to(to, b"hello").unwrap();
+        tx.flush().unwrap();
         rx.wait(Some(Duration::from_secs(5))).unwrap();
         let (from, bytes) = rx.recv_from().unwrap().unwrap();
         assert_eq!(bytes, b"hello");
         assert_eq!(from, tx.local_addr().unwrap());
         assert!(rx.recv_from().unwrap().is_none());
+    }
+
+    #[test]
+    fn send_to_queues_until_flush_or_a_full_queue() {
+        let mut rx = UdpTransport::listen(Some([127, 0, 0, 1].into()), 0).unwrap();
+        let to = rx.local_addr().unwrap();
+        let mut tx = UdpTransport::connect(to).unwrap();
+        tx.send_to(to, b"first").unwrap();
+        rx.wait(Some(Duration::from_millis(50))).unwrap();
+        assert!(rx.recv_from().unwrap().is_none(), "nothing goes out before flush");
+        // One more than the queue holds: the queue goes out to make room for the last.
+        for i in 1..=SEND_BATCH {
+            tx.send_to(to, &i.to_be_bytes()).unwrap();
+        }
+        let mut got = Vec::new();
+        while got.len() < SEND_BATCH {
+            rx.wait(Some(Duration::from_secs(5))).unwrap();
+            while let Some((_, bytes)) = rx.recv_from().unwrap() {
+                got.push(bytes.to_vec());
+            }
+        }
+        assert_eq!(got[0], b"first");
+        assert_eq!(got[SEND_BATCH - 1], (SEND_BATCH - 1).to_be_bytes());
+        tx.flush().unwrap();
+        rx.wait(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(rx.recv_from().unwrap().unwrap().1, SEND_BATCH.to_be_bytes());
     }
 
     #[test]
@@ -192,6 +248,7 @@ mod tests {
         let to = rx.local_addr().unwrap();
         let mut tx = UdpTransport::connect(to).unwrap();
         tx.send_to(to, &[0u8; 600]).unwrap();
+        tx.flush().unwrap();
         rx.wait(Some(Duration::from_secs(5))).unwrap();
         assert_eq!(rx.recv_from().unwrap().unwrap().1.len(), 600);
     }

@@ -57,6 +57,14 @@ pub trait Transport {
     /// dropped (return `Ok`): UDP loses datagrams anyway and the engine retransmits.
     fn send_to(&mut self, to: Self::Endpoint, datagram: &[u8]) -> Result<(), Self::Error>;
 
+    /// Hands every datagram queued by [`Transport::send_to`] to the network. [`poll`] calls it
+    /// once it has queued all it had to send, so a transport may keep datagrams until then and
+    /// send them together (`sendmmsg`, UDP GSO). The default does nothing: for transports
+    /// whose `send_to` already sends, or whose IP stack sends on its own poll (smoltcp).
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
     /// Takes the next datagram that has arrived, with its source, or `None` if none waits.
     /// The datagram is borrowed from the transport's own buffer until the next call.
     fn recv_from(&mut self) -> Result<Option<Received<'_, Self::Endpoint>>, Self::Error>;
@@ -112,7 +120,7 @@ where
     Ok(engine.poll_timeout())
 }
 
-/// Sends everything the engine has to send.
+/// Sends everything the engine has to send, then flushes the transport.
 fn flush<En, T>(
     engine: &mut En,
     transport: &mut T,
@@ -133,5 +141,53 @@ where
         transport.send_to(transmit.to, transmit.datagram)?;
         report(Report::Trace(trace));
     }
-    Ok(())
+    transport.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::{Sender, SenderConfig};
+
+    /// What a transport was asked to do, in order.
+    #[derive(Debug, PartialEq)]
+    enum Call {
+        Send(usize),
+        Flush,
+    }
+
+    /// A transport that records its calls and has nothing to read.
+    #[derive(Default)]
+    struct Recorder(Vec<Call>);
+
+    impl Transport for Recorder {
+        type Endpoint = ();
+        type Error = core::convert::Infallible;
+        fn send_to(&mut self, _to: (), datagram: &[u8]) -> Result<(), Self::Error> {
+            self.0.push(Call::Send(datagram.len()));
+            Ok(())
+        }
+        fn recv_from(&mut self) -> Result<Option<Received<'_, ()>>, Self::Error> {
+            Ok(None)
+        }
+        fn flush(&mut self) -> Result<(), Self::Error> {
+            self.0.push(Call::Flush);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn poll_flushes_the_transport_after_the_last_datagram_it_queued() {
+        let data = [7u8; 100];
+        let mut sender = Sender::new(SenderConfig::new(1), &data[..], (), Instant::ZERO);
+        let mut transport = Recorder::default();
+        poll(&mut sender, &mut transport, Instant::ZERO, |_| {}).unwrap();
+        // The SYN is queued, then flushed; nothing is left queued when `poll` returns.
+        assert!(matches!(transport.0.first(), Some(Call::Send(len)) if *len >= crate::HEADER_LEN));
+        assert_eq!(transport.0.last(), Some(&Call::Flush));
+        let sends = transport.0.iter().filter(|c| matches!(c, Call::Send(_))).count();
+        assert_eq!(sends, 1);
+    }
 }
