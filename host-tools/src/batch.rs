@@ -40,12 +40,13 @@ impl<const B: usize, const L: usize> RecvBatch<B, L> {
         None
     }
 
-    /// Blocks (within the socket's read timeout) until at least one datagram is there, and
-    /// takes it with every other one already waiting. `peer`: the connected socket's peer.
-    pub fn receive(&mut self, socket: &UdpSocket, peer: Option<SocketAddr>) -> io::Result<()> {
+    /// Takes every datagram already waiting, up to `B`; if none is, blocks (within the
+    /// socket's read timeout) for the first one when `block`, and fails with `WouldBlock`
+    /// when not. `peer`: the connected socket's peer.
+    pub fn receive(&mut self, socket: &UdpSocket, peer: Option<SocketAddr>, block: bool) -> io::Result<()> {
         self.count = 0;
         self.next = 0;
-        let count = self.receive_platform(socket)?;
+        let count = self.receive_platform(socket, block)?;
         if let Some(peer) = peer {
             self.froms[..count].fill(Some(peer));
         }
@@ -54,7 +55,7 @@ impl<const B: usize, const L: usize> RecvBatch<B, L> {
     }
 
     #[cfg(target_os = "linux")]
-    fn receive_platform(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+    fn receive_platform(&mut self, socket: &UdpSocket, block: bool) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
         // SAFETY: all-zero is a valid value of these plain C structs.
         let mut names: [libc::sockaddr_storage; B] = unsafe { std::mem::zeroed() };
@@ -75,7 +76,7 @@ impl<const B: usize, const L: usize> RecvBatch<B, L> {
                 socket.as_raw_fd(),
                 msgs.as_mut_ptr(),
                 B as libc::c_uint,
-                libc::MSG_WAITFORONE,
+                if block { libc::MSG_WAITFORONE } else { libc::MSG_DONTWAIT },
                 std::ptr::null_mut(),
             )
         };
@@ -91,7 +92,8 @@ impl<const B: usize, const L: usize> RecvBatch<B, L> {
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn receive_platform(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+    fn receive_platform(&mut self, socket: &UdpSocket, block: bool) -> io::Result<usize> {
+        socket.set_nonblocking(!block)?;
         let (len, from) = socket.recv_from(&mut self.bufs[0])?;
         self.lens[0] = len;
         self.froms[0] = Some(from);
@@ -263,7 +265,7 @@ mod tests {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
         let mut batch = RecvBatch::<16, 64>::new();
-        batch.receive(&rx, None).unwrap();
+        batch.receive(&rx, None, true).unwrap();
         let mut got = Vec::new();
         while let Some((from, bytes)) = batch.next() {
             assert_eq!(from, tx.local_addr().unwrap());
@@ -290,7 +292,7 @@ mod tests {
         let mut batch = RecvBatch::<4, 16>::new();
         let mut got = Vec::new();
         while got.len() < 6 {
-            batch.receive(&rx, None).unwrap();
+            batch.receive(&rx, None, true).unwrap();
             while let Some((from, bytes)) = batch.next() {
                 assert_eq!(from, tx.local_addr().unwrap());
                 got.push(bytes[0]);

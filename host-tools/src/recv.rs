@@ -75,6 +75,7 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
             .into());
         }
     };
+    udp.set_busy_poll(args.common.busy_poll());
     let clock = Clock::new();
     let config = ReceiverConfig {
         profile: args.common.profile.into(),

@@ -97,6 +97,7 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
     let (input, size, input_name) = open_input(args.file.as_ref())?;
     let clock = Clock::new();
     let mut udp = UdpTransport::connect(peer).with_context(|| format!("cannot reach {peer}"))?;
+    udp.set_busy_poll(args.common.busy_poll());
     let profile: Profile = args.common.profile.into();
     let config = SenderConfig {
         profile,

@@ -122,12 +122,17 @@ fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
 
 /// Sends `data` as a file to a receiver writing `-o`, and checks the copy.
 fn round_trip_file(data: &[u8]) {
+    round_trip_file_with(data, &[], &[]);
+}
+
+/// [`round_trip_file`] with extra options for the receiver and the sender.
+fn round_trip_file_with(data: &[u8], recv_extra: &[&str], send_extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.bin");
     let output = dir.path().join("out.bin");
     fs::write(&input, data).unwrap();
-    let (receiver, port) = start_receiver(Some(&output), &[]);
-    let sent = send_file(port, &input, &[]);
+    let (receiver, port) = start_receiver(Some(&output), recv_extra);
+    let sent = send_file(port, &input, send_extra);
     let received = finish(receiver);
     assert_success("send", &sent);
     assert_success("recv", &received);
@@ -164,6 +169,20 @@ fn transfers_a_file_ending_in_zero_bytes() {
 #[test]
 fn transfers_a_few_mib_of_random_data() {
     round_trip_file(&random_bytes(4, 3 * 1024 * 1024 + 17));
+}
+
+#[test]
+fn transfers_with_blocking_waits_and_with_long_busy_polls() {
+    for busy_poll in ["0us", "5ms"] {
+        for window in ["1", "32"] {
+            let data = random_bytes(5, 300 * 1024 + 3);
+            round_trip_file_with(
+                &data,
+                &["--busy-poll", busy_poll],
+                &["--busy-poll", busy_poll, "--window", window],
+            );
+        }
+    }
 }
 
 #[test]
@@ -382,6 +401,7 @@ fn usage_errors_exit_2() {
         &["recv", "9000", "--idle-timeout", "5"],
         &["recv", "9000", "--min-rto", "3s", "--max-rto", "1s"],
         &["recv", "9000", "--profile", "tcp"],
+        &["send", "127.0.0.1", "9000", "--busy-poll", "50"],
         &["bogus"],
     ] {
         let out: Output = finish(rudp(args).spawn().unwrap());
