@@ -162,6 +162,29 @@ mod tests {
     #[derive(Default)]
     struct Recorder(Vec<Call>);
 
+    /// A transport with datagrams waiting in `inbox` that keeps what it is given in `sent`.
+    #[derive(Default)]
+    struct Queue {
+        inbox: std::collections::VecDeque<Vec<u8>>,
+        current: Vec<u8>,
+        sent: Vec<Vec<u8>>,
+    }
+
+    impl Transport for Queue {
+        type Endpoint = u8;
+        type Error = core::convert::Infallible;
+        fn send_to(&mut self, _to: u8, datagram: &[u8]) -> Result<(), Self::Error> {
+            self.sent.push(datagram.to_vec());
+            Ok(())
+        }
+        fn recv_from(&mut self) -> Result<Option<Received<'_, u8>>, Self::Error> {
+            Ok(self.inbox.pop_front().map(|d| {
+                self.current = d;
+                (1, &self.current[..])
+            }))
+        }
+    }
+
     impl Transport for Recorder {
         type Endpoint = ();
         type Error = core::convert::Infallible;
@@ -176,6 +199,48 @@ mod tests {
             self.0.push(Call::Flush);
             Ok(())
         }
+    }
+
+    #[test]
+    fn a_stop_and_wait_receiver_answers_a_batch_with_a_duplicate_with_one_ack() {
+        use crate::frame::{self, Flags};
+        use crate::sim::VecSink;
+        use crate::testing::datagram;
+        use crate::{Receiver, ReceiverConfig};
+
+        const ISN: u32 = 5000;
+        let mut rx: Receiver<VecSink, u8> =
+            Receiver::new(ReceiverConfig::new(9), VecSink::default(), Instant::ZERO);
+        let mut net = Queue::default();
+        net.inbox.push_back(datagram(ISN, 0, 0, Flags::SYN, &[]));
+        poll(&mut rx, &mut net, Instant::ZERO, |_| {}).unwrap();
+        let syn_ack = frame::decode(&net.sent[0]).unwrap().repr;
+        let (conn, risn) = (syn_ack.conn, syn_ack.seq.get());
+        net.sent.clear();
+
+        // The first data frame, then the second twice (its retransmission overtook our ACK),
+        // all read in one batch.
+        let (one, two) = ([1u8; 512], [2u8; 100]);
+        net.inbox.push_back(datagram(ISN + 1, risn + 1, conn, Flags::ACK, &one));
+        net.inbox.push_back(datagram(ISN + 513, risn + 1, conn, Flags::ACK, &two));
+        net.inbox.push_back(datagram(ISN + 513, risn + 1, conn, Flags::ACK, &two));
+        let mut dups = 0;
+        poll(&mut rx, &mut net, Instant::ZERO, |report| {
+            if let Report::Trace(trace) = report
+                && trace.direction == crate::trace::Direction::Recv
+                && trace.dup
+            {
+                dups += 1;
+            }
+        })
+        .unwrap();
+        assert_eq!(dups, 1, "the repeat is traced as a duplicate");
+        assert_eq!(net.sent.len(), 1, "one ACK for the batch");
+        let ack = frame::decode(&net.sent[0]).unwrap().repr;
+        assert_eq!(ack.ack.get(), ISN + 613, "the ACK covers everything written");
+        let mut expected = one.to_vec();
+        expected.extend_from_slice(&two);
+        assert_eq!(rx.sink().0, expected, "written once each, in order");
     }
 
     #[test]
