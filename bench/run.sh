@@ -6,11 +6,15 @@
 #
 # Measures, interleaved REPS times (the median is reported):
 #   - the stop-and-wait limit of the path: our raw UDP ping-pong with rudp's frame sizes,
-#     512 bytes / RTT (host-tools/examples/pingpong.rs);
-#   - rudp send -> rudp recv of a SIZE_MIB random file;
+#     512 bytes / RTT (host-tools/examples/pingpong.rs), blocking in recv as tftp-hpa does,
+#     and polling 50 us before it blocks as rudp does by default (--busy-poll 50us);
+#   - rudp send -> rudp recv of a SIZE_MIB random file at window 1, blocking (--busy-poll
+#     0us) and polling (the default), and at window 32;
 #   - tftp-hpa (in.tftpd + tftp, 512-byte blocks, also stop-and-wait) on the same file;
-# then a lossy run through `rudp relay` (5% loss each way, 1 ms delay each way), and the peak
-# RSS of `rudp recv` for 1 MiB and 256 MiB. Every output is checked byte for byte.
+#   - rs-tftpd's tftpc -w 32 (RFC 7440 window), 512-byte and 1468-byte blocks;
+# then runs through `rudp relay`: window 32 at 1% loss and 1 ms delay each way (reno and
+# fixed), window 1 at 5% loss and 1 ms; and the peak RSS of `rudp recv` for 1 MiB and
+# 256 MiB. Every output is checked byte for byte.
 # Needs root for apt-get (tftpd-hpa, tftp-hpa, time) when they are missing. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,21 +58,21 @@ head -c $((SIZE_MIB * 1048576)) /dev/urandom >"$WORK/in.bin"
 chmod 644 "$WORK/in.bin"
 BYTES=$(stat -c %s "$WORK/in.bin")
 
-run_pingpong() { # prints MB/s
-    "$PINGPONG" 100000 | sed -n 's/.*limit \([0-9.]*\) MB\/s.*/\1/p'
+run_pingpong() { # run_pingpong <busy poll us>: prints MB/s
+    "$PINGPONG" 100000 "$1" | sed -n 's/.*limit \([0-9.]*\) MB\/s.*/\1/p'
 }
 
-run_rudp() { # run_rudp <file> [send args...]: prints MB/s (wall clock of the sender)
-    local file=$1
-    shift
+run_rudp() { # run_rudp <file> <busy poll> [send args...]: prints MB/s (wall clock of the sender)
+    local file=$1 busy_poll=$2
+    shift 2
     local port
     port=$(free_port)
-    "$RUDP" recv "$port" --bind 127.0.0.1 -q -o "$WORK/out.bin" &
+    "$RUDP" recv "$port" --bind 127.0.0.1 -q -o "$WORK/out.bin" --busy-poll "$busy_poll" &
     local rx=$!
     while ! ss -uln | grep -q "127.0.0.1:$port "; do sleep 0.01; done
     local t0 t1
     t0=$(now)
-    "$RUDP" send 127.0.0.1 "$port" "$file" -q "$@"
+    "$RUDP" send 127.0.0.1 "$port" "$file" -q --busy-poll "$busy_poll" "$@"
     t1=$(now)
     wait "$rx"
     cmp -s "$file" "$WORK/out.bin" || { echo "rudp output differs" >&2; exit 1; }
@@ -112,20 +116,24 @@ run_tftp() { # prints MB/s
 
 start_tftpd
 start_rs_tftpd
-: >"$WORK/limit" >"$WORK/rudp" >"$WORK/tftp" >"$WORK/rudp32" >"$WORK/rs32" >"$WORK/rs32b"
+: >"$WORK/limit" >"$WORK/plimit" >"$WORK/rudp" >"$WORK/prudp" >"$WORK/tftp" >"$WORK/rudp32" >"$WORK/rs32" >"$WORK/rs32b"
 for rep in $(seq "$REPS"); do
     echo "repetition $rep/$REPS" >&2
-    run_pingpong >>"$WORK/limit"
-    run_rudp "$WORK/in.bin" --window 1 >>"$WORK/rudp"
+    run_pingpong 0 >>"$WORK/limit"
+    run_rudp "$WORK/in.bin" 0us --window 1 >>"$WORK/rudp"
     run_tftp >>"$WORK/tftp"
-    run_rudp "$WORK/in.bin" --window 32 >>"$WORK/rudp32"
+    run_pingpong 50 >>"$WORK/plimit"
+    run_rudp "$WORK/in.bin" 50us --window 1 >>"$WORK/prudp"
+    run_rudp "$WORK/in.bin" 50us --window 32 >>"$WORK/rudp32"
     run_rs_tftp -w 32 >>"$WORK/rs32"
     run_rs_tftp -w 32 -b 1468 >>"$WORK/rs32b"
 done
 RS32_MBS=$(median <"$WORK/rs32")
 RS32B_MBS=$(median <"$WORK/rs32b")
 LIMIT=$(median <"$WORK/limit")
+PLIMIT=$(median <"$WORK/plimit")
 RUDP_MBS=$(median <"$WORK/rudp")
+PRUDP_MBS=$(median <"$WORK/prudp")
 TFTP_MBS=$(median <"$WORK/tftp")
 RUDP32_MBS=$(median <"$WORK/rudp32")
 
@@ -154,11 +162,17 @@ relay_transfer() {
 }
 
 # Window 32 through the relay with 1 ms delay each way and 1% loss: goodput against what a
-# 32-frame window can carry per round trip (32 x 512 B / RTT, the RTT being 2 ms plus the
-# loopback's from the ping-pong above).
+# 32-frame window can carry per round trip (32 x 512 B / RTT), with each congestion policy.
+# The RTT is measured through the same relay without loss: 512 B / the goodput of a
+# stop-and-wait transfer of 512 KiB.
+RTT_SUMMARY=$(relay_transfer rtt 524288 --delay 1ms -- --window 1)
+RTT_MBS=$(sed -n 's/.* \([0-9]*\) bytes in \([0-9.]*\) s .*/\1 \2/p' <<<"$RTT_SUMMARY" | awk '{printf "%.4f", $1 / $2 / 1e6}')
+RELAY_RTT_MS=$(awk -v g="$RTT_MBS" 'BEGIN {printf "%.3f", 512 / (g * 1e6) * 1e3}')
 W_SUMMARY=$(relay_transfer window 8388608 --loss 1% --delay 1ms --seed 2 -- --window 32)
 W_MBS=$(sed -n 's/.*(\([0-9.]*\) MB\/s).*/\1/p' <<<"$W_SUMMARY")
-W_IDEAL=$(awk -v l="$LIMIT" 'BEGIN {rtt = 0.002 + 512 / (l * 1e6); printf "%.2f", 32 * 512 / rtt / 1e6}')
+WF_SUMMARY=$(relay_transfer window-fixed 8388608 --loss 1% --delay 1ms --seed 2 -- --window 32 --congestion fixed)
+WF_MBS=$(sed -n 's/.*(\([0-9.]*\) MB\/s).*/\1/p' <<<"$WF_SUMMARY")
+W_IDEAL=$(awk -v g="$RTT_MBS" 'BEGIN {printf "%.2f", 32 * g}')
 
 # Lossy: 4 MiB through the relay, 5% loss and 1 ms delay each way, stop-and-wait.
 LOSSY_SUMMARY=$(relay_transfer lossy 4194304 --loss 5% --delay 1ms --seed 1 -- --window 1)
@@ -185,21 +199,28 @@ echo
 echo "rudp benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), ${SIZE_MIB} MiB, median of $REPS"
 printf '| %-52s | %12s | %8s |\n' "measure" "value" "ratio"
 printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..54})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..10})"
-printf '| %-52s | %7s MB/s | %8s |\n' "stop-and-wait limit (ping-pong, 512 B / RTT)" "$LIMIT" "1.00"
-printf '| %-52s | %7s MB/s | %8s |\n' "rudp send -> rudp recv, window 1" "$RUDP_MBS" "$(ratio "$RUDP_MBS" "$LIMIT")"
+printf '| %-52s | %7s MB/s | %8s |\n' "stop-and-wait limit (ping-pong blocking, 512 B / RTT)" "$LIMIT" "1.00"
+printf '| %-52s | %7s MB/s | %8s |\n' "rudp window 1, blocking (--busy-poll 0us)" "$RUDP_MBS" "$(ratio "$RUDP_MBS" "$LIMIT")"
 printf '| %-52s | %7s MB/s | %8s |\n' "tftp-hpa get, 512-byte blocks" "$TFTP_MBS" "$(ratio "$TFTP_MBS" "$LIMIT")"
-printf '| %-52s | %12s | %8s |\n' "rudp window 1 / tftp-hpa" "" "$(ratio "$RUDP_MBS" "$TFTP_MBS")"
-printf '| %-52s | %7s MB/s | %8s |\n' "rudp send -> rudp recv, window 32" "$RUDP32_MBS" "$(ratio "$RUDP32_MBS" "$LIMIT")"
-printf '| %-52s | %12s | %8s |\n' "rudp window 32 / window 1" "" "$(ratio "$RUDP32_MBS" "$RUDP_MBS")"
+printf '| %-52s | %12s | %8s |\n' "rudp window 1 blocking / tftp-hpa" "" "$(ratio "$RUDP_MBS" "$TFTP_MBS")"
+printf '| %-52s | %7s MB/s | %8s |\n' "stop-and-wait limit (ping-pong polling 50 us)" "$PLIMIT" "1.00"
+printf '| %-52s | %7s MB/s | %8s |\n' "rudp window 1, polling (default --busy-poll 50us)" "$PRUDP_MBS" "$(ratio "$PRUDP_MBS" "$PLIMIT")"
+printf '| %-52s | %12s | %8s |\n' "rudp window 1 default / tftp-hpa" "" "$(ratio "$PRUDP_MBS" "$TFTP_MBS")"
+printf '| %-52s | %7s MB/s | %8s |\n' "rudp window 32 (default --busy-poll 50us)" "$RUDP32_MBS" "$(ratio "$RUDP32_MBS" "$LIMIT")"
+printf '| %-52s | %12s | %8s |\n' "rudp window 32 / window 1, both polling" "" "$(ratio "$RUDP32_MBS" "$PRUDP_MBS")"
 printf '| %-52s | %7s MB/s | %8s |\n' "rs-tftpd, tftpc -w 32 (512-byte blocks)" "$RS32_MBS" ""
 printf '| %-52s | %12s | %8s |\n' "rudp window 32 / rs-tftpd -w 32" "" "$(ratio "$RUDP32_MBS" "$RS32_MBS")"
 printf '| %-52s | %7s MB/s | %8s |\n' "rs-tftpd, tftpc -w 32 -b 1468" "$RS32B_MBS" ""
 printf '| %-52s | %12s | %8s |\n' "rudp window 32 / rs-tftpd -w 32 -b 1468" "" "$(ratio "$RUDP32_MBS" "$RS32B_MBS")"
-printf '| %-52s | %7s MB/s | %8s |\n' "window 32 via relay, 1 ms each way + 1% loss, 8 MiB" "$W_MBS" ""
-printf '| %-52s | %7s MB/s | %8s |\n' "  32 x 512 B / RTT for that path" "$W_IDEAL" "$(ratio "$W_MBS" "$W_IDEAL")"
+printf '| %-52s | %7s MB/s | %8s |\n' "32 x 512 B / RTT via relay (RTT $RELAY_RTT_MS ms)" "$W_IDEAL" "1.00"
+printf '| %-52s | %7s MB/s | %8s |\n' "window 32 via relay, 1 ms each way + 1% loss, reno" "$W_MBS" "$(ratio "$W_MBS" "$W_IDEAL")"
+printf '| %-52s | %7s MB/s | %8s |\n' "  the same, --congestion fixed" "$WF_MBS" "$(ratio "$WF_MBS" "$W_IDEAL")"
 printf '| %-52s | %7s MB/s | %8s |\n' "window 1 via relay, 5% loss + 1 ms each way, 4 MiB" "$LOSSY_MBS" ""
 printf '| %-52s | %12s | %8s |\n' "  retransmissions per frame sent" "$LOSSY_RETX/$LOSSY_FRAMES" "$(ratio "$LOSSY_RETX" "$LOSSY_FRAMES")"
 printf '| %-52s | %8s KiB | %8s |\n' "peak RSS of rudp recv, 1 MiB" "$RSS_1" ""
 printf '| %-52s | %8s KiB | %8s |\n' "peak RSS of rudp recv, 256 MiB" "$RSS_256" "$(ratio "$RSS_256" "$RSS_1")"
 echo "rs-tftpd samples (MB/s): -w 32 $(tr '\n' ' ' <"$WORK/rs32")| -w 32 -b 1468 $(tr '\n' ' ' <"$WORK/rs32b")"
-echo "samples (MB/s): limit $(tr '\n' ' ' <"$WORK/limit")| rudp w1 $(tr '\n' ' ' <"$WORK/rudp")| tftp $(tr '\n' ' ' <"$WORK/tftp")| rudp w32 $(tr '\n' ' ' <"$WORK/rudp32")"
+echo "samples (MB/s): limit $(tr '\n' ' ' <"$WORK/limit")| rudp w1 blocking $(tr '\n' ' ' <"$WORK/rudp")| tftp $(tr '\n' ' ' <"$WORK/tftp")"
+echo "samples (MB/s): polling limit $(tr '\n' ' ' <"$WORK/plimit")| rudp w1 polling $(tr '\n' ' ' <"$WORK/prudp")| rudp w32 $(tr '\n' ' ' <"$WORK/rudp32")"
+echo "relay summaries: reno: $W_SUMMARY"
+echo "                 fixed: $WF_SUMMARY"
