@@ -1,6 +1,6 @@
-//! Several datagrams per system call: `recvmmsg` and `sendmmsg` on Linux, one `recv` or
-//! `send` per datagram elsewhere. The only `unsafe` of the host tools lives here, around
-//! those calls.
+//! Several datagrams per system call: `recvmmsg`, and UDP GSO or `sendmmsg`, on Linux; one
+//! `recv` or `send` per datagram elsewhere. The only `unsafe` of the host tools lives here,
+//! around those calls.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -107,12 +107,15 @@ pub struct SendBatch<const B: usize, const L: usize> {
     lens: [usize; B],
     tos: [Option<SocketAddr>; B],
     count: usize,
+    /// Whether to try UDP GSO (Linux): on until the kernel refuses it once.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    gso: bool,
 }
 
 impl<const B: usize, const L: usize> SendBatch<B, L> {
     /// An empty batch, on the heap (it is large).
     pub fn new() -> Box<SendBatch<B, L>> {
-        Box::new(SendBatch { bufs: [[0; L]; B], lens: [0; B], tos: [None; B], count: 0 })
+        Box::new(SendBatch { bufs: [[0; L]; B], lens: [0; B], tos: [None; B], count: 0, gso: true })
     }
 
     /// Whether no datagram is queued.
@@ -162,10 +165,96 @@ impl<const B: usize, const L: usize> SendBatch<B, L> {
         Ok(())
     }
 
+    /// Sends datagrams `from..to`, or the first few of them; returns how many went (at least
+    /// one), or the error of the first.
+    #[cfg(target_os = "linux")]
+    fn send_platform(&mut self, socket: &UdpSocket, from: usize, to: usize) -> io::Result<usize> {
+        let run = self.segmentable_run(from, to);
+        if self.gso && run >= 2 {
+            match self.send_segmented(socket, from, run) {
+                Ok(()) => return Ok(run),
+                // No UDP GSO here (an old kernel, or a device without checksum offload):
+                // nothing was sent; from now on, `sendmmsg`.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT)) => {
+                    self.gso = false
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.send_many(socket, from, to)
+    }
+
+    /// How many datagrams from `from` on can go as one UDP GSO send: the same destination,
+    /// the same length but for the last, which may be shorter (and none empty: the kernel
+    /// takes no zero segment size).
+    #[cfg(target_os = "linux")]
+    fn segmentable_run(&self, from: usize, to: usize) -> usize {
+        let segment = self.lens[from];
+        let mut run = 1;
+        while segment > 0
+            && from + run < to
+            && self.tos[from + run] == self.tos[from]
+            && self.lens[from + run] <= segment
+            && self.lens[from + run - 1] == segment
+        {
+            run += 1;
+        }
+        run
+    }
+
+    /// Sends `run` datagrams from `from` on with one `sendmsg`: their bytes in a row, and a
+    /// `UDP_SEGMENT` control message that tells the kernel where to cut them (UDP GSO: the
+    /// stack then handles them as one until the receiving socket, or the device, splits them).
+    #[cfg(target_os = "linux")]
+    fn send_segmented(&mut self, socket: &UdpSocket, from: usize, run: usize) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        /// `UDP_SEGMENT` from `linux/udp.h` (Linux 4.18).
+        const UDP_SEGMENT: libc::c_int = 103;
+        let segment = self.lens[from] as u16;
+        // SAFETY: all-zero is a valid value of these plain C structs.
+        let mut name: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut iovecs: [libc::iovec; B] = unsafe { std::mem::zeroed() };
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        let slots = self.bufs[from..from + run].iter_mut().zip(&self.lens[from..from + run]);
+        for (iovec, (buf, len)) in iovecs.iter_mut().zip(slots) {
+            *iovec = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: *len };
+        }
+        msg.msg_iov = iovecs.as_mut_ptr();
+        msg.msg_iovlen = run as _;
+        if let Some(to) = self.tos[from] {
+            msg.msg_namelen = from_socket_addr(to, &mut name);
+            msg.msg_name = (&raw mut name).cast();
+        }
+        // A control buffer aligned for a cmsghdr, with room for one u16.
+        let mut control = [0u64; 4];
+        // SAFETY: CMSG_SPACE only computes a size.
+        let space = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as usize;
+        debug_assert!(space <= size_of_val(&control));
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        // SAFETY: msg_control points at `space` zeroed, aligned bytes, so CMSG_FIRSTHDR returns
+        // a header inside them with room for the u16 that CMSG_DATA points at.
+        unsafe {
+            let header = libc::CMSG_FIRSTHDR(&msg);
+            (*header).cmsg_level = libc::SOL_UDP;
+            (*header).cmsg_type = UDP_SEGMENT;
+            (*header).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(header).cast::<u16>(), segment);
+        }
+        // SAFETY: msg points at live iovecs over live buffers of their stated lengths, at a
+        // sockaddr of its stated length if any, and at the control buffer; all outlive the
+        // call, and the kernel only reads them.
+        let sent = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, 0) };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Sends datagrams `from..to` with one `sendmmsg`; returns how many went (at least one),
     /// or the error of the first.
     #[cfg(target_os = "linux")]
-    fn send_platform(&mut self, socket: &UdpSocket, from: usize, to: usize) -> io::Result<usize> {
+    fn send_many(&mut self, socket: &UdpSocket, from: usize, to: usize) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
         let n = to - from;
         // SAFETY: all-zero is a valid value of these plain C structs.
@@ -332,23 +421,71 @@ mod tests {
     }
 
     #[test]
-    fn a_full_batch_of_full_frames_reaches_a_connected_peer() {
+    fn a_full_batch_of_frames_reaches_a_connected_peer_datagram_by_datagram() {
         use rudp_nostd::MAX_FRAME;
         let rx = UdpSocket::bind("[::1]:0").or_else(|_| UdpSocket::bind("127.0.0.1:0")).unwrap();
         let to = rx.local_addr().unwrap();
         let tx = UdpSocket::bind(if to.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" }).unwrap();
         tx.connect(to).unwrap();
-        let mut batch = SendBatch::<64, MAX_FRAME>::new();
-        for i in 0..64u8 {
-            batch.push(None, &[i; MAX_FRAME]);
+        for gso in [true, false] {
+            let mut batch = SendBatch::<64, MAX_FRAME>::new();
+            batch.gso = gso;
+            // A window of full frames and a shorter last one, as a sender sends them.
+            let len = |i: usize| if i == 63 { 100 } else { MAX_FRAME };
+            for i in 0..64 {
+                batch.push(None, &vec![i as u8; len(i)]);
+            }
+            assert!(!batch.has_room_for(1));
+            batch.send(&tx, Err).unwrap();
+            if cfg!(target_os = "linux") && gso {
+                assert!(batch.gso, "loopback takes UDP GSO on Linux 4.18 and later");
+            }
+            let got = read_n(&rx, 64);
+            for (i, (from, bytes)) in got.into_iter().enumerate() {
+                assert_eq!(from, tx.local_addr().unwrap());
+                assert_eq!(bytes, vec![i as u8; len(i)], "datagram {i}, gso {gso}");
+            }
         }
-        assert!(!batch.has_room_for(1));
-        batch.send(&tx, Err).unwrap();
-        let got = read_n(&rx, 64);
-        for (i, (from, bytes)) in got.into_iter().enumerate() {
-            assert_eq!(from, tx.local_addr().unwrap());
-            assert_eq!(bytes, [i as u8; MAX_FRAME]);
+    }
+
+    #[test]
+    fn datagrams_of_mixed_lengths_keep_their_boundaries() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = rx.local_addr().unwrap();
+        // Runs that one GSO send can carry ([100, 100, 50], [100, 30], [30, 30]), and not.
+        let lens = [100, 100, 50, 100, 30, 30, 30, 1, 200];
+        for gso in [true, false] {
+            let mut batch = SendBatch::<16, 256>::new();
+            batch.gso = gso;
+            for (i, len) in lens.iter().enumerate() {
+                batch.push(Some(to), &vec![i as u8; *len]);
+            }
+            batch.send(&tx, Err).unwrap();
+            let got: Vec<Vec<u8>> = read_n(&rx, lens.len()).into_iter().map(|(_, bytes)| bytes).collect();
+            let expected: Vec<Vec<u8>> =
+                lens.iter().enumerate().map(|(i, len)| vec![i as u8; *len]).collect();
+            assert_eq!(got, expected, "gso {gso}");
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn runs_for_one_segmented_send_are_found() {
+        let mut batch = SendBatch::<16, 256>::new();
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        for (to, len) in [(a, 100), (a, 100), (a, 50), (a, 100), (b, 100), (b, 100), (b, 100)] {
+            batch.push(Some(to), &vec![0; len]);
+        }
+        assert_eq!(batch.segmentable_run(0, 7), 3); // a shorter datagram ends a run
+        assert_eq!(batch.segmentable_run(3, 7), 1); // another destination ends it
+        assert_eq!(batch.segmentable_run(4, 7), 3);
+        assert_eq!(batch.segmentable_run(4, 5), 1); // so does the end
+        let mut empty = SendBatch::<4, 16>::new();
+        empty.push(Some(a), &[]);
+        empty.push(Some(a), &[]);
+        assert_eq!(empty.segmentable_run(0, 2), 1);
     }
 
     #[test]

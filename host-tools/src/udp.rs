@@ -1,13 +1,18 @@
-//! The std UDP [`Transport`]: one socket, no allocation and two system calls per frame
-//! (one `send`, one blocking `recv` with a timeout).
+//! The std UDP [`Transport`]: one socket, no allocation after it is made, and datagrams
+//! moved in batches.
 //!
 //! [`Transport::recv_from`] never blocks: it hands out the datagrams that the last
-//! [`UdpTransport::wait`] received. `wait` blocks until at least one datagram arrives or the
-//! timeout passes, and takes every datagram already waiting with it (up to 64, one
-//! `recvmmsg` on Linux; one `recv` elsewhere), so that a window's ACKs or frames cost one
+//! [`UdpTransport::wait`] received. `wait` polls for a while if asked to
+//! ([`UdpTransport::set_busy_poll`]), then blocks until at least one datagram arrives or the
+//! timeout passes, and takes every datagram already waiting with it (up to 8, one
+//! `recvmmsg` on Linux; one `recv` elsewhere), so that several ACKs or frames cost one
 //! system call, and a receiver can answer them with one ACK. Datagrams that arrive later stay
-//! queued in the kernel for the next `wait`: nothing is lost, and no extra `recv` is spent
-//! only to hear "nothing there".
+//! queued in the kernel for the next `wait`: nothing is lost.
+//!
+//! [`Transport::send_to`] queues; [`Transport::flush`] (which the driver calls once a poll
+//! has queued everything) sends the queue with one system call on Linux: one UDP GSO
+//! `sendmsg` for a run of equal-sized frames to one peer (a window of data frames), else one
+//! `sendmmsg`; one `send` per datagram elsewhere.
 //!
 //! The socket's receive timeout is only changed when the wanted timeout leaves
 //! `[current, 2 × current]`: waking a little early is harmless (the driver just waits again),
