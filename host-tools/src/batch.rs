@@ -181,6 +181,11 @@ impl<const B: usize, const L: usize> SendBatch<B, L> {
                 Err(e) => return Err(e),
             }
         }
+        if to - from == 1 {
+            // A lone datagram (a receiver's ACK, a stop-and-wait frame): a plain send spares
+            // setting up a batch's worth of headers.
+            return self.send_one(socket, from);
+        }
         self.send_many(socket, from, to)
     }
 
@@ -285,8 +290,13 @@ impl<const B: usize, const L: usize> SendBatch<B, L> {
 
     #[cfg(not(target_os = "linux"))]
     fn send_platform(&mut self, socket: &UdpSocket, from: usize, _to: usize) -> io::Result<usize> {
-        let datagram = &self.bufs[from][..self.lens[from]];
-        match self.tos[from] {
+        self.send_one(socket, from)
+    }
+
+    /// Sends datagram `i` alone; returns 1, or the error.
+    fn send_one(&self, socket: &UdpSocket, i: usize) -> io::Result<usize> {
+        let datagram = &self.bufs[i][..self.lens[i]];
+        match self.tos[i] {
             Some(to) => socket.send_to(datagram, to)?,
             None => socket.send(datagram)?,
         };
