@@ -26,6 +26,7 @@ mod seed;
 use cortex_m_rt::entry;
 use defmt_rtt as _;
 use panic_probe as _;
+use rudp_nostd::receiver::DEFAULT_HALF_OPEN;
 use rudp_nostd::{
     DigestAlgorithm, Instant, Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig, SenderEvent,
 };
@@ -78,6 +79,13 @@ enum Mode {
     /// again. A larger transfer fails (rudp reports the sink full) and is logged as failed.
     Receive,
 }
+
+/// The engines' window (SPEC §10.1): the sender keeps up to this many frames in flight (it
+/// holds as many 524-byte frame buffers) and the receiver holds up to `WINDOW - 1` frames above
+/// a hole (as many 512-byte slots); the UDP socket buffers in `net.rs` grow with it. 8 costs
+/// about 4 KiB of RAM per engine over stop-and-wait (see README.md); 1 is plain
+/// stop-and-wait, and a peer that grants no window gets stop-and-wait anyway.
+pub const WINDOW: usize = 8;
 
 /// The transfer buffer each way: 64 KiB.
 const TRANSFER_SIZE: usize = 64 * 1024;
@@ -169,7 +177,8 @@ fn send(net: &mut net::Network, seeds: &mut seed::Seeds) -> ! {
             digest: Some(DigestAlgorithm::Crc32c),
             ..SenderConfig::new(seeds.next())
         };
-        let mut sender = Sender::new(config, &PATTERN[..], peer, Instant::from_millis(clock::now_ms()));
+        let mut sender: Sender<_, _, WINDOW> =
+            Sender::windowed(config, &PATTERN[..], peer, Instant::from_millis(clock::now_ms()));
         let mut acknowledged = 0usize;
         net.run(&mut sender, |event| match event {
             SenderEvent::Connected { conn } => defmt::info!("connected: conn {}", conn),
@@ -208,7 +217,7 @@ fn receive(net: &mut net::Network, seeds: &mut seed::Seeds) -> ! {
         defmt::info!("listening on {}:{}, up to {} bytes", BOARD_IP, BOARD_PORT, TRANSFER_SIZE);
         // The sink is the buffer as a `&mut [u8]`: each write advances it, so what is left
         // at the end tells how much came in, and the borrow ends with the receiver.
-        let mut receiver: Receiver<&mut [u8], IpEndpoint> = Receiver::new(
+        let mut receiver: Receiver<&mut [u8], IpEndpoint, DEFAULT_HALF_OPEN, { WINDOW - 1 }> = Receiver::new(
             ReceiverConfig::new(seeds.next()),
             &mut buffer[..],
             Instant::from_millis(clock::now_ms()),

@@ -20,15 +20,17 @@ use stm32_eth::{EthPins, Parts, PartsIn};
 use stm32f4xx_hal::gpio::{Alternate, Input, PA1, PA2, PA7, PB13, PC1, PC4, PC5, PG11, PG13};
 use stm32f4xx_hal::rcc::Clocks;
 
-use crate::clock;
+use crate::{WINDOW, clock};
 
-/// Receive descriptors (1.5 KiB buffer each): room for a burst of broadcast traffic on top of
-/// rudp's one frame in flight.
-const RX_RING_LEN: usize = 4;
-/// Transmit descriptors: rudp sends one frame at a time, plus the odd ARP reply.
-const TX_RING_LEN: usize = 2;
-/// Datagrams the UDP socket holds each way.
-const SOCKET_FRAMES: usize = 4;
+/// Receive descriptors (1.5 KiB buffer each): a whole window of rudp frames arriving back to
+/// back, with room for a burst of broadcast traffic on top.
+const RX_RING_LEN: usize = WINDOW + 2;
+/// Transmit descriptors: smoltcp hands the driver one frame per descriptor, and the main loop
+/// polls again at once while the socket has more to send; a few keep the wire busy.
+const TX_RING_LEN: usize = 4;
+/// Datagrams the UDP socket holds each way: a whole window in flight, and room for a few stray
+/// datagrams without pushing out the peer's.
+const SOCKET_FRAMES: usize = WINDOW + 4;
 /// Payload bytes the UDP socket holds each way: [`SOCKET_FRAMES`] whole rudp frames.
 const SOCKET_BYTES: usize = SOCKET_FRAMES * MAX_FRAME;
 /// How often the PHY's link state is read over MDIO.
