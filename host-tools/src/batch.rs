@@ -7,19 +7,33 @@ use std::net::{SocketAddr, UdpSocket};
 
 use rudp_nostd::transport::Received;
 
-/// Up to `B` datagrams of up to `L` bytes each, received together and handed out in order.
+/// Up to `B` receive buffers of `L` bytes each, filled together and handed out in order,
+/// datagram by datagram. With UDP GRO (Linux, [`enable_gro`]) one buffer may hold several
+/// datagrams of one flow, cut at the segment size the kernel reports.
 pub struct RecvBatch<const B: usize, const L: usize> {
     bufs: [[u8; L]; B],
     lens: [usize; B],
+    /// The GRO segment size of each buffer (0: one datagram).
+    segments: [usize; B],
     froms: [Option<SocketAddr>; B],
     count: usize,
+    /// The buffer handed out next, and where in it.
     next: usize,
+    offset: usize,
 }
 
 impl<const B: usize, const L: usize> RecvBatch<B, L> {
     /// An empty batch, on the heap (it is large).
     pub fn new() -> Box<RecvBatch<B, L>> {
-        Box::new(RecvBatch { bufs: [[0; L]; B], lens: [0; B], froms: [None; B], count: 0, next: 0 })
+        Box::new(RecvBatch {
+            bufs: [[0; L]; B],
+            lens: [0; B],
+            segments: [0; B],
+            froms: [None; B],
+            count: 0,
+            next: 0,
+            offset: 0,
+        })
     }
 
     /// Whether datagrams are left to hand out.
@@ -31,10 +45,22 @@ impl<const B: usize, const L: usize> RecvBatch<B, L> {
     pub fn next(&mut self) -> Option<Received<'_, SocketAddr>> {
         while self.next < self.count {
             let i = self.next;
-            self.next += 1;
+            let len = self.lens[i].min(L);
+            let step = match self.segments[i] {
+                0 => len,
+                segment => segment,
+            };
+            let start = self.offset.min(len);
+            let end = start.saturating_add(step).min(len);
+            if end >= len {
+                self.next += 1;
+                self.offset = 0;
+            } else {
+                self.offset = end;
+            }
             // A datagram whose source could not be read (an unknown address family) is skipped.
             if let Some(from) = self.froms[i] {
-                return Some((from, &self.bufs[i][..self.lens[i].min(L)]));
+                return Some((from, &self.bufs[i][start..end]));
             }
         }
         None
@@ -46,6 +72,8 @@ impl<const B: usize, const L: usize> RecvBatch<B, L> {
     pub fn receive(&mut self, socket: &UdpSocket, peer: Option<SocketAddr>, block: bool) -> io::Result<()> {
         self.count = 0;
         self.next = 0;
+        self.offset = 0;
+        self.segments = [0; B];
         let count = self.receive_platform(socket, block)?;
         if let Some(peer) = peer {
             self.froms[..count].fill(Some(peer));
@@ -61,16 +89,22 @@ impl<const B: usize, const L: usize> RecvBatch<B, L> {
         let mut names: [libc::sockaddr_storage; B] = unsafe { std::mem::zeroed() };
         let mut iovecs: [libc::iovec; B] = unsafe { std::mem::zeroed() };
         let mut msgs: [libc::mmsghdr; B] = unsafe { std::mem::zeroed() };
+        // Room for one control message with an int (UDP GRO's segment size), aligned for a
+        // cmsghdr.
+        let mut controls = [[0u64; 4]; B];
         for (i, buf) in self.bufs.iter_mut().enumerate() {
             iovecs[i] = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: L };
             msgs[i].msg_hdr.msg_iov = &mut iovecs[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
             msgs[i].msg_hdr.msg_name = (&raw mut names[i]).cast();
             msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            msgs[i].msg_hdr.msg_control = controls[i].as_mut_ptr().cast();
+            msgs[i].msg_hdr.msg_controllen = size_of_val(&controls[i]) as _;
         }
-        // SAFETY: every mmsghdr points at a live buffer of L bytes and a sockaddr_storage that
-        // outlive the call; the kernel writes at most that much into each. MSG_WAITFORONE
-        // blocks (within SO_RCVTIMEO) for the first datagram only.
+        // SAFETY: every mmsghdr points at a live buffer of L bytes, a sockaddr_storage and a
+        // control buffer of the stated sizes that outlive the call; the kernel writes at most
+        // that much into each. MSG_WAITFORONE blocks (within SO_RCVTIMEO) for the first
+        // datagram only.
         let n = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
@@ -87,6 +121,7 @@ impl<const B: usize, const L: usize> RecvBatch<B, L> {
         for i in 0..n {
             self.lens[i] = msgs[i].msg_len as usize;
             self.froms[i] = to_socket_addr(&names[i]);
+            self.segments[i] = gro_segment(&msgs[i].msg_hdr);
         }
         Ok(n)
     }
@@ -321,6 +356,56 @@ fn from_socket_addr(addr: SocketAddr, storage: &mut libc::sockaddr_storage) -> l
     len
 }
 
+/// `UDP_GRO` from `linux/udp.h` (Linux 5.0): the socket option, and the control message that
+/// gives a coalesced buffer's segment size.
+#[cfg(target_os = "linux")]
+const UDP_GRO: libc::c_int = 104;
+
+/// Asks the kernel to hand a run of datagrams from one peer over as one buffer (UDP GRO),
+/// which [`RecvBatch`] cuts back into datagrams. Returns whether the kernel agreed (Linux 5.0
+/// and later); without it every datagram comes alone, as elsewhere.
+pub fn enable_gro(socket: &UdpSocket) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: the option value is a live int of the stated size.
+        let result = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_UDP,
+                UDP_GRO,
+                (&raw const on).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        result == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = socket;
+        false
+    }
+}
+
+/// The segment size of a UDP GRO control message in `header`, or 0.
+#[cfg(target_os = "linux")]
+fn gro_segment(header: &libc::msghdr) -> usize {
+    // SAFETY: the kernel filled msg_control with msg_controllen bytes of well-formed control
+    // messages; CMSG_FIRSTHDR and CMSG_NXTHDR stay inside them and return null at the end.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(header);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_UDP && (*cmsg).cmsg_type == UDP_GRO {
+                let segment = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+                return usize::try_from(segment).unwrap_or(0);
+            }
+            cmsg = libc::CMSG_NXTHDR(header, cmsg);
+        }
+    }
+    0
+}
+
 /// The address in a `sockaddr_storage` the kernel filled, if IPv4 or IPv6.
 #[cfg(target_os = "linux")]
 fn to_socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
@@ -503,5 +588,63 @@ mod tests {
         let batch = SendBatch::<2, 16>::new();
         assert!(batch.has_room_for(16));
         assert!(!batch.has_room_for(17));
+    }
+
+    #[test]
+    fn a_coalesced_buffer_is_handed_out_datagram_by_datagram() {
+        let from: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut batch = RecvBatch::<4, 256>::new();
+        // A GRO buffer of 100-byte segments with a shorter last one, a plain datagram, an
+        // empty datagram, and a buffer whose source could not be read.
+        batch.lens = [250, 30, 0, 10];
+        batch.segments = [100, 0, 0, 0];
+        batch.froms = [Some(from), Some(from), Some(from), None];
+        batch.bufs[0][..100].fill(1);
+        batch.bufs[0][100..200].fill(2);
+        batch.bufs[0][200..250].fill(3);
+        batch.count = 4;
+        let mut got = Vec::new();
+        while let Some((source, bytes)) = batch.next() {
+            assert_eq!(source, from);
+            got.push((bytes.len(), bytes.first().copied()));
+        }
+        assert_eq!(got, [(100, Some(1)), (100, Some(2)), (50, Some(3)), (30, Some(0)), (0, None)]);
+        assert!(!batch.has_next());
+    }
+
+    #[test]
+    fn datagrams_sent_with_gso_come_back_whole_with_or_without_gro() {
+        use rudp_nostd::MAX_FRAME;
+        for gro in [true, false] {
+            let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+            rx.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+            if gro {
+                assert_eq!(enable_gro(&rx), cfg!(target_os = "linux"), "Linux 5.0 and later take UDP GRO");
+            }
+            let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+            tx.connect(rx.local_addr().unwrap()).unwrap();
+            let mut out = SendBatch::<16, MAX_FRAME>::new();
+            let len = |i: usize| if i == 10 { 99 } else { MAX_FRAME };
+            for i in 0..11 {
+                out.push(None, &vec![i as u8; len(i)]);
+            }
+            out.send(&tx, Err).unwrap();
+            let mut batch = RecvBatch::<4, 65536>::new();
+            let mut got = Vec::new();
+            let mut buffers = 0;
+            while got.len() < 11 {
+                batch.receive(&rx, None, true).unwrap();
+                buffers += batch.count;
+                while let Some((from, bytes)) = batch.next() {
+                    assert_eq!(from, tx.local_addr().unwrap());
+                    got.push(bytes.to_vec());
+                }
+            }
+            let expected: Vec<Vec<u8>> = (0..11).map(|i| vec![i as u8; len(i)]).collect();
+            assert_eq!(got, expected, "gro {gro}");
+            if gro && cfg!(target_os = "linux") {
+                assert!(buffers < 11, "GRO coalesced the GSO send ({buffers} buffers)");
+            }
+        }
     }
 }

@@ -4,8 +4,9 @@
 //! [`Transport::recv_from`] never blocks: it hands out the datagrams that the last
 //! [`UdpTransport::wait`] received. `wait` polls for a while if asked to
 //! ([`UdpTransport::set_busy_poll`]), then blocks until at least one datagram arrives or the
-//! timeout passes, and takes every datagram already waiting with it (up to 8, one
-//! `recvmmsg` on Linux; one `recv` elsewhere), so that several ACKs or frames cost one
+//! timeout passes, and takes every datagram already waiting with it (up to 8 buffers with one
+//! `recvmmsg` on Linux, each a datagram or, with UDP GRO, a run of datagrams from one peer
+//! that the kernel coalesced; one `recv` elsewhere), so that several ACKs or frames cost one
 //! system call, and a receiver can answer them with one ACK. Datagrams that arrive later stay
 //! queued in the kernel for the next `wait`: nothing is lost.
 //!
@@ -28,16 +29,18 @@ use rudp_nostd::transport::{Received, Transport};
 use crate::batch;
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// Receive buffer size: larger than any frame, so that an oversized datagram is seen whole
-/// (and rejected by the decoder) instead of being cut to a valid-looking frame.
-const RECV_BUF: usize = 2048;
+/// Receive buffer size: the largest UDP payload, so that an oversized datagram is seen whole
+/// (and rejected by the decoder) instead of being cut to a valid-looking frame, and so that
+/// a buffer of datagrams coalesced by UDP GRO (up to 64 KiB) fits.
+const RECV_BUF: usize = 65536;
 
-/// The most datagrams one `wait` takes from the kernel (with `recvmmsg` on Linux; one
-/// elsewhere). A receiver answers each batch with one ACK, so this is also the most data
-/// frames one ACK covers: small enough that the sender's window moves on while the receiver
-/// still writes (a 64-datagram batch let both sides take turns, one whole window at a time,
-/// and a window of 32 ran at two thirds of the speed it reaches with 8), large enough to
-/// make the system calls few.
+/// The most buffers one `wait` takes from the kernel (with `recvmmsg` on Linux; one
+/// elsewhere). Without GRO a buffer is a datagram, and a receiver answers each batch with one
+/// ACK, so this is also the most data frames one ACK covers: small enough that the sender's
+/// window moves on while the receiver still writes (a 64-datagram batch let both sides take
+/// turns, one whole window at a time, and a window of 32 ran at two thirds of the speed it
+/// reaches with 8), large enough to make the system calls few. With GRO a buffer holds what
+/// the sender sent with one GSO call, and the turns are cheap enough to take.
 const RECV_BATCH: usize = 8;
 
 /// The most datagrams sent with one system call (`sendmmsg` on Linux): a whole window.
@@ -67,6 +70,8 @@ impl std::fmt::Debug for UdpTransport {
 
 impl UdpTransport {
     fn from_socket(socket: UdpSocket, peer: Option<SocketAddr>) -> UdpTransport {
+        // Where the kernel has no UDP GRO, datagrams simply come one by one.
+        batch::enable_gro(&socket);
         UdpTransport {
             socket,
             peer,
