@@ -69,8 +69,6 @@ impl std::fmt::Debug for UdpTransport {
 
 impl UdpTransport {
     fn from_socket(socket: UdpSocket, peer: Option<SocketAddr>) -> UdpTransport {
-        // Where the kernel has no UDP GRO, datagrams simply come one by one.
-        batch::enable_gro(&socket);
         UdpTransport {
             socket,
             peer,
@@ -82,7 +80,8 @@ impl UdpTransport {
         }
     }
 
-    /// A socket connected to `peer` (the kernel then drops datagrams from anyone else).
+    /// A socket connected to `peer` (the kernel then drops datagrams from anyone else). It
+    /// takes only ACKs, so it does not ask for UDP GRO.
     pub fn connect(peer: SocketAddr) -> io::Result<UdpTransport> {
         let local: SocketAddr = match peer {
             SocketAddr::V4(_) => (IpAddr::from([0, 0, 0, 0]), 0).into(),
@@ -104,6 +103,9 @@ impl UdpTransport {
                 Err(_) => UdpSocket::bind((IpAddr::from([0, 0, 0, 0]), port))?,
             },
         };
+        // A listening socket takes data frames: GRO lets a sender's GSO burst arrive as one
+        // buffer. Where the kernel has no UDP GRO, datagrams simply come one by one.
+        batch::enable_gro(&socket);
         Ok(UdpTransport::from_socket(socket, None))
     }
 
