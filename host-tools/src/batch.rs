@@ -73,7 +73,6 @@ impl<const B: usize, const L: usize> RecvBatch<B, L> {
         self.count = 0;
         self.next = 0;
         self.offset = 0;
-        self.segments = [0; B];
         let count = self.receive_platform(socket, block)?;
         if let Some(peer) = peer {
             self.froms[..count].fill(Some(peer));
@@ -330,13 +329,19 @@ impl<const B: usize, const L: usize> SendBatch<B, L> {
 
     /// Sends datagram `i` alone; returns 1, or the error.
     fn send_one(&self, socket: &UdpSocket, i: usize) -> io::Result<usize> {
-        let datagram = &self.bufs[i][..self.lens[i]];
-        match self.tos[i] {
-            Some(to) => socket.send_to(datagram, to)?,
-            None => socket.send(datagram)?,
-        };
+        send_alone(socket, self.tos[i], &self.bufs[i][..self.lens[i]])?;
         Ok(1)
     }
+}
+
+/// Sends one datagram with a plain `send` (`to` is `None`: the connected socket's peer) or
+/// `send_to`.
+pub fn send_alone(socket: &UdpSocket, to: Option<SocketAddr>, datagram: &[u8]) -> io::Result<()> {
+    match to {
+        Some(to) => socket.send_to(datagram, to)?,
+        None => socket.send(datagram)?,
+    };
+    Ok(())
 }
 
 /// Writes `addr` into `storage` as a `sockaddr_in` or `sockaddr_in6`; returns its length.

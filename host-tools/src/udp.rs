@@ -211,16 +211,13 @@ impl Transport for UdpTransport {
         if !self.outgoing.has_room_for(datagram.len()) {
             self.flush()?;
         }
+        // A connected socket sends to its peer without naming it.
+        let to = if self.peer.is_some() { None } else { Some(to) };
         if !self.outgoing.has_room_for(datagram.len()) {
             // Larger than any frame: the engines never send one, but a transport still must.
-            let result = match self.peer {
-                Some(_) => self.socket.send(datagram),
-                None => self.socket.send_to(datagram, to),
-            };
-            return result.map(drop).or_else(|e| self.absorb(e));
+            return batch::send_alone(&self.socket, to, datagram).or_else(|e| self.absorb(e));
         }
-        // A connected socket sends to its peer without naming it.
-        self.outgoing.push(if self.peer.is_some() { None } else { Some(to) }, datagram);
+        self.outgoing.push(to, datagram);
         Ok(())
     }
 
