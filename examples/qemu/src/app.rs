@@ -374,8 +374,9 @@ fn send<N: Nic>(net: &mut Net<N>, seed: u64, len: u64, port: u16) -> Result<Outc
         return Err(Failure::Unfinished);
     }
     let source = sender.into_source();
+    let read = source.read();
     let elapsed_ms = finished_at.unwrap_or(0).saturating_sub(connected_at.unwrap_or(0));
-    Ok(Outcome { len: source.len(), crc: source.crc(), elapsed_ms, dups: stats.dups, drops: stats.drops })
+    Ok(Outcome { len: read.len(), crc: read.crc(), elapsed_ms, dups: stats.dups, drops: stats.drops })
 }
 
 /// smoltcp's clock: the same milliseconds.

@@ -43,6 +43,12 @@ impl DigestSink {
     pub fn crc(&self) -> u32 {
         self.digest.clone().finalize()
     }
+
+    /// Adds `bytes` to the count and the CRC.
+    fn count(&mut self, bytes: &[u8]) {
+        self.digest.update(bytes);
+        self.len += bytes.len() as u64;
+    }
 }
 
 impl Default for DigestSink {
@@ -57,8 +63,7 @@ impl ErrorType for DigestSink {
 
 impl Write for DigestSink {
     fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
-        self.digest.update(buf);
-        self.len += buf.len() as u64;
+        self.count(buf);
         Ok(buf.len())
     }
 
@@ -73,29 +78,19 @@ pub struct PatternSource {
     remaining: u64,
     /// The next byte, `(i * 31 + 7) % 251` for the next `i`.
     next: u32,
-    digest: Digest<'static, u32>,
-    len: u64,
+    /// The count and CRC-32C of what has been read.
+    read: DigestSink,
 }
 
 impl PatternSource {
     /// The first `len` bytes of the pattern.
     pub fn new(len: u64) -> PatternSource {
-        PatternSource { remaining: len, next: PATTERN_START, digest: CRC32C.digest(), len: 0 }
+        PatternSource { remaining: len, next: PATTERN_START, read: DigestSink::new() }
     }
 
-    /// Bytes read so far.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether nothing has been read.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The CRC-32C of the bytes read so far.
-    pub fn crc(&self) -> u32 {
-        self.digest.clone().finalize()
+    /// The count and CRC-32C of what has been read.
+    pub fn read(&self) -> &DigestSink {
+        &self.read
     }
 }
 
@@ -111,9 +106,8 @@ impl Read for PatternSource {
             *byte = self.next as u8;
             self.next = (self.next + PATTERN_STEP) % PATTERN_MODULUS;
         }
-        self.digest.update(&buf[..n]);
+        self.read.count(&buf[..n]);
         self.remaining -= n as u64;
-        self.len += n as u64;
         Ok(n)
     }
 }
