@@ -1074,10 +1074,8 @@ impl<const R: usize> RxWorld<'_, R> {
                     .syn_acks
                     .iter()
                     .find(|sa| {
-                        sa.to == from
-                            && sa.repr.conn == repr.conn
-                            && sa.repr.ack == repr.seq
-                            && seq_plus(sa.repr.seq, 1) == repr.ack
+                        // The third frame's `ack` is ignored (SPEC §4, §7).
+                        sa.to == from && sa.repr.conn == repr.conn && sa.repr.ack == repr.seq
                     })
                     .copied()
                     .expect("connected by a frame that answers no SYN|ACK sent to its endpoint");

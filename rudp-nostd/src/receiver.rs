@@ -368,8 +368,11 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
         if repr.conn != entry.conn {
             return Handled::trace(Trace::drop(repr, DropReason::WrongConn));
         }
+        // Recognised by endpoint, `conn` and `seq = ISN+1`, whatever its `ack` (SPEC §4): the
+        // original client sends `ack = 0` there (SPEC §7). Data frames may come with or
+        // without the ACK flag; only SYN and FIN make it something else.
         let is_third_frame =
-            repr.flags == Flags::ACK && repr.seq == entry.isn + 1 && repr.ack == entry.risn + 1;
+            !repr.flags.contains(Flags::SYN) && !repr.flags.contains(Flags::FIN) && repr.seq == entry.isn + 1;
         if !is_third_frame {
             return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
         }
@@ -775,9 +778,10 @@ mod tests {
         let (conn, risn) = (syn_ack.conn, syn_ack.seq.get());
         for (from, d, reason) in [
             (PEER, datagram(ISN + 1, risn + 1, conn.wrapping_add(1), ACK, b"x"), DropReason::WrongConn),
-            (PEER, datagram(ISN + 1, risn + 2, conn, ACK, b"x"), DropReason::Unexpected),
             (PEER, datagram(ISN + 2, risn + 1, conn, ACK, b"x"), DropReason::Unexpected),
-            (PEER, datagram(ISN + 1, risn + 1, conn, Flags::NONE, b"x"), DropReason::Unexpected),
+            (PEER, datagram(ISN, risn + 1, conn, ACK, b"x"), DropReason::Unexpected),
+            // A FIN at ISN+1 is not the third frame (an empty transfer still sends one).
+            (PEER, datagram(ISN + 1, risn + 1, conn, Flags::FIN, &[]), DropReason::Unexpected),
             (OTHER, datagram(ISN + 1, risn + 1, conn, ACK, b"x"), DropReason::NotAccepting),
         ] {
             let h = rx.handle_datagram(t(1), from, &d);
@@ -952,6 +956,44 @@ mod tests {
         assert_eq!(rx.poll_timeout(), Some(t(3000)));
         assert_eq!(rx.handle_timeout(t(3000)), Some(ReceiverEvent::Failed(Error::AcceptTimeout)));
         assert!(rx.is_done());
+    }
+
+    /// The original client's frame, as it packs it (SPEC §7): `<IIHH`, zero-padded to 524.
+    fn original_frame(seq: u32, ack: u32, conn: u16, flags: u16, text: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&seq.to_le_bytes());
+        bytes.extend_from_slice(&ack.to_le_bytes());
+        bytes.extend_from_slice(&conn.to_le_bytes());
+        bytes.extend_from_slice(&flags.to_le_bytes());
+        bytes.extend_from_slice(text);
+        bytes.resize(frame::MAX_FRAME, 0);
+        bytes
+    }
+
+    #[test]
+    fn the_original_clients_exact_bytes_are_taken_in_both_profiles() {
+        for profile in [Profile::Reference, Profile::Native] {
+            let mut rx = receiver(profile);
+            // SYN seq 42 ack 0 conn 0, padded: the SPEC §9 vector.
+            let syn = original_frame(42, 0, 0, 2, &[]);
+            assert_eq!(&syn[..12], &[0x2a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0]);
+            rx.handle_datagram(t(0), PEER, &syn);
+            let (syn_ack, payload, _) = next_frame(&mut rx, t(0)).unwrap();
+            assert!(payload.is_empty(), "a 12-byte SYN|ACK: {profile:?}");
+            let conn = syn_ack.conn;
+            // The third frame: seq 43, ACK, but ack 0 (not RISN+1).
+            let h = rx.handle_datagram(t(1), PEER, &original_frame(43, 0, conn, 4, b"hello "));
+            assert!(matches!(h.events[0], ReceiverEvent::Connected { .. }), "{profile:?}: {h:?}");
+            let (ack, _, _) = next_frame(&mut rx, t(1)).unwrap();
+            // Later data: flags 0, ack 0.
+            let second = 43 + if profile == Profile::Reference { 6 } else { 512 };
+            assert_eq!(ack.ack.get(), second, "{profile:?}");
+            let h = rx.handle_datagram(t(2), PEER, &original_frame(second, 0, conn, 0, b"world"));
+            assert_eq!(h.trace.reason, None, "{profile:?}");
+            if profile == Profile::Reference {
+                assert_eq!(rx.sink().0, b"hello world");
+            }
+        }
     }
 
     #[test]
