@@ -10,11 +10,15 @@
 # that moves packets links them anyway), and the engines' own RAM (size_of: firmware places
 # them in a static or on the stack, so they show in no section).
 # Budgets, checked here (exit 1 when exceeded): the engines and codec, memory routines aside,
-# at most 8 KiB of flash; each engine at most 600 bytes of RAM.
+# at most 9 KiB of flash; the sender at most 640 bytes of RAM, the receiver at most 400 (the
+# budgets of issue 15; 8 KiB and 600 bytes until the transfer-size and RTO back-off rules of
+# SPEC §3.1 and §6 needed a little more state).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FLASH_BUDGET=8192
+FLASH_BUDGET=9216
+SENDER_RAM_BUDGET=640
+RECEIVER_RAM_BUDGET=400
 TARGET=thumbv7em-none-eabihf
 HOST=$(rustc -vV | sed -n 's/^host: //p')
 BIN="$(rustc --print sysroot)/lib/rustlib/$HOST/bin"
@@ -79,13 +83,12 @@ if [ "$engine_code" -gt "$FLASH_BUDGET" ]; then
     echo "OVER BUDGET: the engines take $engine_code bytes of flash (budget $FLASH_BUDGET)" >&2
     status=1
 fi
-for pair in "Sender:$sender_ram" "Receiver:$receiver_ram"; do
-    name=${pair%%:*}
-    bytes=${pair#*:}
-    if [ -z "$bytes" ] || [ "$bytes" -gt 600 ]; then
-        echo "OVER BUDGET: $name takes ${bytes:-?} bytes of RAM (budget 600)" >&2
+for triple in "Sender:$sender_ram:$SENDER_RAM_BUDGET" "Receiver:$receiver_ram:$RECEIVER_RAM_BUDGET"; do
+    IFS=: read -r name bytes budget <<<"$triple"
+    if [ -z "$bytes" ] || [ "$bytes" -gt "$budget" ]; then
+        echo "OVER BUDGET: $name takes ${bytes:-?} bytes of RAM (budget $budget)" >&2
         status=1
     fi
 done
-[ "$status" -eq 0 ] && echo "within budget: engine code <= $FLASH_BUDGET bytes of flash, each engine <= 600 bytes of RAM"
+[ "$status" -eq 0 ] && echo "within budget: engine code <= $FLASH_BUDGET bytes of flash, sender <= $SENDER_RAM_BUDGET and receiver <= $RECEIVER_RAM_BUDGET bytes of RAM"
 exit "$status"

@@ -76,7 +76,8 @@ pub struct SenderConfig {
     /// (ISN 42).
     pub random_seed: u64,
     /// The number of bytes the source will give, when known: announced in the SYN (native
-    /// profile) for the receiver's progress display.
+    /// profile). It binds (SPEC §3.1): a source that ends before it, or holds more, fails the
+    /// transfer before the FIN, and the receiver fails a transfer whose data do not match it.
     pub transfer_size: Option<u64>,
     /// The digest to offer (native profile; only if this build supports it, see
     /// [`DigestAlgorithm::is_supported`]).

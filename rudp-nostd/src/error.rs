@@ -16,6 +16,14 @@ pub enum Error {
     AcceptTimeout,
     /// The sender's data source failed.
     Source(embedded_io::ErrorKind),
+    /// Sender: the data source ended before the `transfer-size` announced in the SYN (SPEC
+    /// §3.1: the size binds; no FIN is sent).
+    SourceEndedEarly,
+    /// Sender: the data source holds more than the `transfer-size` announced in the SYN.
+    SourceRanLong,
+    /// Receiver: the data ran past the sender's `transfer-size`, or its FIN came at another
+    /// length (SPEC §3.1); the output must be discarded.
+    LengthMismatch,
     /// The receiver's sink failed to take data or to flush.
     Sink(embedded_io::ErrorKind),
     /// The receiver's SYN|ACK granted something the sender did not offer (SPEC §10).
@@ -38,6 +46,11 @@ impl fmt::Display for Error {
             Error::IdleTimeout => f.write_str("peer not answering (idle timeout)"),
             Error::AcceptTimeout => f.write_str("no sender connected in time"),
             Error::Source(kind) => write!(f, "reading the data source failed ({kind:?})"),
+            Error::SourceEndedEarly => f.write_str("the data source ended before the size announced"),
+            Error::SourceRanLong => f.write_str("the data source holds more than the size announced"),
+            Error::LengthMismatch => {
+                f.write_str("the data received did not match the size the sender announced")
+            }
             Error::Sink(kind) => write!(f, "writing the output failed ({kind:?})"),
             Error::BadGrant(error) => write!(f, "the receiver granted what was not offered ({error:?})"),
             Error::DigestRefused => f.write_str("the receiver does not verify a digest, and one is required"),

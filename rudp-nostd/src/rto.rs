@@ -2,7 +2,10 @@
 //!
 //! K = 4, alpha = 1/8, beta = 1/4, exponential back-off, clamped to `[min_rto, max_rto]`.
 //! Karn's rule (no sample from a retransmitted frame) is the caller's part: it simply does not
-//! call [`RtoEstimator::on_rtt_sample`] for such a frame.
+//! call [`RtoEstimator::on_rtt_sample`] for such a frame. An acknowledgement of new data clears
+//! the back-off ([`RtoEstimator::clear_back_off`], SPEC §6): on a lossy path nearly every
+//! acknowledged frame was retransmitted and gives no sample, and without that the timer would
+//! stay at `max_rto`.
 //!
 //! Values are kept as `u32` microseconds (up to 71 minutes, far beyond any sane `max_rto`) to
 //! keep the engines small.
@@ -24,10 +27,18 @@ pub struct RtoEstimator {
     /// 0 until the first sample (a measured 0 is stored as 1 µs).
     srtt_us: u32,
     rttvar_us: u32,
-    rto_us: u32,
+    /// The timeout computed from SRTT and RTTVAR (before the first sample: the initial one),
+    /// without back-off.
+    base_rto_us: u32,
     min_us: u32,
     max_us: u32,
+    /// Timeouts since the last sample or acknowledgement of new data: each doubles the
+    /// timeout.
+    backoffs: u8,
 }
+
+/// More back-offs than this change nothing: `2^31` times any timeout is past `u32::MAX`.
+const MAX_BACKOFFS: u8 = 31;
 
 impl RtoEstimator {
     /// A new estimator with no sample yet: the timeout is `initial`, clamped to
@@ -38,15 +49,23 @@ impl RtoEstimator {
         RtoEstimator {
             srtt_us: 0,
             rttvar_us: 0,
-            rto_us: micros_u32(initial).clamp(min_us, max_us),
+            base_rto_us: micros_u32(initial).clamp(min_us, max_us),
             min_us,
             max_us,
+            backoffs: 0,
         }
     }
 
     /// The current retransmission timeout.
     pub fn rto(&self) -> Duration {
-        Duration::from_micros(self.rto_us as u64)
+        let backed_off = u64::from(self.base_rto_us) << self.backoffs.min(MAX_BACKOFFS);
+        Duration::from_micros(backed_off.min(u64::from(self.max_us)))
+    }
+
+    /// Whether the timeout is backed off (a timeout since the last sample or acknowledgement
+    /// of new data).
+    pub fn is_backed_off(&self) -> bool {
+        self.backoffs != 0
     }
 
     /// The smoothed round-trip time, once there is a sample.
@@ -69,12 +88,19 @@ impl RtoEstimator {
         }
         let rto = self.srtt_us as u64 + (K as u64 * self.rttvar_us as u64).max(1);
         // max then min rather than clamp: clamp asserts min <= max, a panic path in firmware.
-        self.rto_us = rto.max(self.min_us as u64).min(self.max_us as u64) as u32;
+        self.base_rto_us = rto.max(self.min_us as u64).min(self.max_us as u64) as u32;
+        self.backoffs = 0;
     }
 
     /// The timer expired: back off (RFC 6298 §5.5), up to `max_rto`.
     pub fn on_timeout(&mut self) {
-        self.rto_us = self.rto_us.saturating_mul(2).min(self.max_us);
+        self.backoffs = (self.backoffs + 1).min(MAX_BACKOFFS);
+    }
+
+    /// New data was acknowledged: the timeout returns to the value computed from SRTT and
+    /// RTTVAR (or the initial one), without a sample (SPEC §6).
+    pub fn clear_back_off(&mut self) {
+        self.backoffs = 0;
     }
 }
 
@@ -125,6 +151,27 @@ mod tests {
         assert_eq!(e.rto(), ms(2000));
         e.on_timeout();
         assert_eq!(e.rto(), ms(2000));
+    }
+
+    #[test]
+    fn clearing_the_back_off_returns_to_the_computed_timeout() {
+        let mut e = estimator();
+        e.on_timeout();
+        e.on_timeout();
+        assert_eq!(e.rto(), ms(2000));
+        assert!(e.is_backed_off());
+        // No sample yet: back to the initial timeout.
+        e.clear_back_off();
+        assert_eq!(e.rto(), ms(500));
+        assert!(!e.is_backed_off());
+        // With a sample: back to SRTT + 4 RTTVAR, and SRTT untouched.
+        e.on_rtt_sample(ms(100));
+        for _ in 0..40 {
+            e.on_timeout();
+        }
+        assert_eq!(e.rto(), ms(2000));
+        e.clear_back_off();
+        assert_eq!((e.rto(), e.srtt()), (ms(300), Some(ms(100))));
     }
 
     #[test]

@@ -176,6 +176,27 @@ fn micros32(now: Instant) -> u32 {
     now.as_micros() as u32
 }
 
+/// Reads from `source` until `buf` is full or the source ends; returns how many bytes.
+/// `Interrupted` is retried up to [`MAX_INTERRUPTED_READS`] times.
+fn read_fully<S: Read>(source: &mut S, buf: &mut [u8]) -> Result<usize, Error> {
+    let mut filled = 0;
+    let mut interrupted = 0;
+    // Each pass adds at least one byte or ends: at most `buf.len()` passes (plus the bounded
+    // retries).
+    while filled < buf.len() {
+        match source.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            // `min` guards against a source that claims more than it was given.
+            Ok(n) => filled = (filled + n).min(buf.len()),
+            Err(e) if e.kind() == ErrorKind::Interrupted && interrupted < MAX_INTERRUPTED_READS => {
+                interrupted += 1;
+            }
+            Err(e) => return Err(Error::Source(e.kind())),
+        }
+    }
+    Ok(filled)
+}
+
 /// The sending side of one transfer.
 ///
 /// `S` is the data source; `E` the peer's endpoint type (`()` when the transport already
@@ -213,8 +234,13 @@ pub struct Sender<S, E = (), const N: usize = 1> {
     timer_at: Instant,
     /// The idle timeout in ticks of 16 µs (rounded up; at most 19 hours).
     idle_ticks: u32,
+    /// Our initial sequence number (the SYN's `seq`).
+    isn: SeqNum,
     /// The receiver's initial sequence number, from its SYN|ACK.
     risn: SeqNum,
+    /// Data bytes still to read before the source must end, when a `transfer-size` was
+    /// announced (SPEC §3.1: it binds).
+    unread: Option<u64>,
     conn: u16,
     /// The congestion window and the slow-start threshold, in 1/256 frames.
     cwnd: u16,
@@ -270,7 +296,10 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
             last_reply_at: now,
             timer_at: now,
             idle_ticks: u32::try_from(idle_ticks).unwrap_or(u32::MAX),
+            isn,
             risn: SeqNum::ZERO,
+            // Announced only in the native profile; only what was announced binds.
+            unread: config.transfer_size.filter(|_| config.profile == Profile::Native),
             conn: 0,
             cwnd: CWND_ONE as u16,
             ssthresh: CWND_ONE as u16,
@@ -431,31 +460,30 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         self.slot_mut(k).meta |= PENDING | RETRANSMITTED;
     }
 
-    /// Reads up to 512 bytes from the source into the payload area of the frame buffer `k`;
-    /// returns how many.
+    /// Reads up to 512 bytes from the source into the payload area of the frame buffer `k`
+    /// (no further than an announced `transfer-size`); returns how many. A source that ends
+    /// before the announced size, or holds more, fails the transfer (SPEC §3.1).
     fn fill_payload(&mut self, k: usize) -> Result<usize, Error> {
         if self.bits & SOURCE_ENDED != 0 {
             return Ok(0);
         }
+        let limit = self.unread.map_or(MAX_PAYLOAD, |unread| unread.min(MAX_PAYLOAD as u64) as usize);
         let i = self.index(k);
-        let area = &mut self.slots[i].buf[HEADER_LEN..];
-        let mut filled = 0;
-        let mut interrupted = 0;
-        // Each pass adds at least one byte or ends: at most MAX_PAYLOAD passes (plus the
-        // bounded retries).
-        while filled < MAX_PAYLOAD {
-            match self.source.read(&mut area[filled..]) {
-                Ok(0) => break,
-                // `min` guards against a source that claims more than it was given.
-                Ok(n) => filled = (filled + n).min(MAX_PAYLOAD),
-                Err(e) if e.kind() == ErrorKind::Interrupted && interrupted < MAX_INTERRUPTED_READS => {
-                    interrupted += 1;
+        let filled = read_fully(&mut self.source, &mut self.slots[i].buf[HEADER_LEN..HEADER_LEN + limit])?;
+        match &mut self.unread {
+            None if filled < MAX_PAYLOAD => self.bits |= SOURCE_ENDED,
+            None => {}
+            Some(_) if filled < limit => return Err(Error::SourceEndedEarly),
+            Some(unread) => {
+                *unread -= filled as u64;
+                if *unread == 0 {
+                    // All announced bytes are read: the source must be at its end.
+                    if read_fully(&mut self.source, &mut [0u8; 1])? != 0 {
+                        return Err(Error::SourceRanLong);
+                    }
+                    self.bits |= SOURCE_ENDED;
                 }
-                Err(e) => return Err(Error::Source(e.kind())),
             }
-        }
-        if filled < MAX_PAYLOAD {
-            self.bits |= SOURCE_ENDED;
         }
         // In order: frames are read in sequence order, once each.
         if let Some(hasher) = &mut self.hasher {
@@ -537,6 +565,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         if !self.slot(0).has(RETRANSMITTED) {
             self.rto.on_rtt_sample(self.since_sent(0, now));
         }
+        self.rto.clear_back_off();
         self.last_reply_at = now;
         self.base = self.index(1) as u8;
         self.count = 0;
@@ -632,8 +661,10 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         if covered > 0 {
             self.base = self.index(covered) as u8;
             self.count = (count - covered) as u8;
-            // RFC 6298 §5.3: the timer restarts when the cumulative ack advances.
+            // RFC 6298 §5.3: the timer restarts when the cumulative ack advances; new data
+            // acknowledged clears the back-off (SPEC §6).
             self.timer_at = now;
+            self.rto.clear_back_off();
             if w >= 2 {
                 self.bits |= OPEN;
                 self.recover = self.recover.saturating_sub(covered as u8);
@@ -785,8 +816,10 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Engine for Sender<S, E, N> {
             State::SynSent => drop(DropReason::Unexpected),
             State::Closed | State::Failed => drop(DropReason::NotAccepting),
             _ if repr.conn != self.conn => drop(DropReason::WrongConn),
-            // The same SYN|ACK again (its seq is the receiver's ISN).
-            State::Transfer | State::FinSent if is_syn_ack && repr.seq == self.risn => {
+            // The same SYN|ACK again: the receiver's ISN, acknowledging our SYN (SPEC §3).
+            State::Transfer | State::FinSent
+                if is_syn_ack && repr.seq == self.risn && repr.ack == self.isn + 1 =>
+            {
                 self.on_repeated_syn_ack(now, repr)
             }
             State::Linger | State::LingerRejected if repr.flags.contains(Flags::FIN) => {
@@ -889,8 +922,10 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         Duration::from_micros(u64::from(self.idle_ticks) << IDLE_TICK_SHIFT)
     }
 
+    /// About two retransmission timeouts after the last reply, and never longer than the
+    /// idle timeout (SPEC §6).
     fn linger_deadline(&self) -> Instant {
-        self.last_reply_at + self.rto.rto().saturating_mul(LINGER_RTOS)
+        self.last_reply_at + self.rto.rto().saturating_mul(LINGER_RTOS).min(self.idle_timeout())
     }
 
     /// In the linger, a repeated FIN|ACK (or the reference receiver's lone FIN) means our
@@ -1042,6 +1077,105 @@ mod tests {
         assert!(h.trace.dup);
         let (again, payload, dup) = next_frame(&mut tx, t(12)).unwrap();
         assert_eq!((again, payload.as_slice(), dup), (third, &b"abc"[..], true));
+    }
+
+    #[test]
+    fn a_syn_ack_that_does_not_acknowledge_our_syn_is_no_repeat() {
+        let mut tx = sender(Profile::Native, b"abc");
+        let isn = connect(&mut tx);
+        next_frame(&mut tx, t(11)).unwrap();
+        // The receiver's ISN, but acknowledging something else: not our SYN|ACK again.
+        let h = tx.handle_datagram(t(12), RX, &datagram(RISN, isn + 2, CONN, Flags::SYN | ACK, &[]));
+        assert_eq!(h.trace.reason, Some(DropReason::Unexpected));
+        assert!(next_frame(&mut tx, t(12)).is_none());
+    }
+
+    #[test]
+    fn an_acknowledgement_of_new_data_clears_the_back_off() {
+        let data = [5u8; 2000];
+        let mut tx = sender(Profile::Native, &data);
+        let isn = connect(&mut tx);
+        next_frame(&mut tx, t(10)).unwrap();
+        // The SYN's sample set the RTO; two timeouts double it twice.
+        let rto = tx.rto();
+        let mut now = t(10);
+        for _ in 0..2 {
+            now = tx.poll_timeout().unwrap();
+            tx.handle_timeout(now);
+            assert!(next_frame(&mut tx, now).unwrap().2, "retransmitted");
+        }
+        assert_eq!(tx.rto(), rto.saturating_mul(4));
+        // The retransmitted frame is acknowledged: no sample (Karn), but the back-off clears.
+        let srtt = tx.srtt();
+        tx.handle_datagram(
+            now + Duration::from_millis(1),
+            RX,
+            &datagram(RISN + 1, isn + 513, CONN, ACK, &[]),
+        );
+        assert_eq!((tx.rto(), tx.srtt()), (rto, srtt));
+    }
+
+    #[test]
+    fn the_linger_never_outlasts_the_idle_timeout() {
+        // Every RTO is at least 60 s: two of them would be 2 minutes.
+        let timing = Timing {
+            initial_rto: Duration::from_secs(60),
+            min_rto: Duration::from_secs(60),
+            max_rto: Duration::from_secs(600),
+            idle_timeout: Duration::from_secs(3),
+        };
+        let config = SenderConfig { timing, ..SenderConfig::new(3) };
+        let mut tx = Sender::new(config, &b""[..], RX, t(0));
+        let isn = connect(&mut tx);
+        next_frame(&mut tx, t(10)).unwrap();
+        tx.handle_datagram(t(11), RX, &datagram(RISN + 1, isn + 1, CONN, ACK, &[]));
+        next_frame(&mut tx, t(11)).unwrap(); // FIN
+        tx.handle_datagram(t(12), RX, &datagram(RISN + 1, isn + 2, CONN, Flags::FIN | ACK, &[]));
+        assert!(tx.has_succeeded() && tx.rto() >= Duration::from_secs(60));
+        assert_eq!(tx.poll_timeout(), Some(t(12) + Duration::from_secs(3)));
+        assert_eq!(tx.handle_timeout(t(3012)), Some(SenderEvent::Closed));
+    }
+
+    /// A sender announcing `announced` bytes of a source that holds `data`, connected; runs
+    /// it with every frame acknowledged. Returns its events and whether it sent a FIN.
+    fn run_with_size(data: &[u8], announced: u64) -> (Vec<SenderEvent>, bool) {
+        let config = SenderConfig { transfer_size: Some(announced), ..SenderConfig::new(3) };
+        let mut tx = Sender::new(config, data, RX, t(0));
+        let (syn, _, _) = next_frame(&mut tx, t(0)).unwrap();
+        let mut events: Vec<SenderEvent> = tx
+            .handle_datagram(t(1), RX, &datagram(RISN, syn.seq.get() + 1, CONN, Flags::SYN | ACK, &[]))
+            .events
+            .into_iter()
+            .collect();
+        let mut fin = false;
+        for i in 2..100 {
+            let Some((frame, payload, _)) = next_frame(&mut tx, t(i)) else { break };
+            fin |= frame.flags == Flags::FIN;
+            let end = frame.seq.get() + if fin { 1 } else { payload.len() as u32 };
+            let flags = if fin { Flags::FIN | ACK } else { ACK };
+            events.extend(tx.handle_datagram(t(i), RX, &datagram(RISN + 1, end, CONN, flags, &[])).events);
+        }
+        (events, fin)
+    }
+
+    #[test]
+    fn the_announced_transfer_size_binds_the_source() {
+        for len in [0usize, 1, 511, 512, 513, 1024, 1500] {
+            let data = std::vec![9u8; len];
+            let (events, fin) = run_with_size(&data, len as u64);
+            assert_eq!(events.last(), Some(&SenderEvent::Finished), "{len}: {events:?}");
+            assert!(fin);
+            // Shorter than announced: fails where it ends, and no FIN.
+            let (events, fin) = run_with_size(&data, len as u64 + 1);
+            assert_eq!(events.last(), Some(&SenderEvent::Failed(Error::SourceEndedEarly)), "{len}");
+            assert!(!fin, "{len}: a FIN after a short source");
+            // Longer than announced: fails once the announced bytes are read, and no FIN.
+            if len > 0 {
+                let (events, fin) = run_with_size(&data, len as u64 - 1);
+                assert_eq!(events.last(), Some(&SenderEvent::Failed(Error::SourceRanLong)), "{len}");
+                assert!(!fin, "{len}: a FIN after a long source");
+            }
+        }
     }
 
     #[test]
