@@ -721,6 +721,19 @@ struct SynAck {
     grants: bool,
     /// The window it granted (SPEC §10.1; 1: none).
     window: usize,
+    /// The `transfer-size` its SYN announced (well formed, in a well-formed list), which
+    /// binds the data in the native profile (SPEC §3.1).
+    size: Option<u64>,
+}
+
+/// The `transfer-size` a SYN's payload announces, read as SPEC §3.1 says: from a well-formed
+/// list only, with exactly 8 bytes.
+fn announced_size(payload: &[u8]) -> Option<u64> {
+    if !options_well_formed(payload) {
+        return None;
+    }
+    let value: [u8; 8] = option_value(payload, 1)?.try_into().ok()?;
+    Some(u64::from_le_bytes(value))
 }
 
 /// The connection, as the harness sees it.
@@ -739,6 +752,10 @@ struct RxConnection {
     fin: Option<SeqNum>,
     /// The FIN was answered with an extension's failure (a digest mismatch).
     rejected: bool,
+    /// The size that binds the data (SPEC §3.1: native profile, announced in the SYN).
+    size: Option<u64>,
+    /// Data bytes delivered so far.
+    received: u64,
 }
 
 struct RxWorld<'s, const R: usize> {
@@ -1089,6 +1106,8 @@ impl<const R: usize> RxWorld<'_, R> {
                     window: sa.window,
                     fin: None,
                     rejected: false,
+                    size: sa.size.filter(|_| self.profile == Profile::Native),
+                    received: 0,
                 });
                 self.outcome.windowed = sa.window >= 2;
                 self.last_progress = self.now;
@@ -1105,6 +1124,10 @@ impl<const R: usize> RxWorld<'_, R> {
                 assert_eq!(usize::from(bytes), chunk.len(), "delivered other than the frame's payload");
                 self.written.extend_from_slice(&chunk);
                 c.rcv_nxt = seq_plus(c.rcv_nxt, chunk.len() as i64);
+                c.received += chunk.len() as u64;
+                if let Some(size) = c.size {
+                    assert!(c.received <= size, "data delivered past the announced size");
+                }
                 *written_now += chunk.len();
                 if self.clean && c.peer == PEER {
                     assert!(
@@ -1119,6 +1142,9 @@ impl<const R: usize> RxWorld<'_, R> {
                 let c = self.conn.as_mut().expect("finished without a connection");
                 in_order(&*c);
                 assert_ne!(flags & spec::FIN, 0, "finished without a FIN");
+                if let Some(size) = c.size {
+                    assert_eq!(c.received, size, "finished at another length than announced");
+                }
                 if self.clean && c.peer == PEER {
                     assert!(self.written == self.script.data, "finished without all of the script's data");
                 }
@@ -1161,6 +1187,26 @@ impl<const R: usize> RxWorld<'_, R> {
                 assert!(!fits, "a sink failure with room for the data");
                 assert!(fit == 0 || c.window >= 2, "a sink failure after writing");
                 *written_now += fit;
+                self.done = true;
+                false
+            }
+            ReceiverEvent::Failed(Error::LengthMismatch) => {
+                // SPEC §3.1: a FIN at another length, or data (in order, or held in the
+                // window) that would end past the announced size. Nothing is answered.
+                let c = self.conn.expect("a length mismatch without a connection");
+                assert_eq!((from, repr.conn), (c.peer, c.conn), "a length mismatch from another endpoint");
+                let size = c.size.expect("a length mismatch without an announced size");
+                if flags & spec::FIN != 0 {
+                    assert_eq!(repr.seq, c.rcv_nxt, "a length mismatch on a FIN out of order");
+                    assert_ne!(c.received, size, "a FIN at the announced length refused");
+                } else {
+                    let above = u64::from(repr.seq - c.rcv_nxt);
+                    assert!(
+                        above < (c.window * spec::MAX_PAYLOAD) as u64,
+                        "a length mismatch outside the window"
+                    );
+                    assert!(c.received + above + data.len() as u64 > size, "data within the size refused");
+                }
                 self.done = true;
                 false
             }
@@ -1268,7 +1314,8 @@ impl<const R: usize> RxWorld<'_, R> {
                 let want = if granted >= 2 { vec![2, 1, granted as u8] } else { Vec::new() };
                 assert_eq!(answer.payload, &want[..], "the SYN|ACK to the script grants other than SPEC's");
             }
-            let sa = SynAck { to, repr, grants: !answer.payload.is_empty(), window };
+            let size = announced_size(frame.payload);
+            let sa = SynAck { to, repr, grants: !answer.payload.is_empty(), window, size };
             if !self.syn_acks.contains(&sa) {
                 self.syn_acks.push(sa);
             }

@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use clap::Args;
 use rudp_nostd::receiver::DEFAULT_HALF_OPEN;
 use rudp_nostd::transport::Report;
-use rudp_nostd::{Error, MAX_WINDOW, Receiver, ReceiverConfig, ReceiverEvent};
+use rudp_nostd::{Commit, Error, MAX_WINDOW, Receiver, ReceiverConfig, ReceiverEvent};
 
 use crate::Failure;
 use crate::clock::{Clock, random_seed};
@@ -84,6 +84,9 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
         accept_timeout: args.wait.map(Into::into),
         verify_digest: !args.no_verify,
         max_window: args.max_window,
+        // The FIN is answered only once the output is committed (synced and renamed): the
+        // sender's success means the file is in place (SPEC §5, §10.2).
+        commit: Commit::Application,
     };
     // Reorder slots for the largest window (the grant is `--max-window`).
     let mut receiver: Receiver<_, _, DEFAULT_HALF_OPEN, { MAX_WINDOW as usize - 1 }> =
@@ -112,7 +115,7 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
                 Report::Event(ReceiverEvent::Finished) => {
                     elapsed = Some(clock.elapsed_secs() - started.unwrap_or(0.0));
                     outcome = Some(Ok(()));
-                    // Commit now, not after the linger: the data is complete and flushed.
+                    // Commit now, then answer the FIN: the data is complete and flushed.
                     return Flow::Pause;
                 }
                 Report::Event(ReceiverEvent::Failed(error)) => outcome = Some(Err(error)),
@@ -124,9 +127,14 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
             Ok(Stop::Paused) => {
                 // The connection is still there (lingering): note its window for the summary.
                 granted_window = receiver.window();
-                if let Err(e) = receiver.sink_mut().get_mut().commit() {
-                    commit_error = Some(e);
-                    break Ok(Stop::Done);
+                match receiver.sink_mut().get_mut().commit() {
+                    Ok(()) => receiver.committed(clock.now()),
+                    Err(e) => {
+                        // The FIN stays unanswered: the sender cannot report success.
+                        receiver.commit_failed();
+                        commit_error = Some(e);
+                        break Ok(Stop::Done);
+                    }
                 }
             }
             other => break other,

@@ -56,10 +56,15 @@ impl<Ev> Handled<Ev> {
 /// it never touches a socket or a clock. The driver feeds it datagrams and timeouts and
 /// drains what it wants to send; `now` is always an argument.
 ///
-/// The contract a driver keeps: after every `handle_*` call, call [`Engine::poll_transmit`]
-/// until it returns `None` and send what it gives; sleep no later than
-/// [`Engine::poll_timeout`] and then call [`Engine::handle_timeout`]. [`crate::transport::poll`]
-/// does exactly this.
+/// The contract a driver keeps: after `handle_*` calls, call [`Engine::poll_transmit`] until it
+/// returns `None` and send what it gives, before waiting; sleep no later than
+/// [`Engine::poll_timeout`] and then call [`Engine::handle_timeout`].
+///
+/// A driver may take in several datagrams before it drains `poll_transmit` (a batch that was
+/// already waiting): the engine keeps every reply it owes until then. A receiver owes a SYN|ACK
+/// to each half-open peer whose SYN it took, and one reply to the peer of its transfer, where a
+/// newer reply (a cumulative ACK) replaces an older one not yet sent; a sender keeps every frame
+/// it has to send. [`crate::transport::poll`] takes a batch in, then drains.
 pub trait Engine {
     /// The peer address type (a `SocketAddr`, a smoltcp `IpEndpoint`, ...).
     type Endpoint: Copy + PartialEq;

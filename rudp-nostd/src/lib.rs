@@ -100,7 +100,7 @@ mod sim;
 #[cfg(test)]
 mod testing;
 
-pub use config::{Congestion, MAX_WINDOW, Profile, ReceiverConfig, SenderConfig, Timing};
+pub use config::{Commit, Congestion, MAX_WINDOW, Profile, ReceiverConfig, SenderConfig, Timing};
 pub use digest::DigestAlgorithm;
 pub use engine::{Engine, Handled, Transmit};
 pub use error::Error;

@@ -18,7 +18,7 @@
 
 use embedded_io::{Error as _, Write};
 
-use crate::config::{MAX_WINDOW, Profile, ReceiverConfig};
+use crate::config::{Commit, MAX_WINDOW, Profile, ReceiverConfig};
 use crate::digest::{DigestAlgorithm, Hasher};
 use crate::engine::{Engine, Handled, Transmit};
 use crate::error::Error;
@@ -50,8 +50,10 @@ pub enum ReceiverEvent {
         /// released from the reorder buffer).
         bytes: u16,
     },
-    /// The FIN arrived in order and the sink was flushed: all data is in. The receiver
-    /// lingers to answer a repeated FIN.
+    /// The FIN arrived in order and the sink was flushed: all data is in (and verified, when
+    /// a digest was agreed). With [`Commit::Flush`] the FIN is answered at once and the
+    /// receiver lingers to answer a repeated FIN; with [`Commit::Application`] it waits for
+    /// [`Receiver::committed`] first.
     Finished,
     /// The connection is closed (after [`ReceiverEvent::Finished`]); the receiver is done.
     Closed,
@@ -59,11 +61,25 @@ pub enum ReceiverEvent {
     Failed(Error),
 }
 
+/// What a half-open entry is owed: its SYN|ACK is built when the driver asks for it, so that
+/// every SYN of a batch is answered (one reply buffer serves them all in turn).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Owed {
+    /// Nothing: its SYN|ACK went out.
+    Nothing,
+    /// The SYN|ACK, for a new SYN.
+    SynAck,
+    /// The same SYN|ACK again, for a repeated SYN (traced `DUP`).
+    SynAckAgain,
+}
+
 /// A SYN that was answered, waiting for its third frame.
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct HalfOpen<E> {
     peer: E,
+    owed: Owed,
     isn: SeqNum,
     risn: SeqNum,
     conn: u16,
@@ -107,6 +123,9 @@ struct Connection<E> {
     verdict: Verdict,
     /// The window granted (1: none).
     window: u8,
+    /// Data bytes still to come when the sender announced a `transfer-size`, which binds
+    /// (SPEC §3.1).
+    unreceived: Option<u64>,
     /// The reorder slot of the frame at `k = 1`; the frame at `k` is in `head + k - 1`.
     head: u8,
     /// Bit `i`: the frame at `k = i + 1` is held in the reorder buffer (the `sack` bitmap).
@@ -132,6 +151,9 @@ enum State<E> {
     Listening,
     /// Receiving data.
     Established(Connection<E>),
+    /// FIN received, all data in and verified; waiting for the application to commit before
+    /// the FIN is answered ([`Commit::Application`]). `rcv_nxt` is `END + 1`.
+    Committing(Connection<E>),
     /// FIN received and answered; `rcv_nxt` is `END + 1`.
     Closing(Connection<E>),
     Closed,
@@ -211,7 +233,7 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
     /// The peer that holds the transfer, once one has completed the handshake.
     pub fn peer(&self) -> Option<E> {
         match &self.state {
-            State::Established(c) | State::Closing(c) => Some(c.peer),
+            State::Established(c) | State::Committing(c) | State::Closing(c) => Some(c.peer),
             _ => None,
         }
     }
@@ -220,6 +242,7 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
     /// output may be committed. True from [`ReceiverEvent::Finished`] on.
     pub fn has_succeeded(&self) -> bool {
         match self.state {
+            State::Committing(_) => true,
             State::Closing(c) => c.verdict != Verdict::Mismatch,
             State::Closed => true,
             _ => false,
@@ -234,8 +257,29 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
     /// The window granted to the peer that holds the transfer (1: none, stop-and-wait).
     pub fn window(&self) -> u8 {
         match &self.state {
-            State::Established(c) | State::Closing(c) => Self::window_of(c) as u8,
+            State::Established(c) | State::Committing(c) | State::Closing(c) => Self::window_of(c) as u8,
             _ => 1,
+        }
+    }
+
+    /// The application has committed the output ([`Commit::Application`], after
+    /// [`ReceiverEvent::Finished`]): the FIN is answered now, and the receiver lingers to
+    /// answer a repeated FIN. Does nothing in any other state.
+    pub fn committed(&mut self, now: Instant) {
+        if let State::Committing(mut c) = self.state {
+            c.last_heard = now;
+            self.state = State::Closing(c);
+            self.queue_fin_ack(&c, false);
+        }
+    }
+
+    /// The application could not commit the output ([`Commit::Application`], after
+    /// [`ReceiverEvent::Finished`]): the FIN is never answered, so the sender cannot report
+    /// success, and the receiver is done. Does nothing in any other state.
+    pub fn commit_failed(&mut self) {
+        if let State::Committing(_) = self.state {
+            self.state = State::Failed;
+            self.reply_to = None;
         }
     }
 
@@ -319,15 +363,19 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
         match self.state {
             State::Listening => {}
             // A duplicate of the SYN that opened this connection gets the same SYN|ACK.
-            State::Established(c) | State::Closing(c) if c.peer == from && c.isn == repr.seq => {
+            State::Established(c) | State::Committing(c) | State::Closing(c)
+                if c.peer == from && c.isn == repr.seq =>
+            {
                 self.queue_syn_ack(from, c.syn_ack(), c.window, c.digest, true);
                 return Handled::trace(Trace::recv(repr, true));
             }
             _ => return Handled::trace(Trace::drop(repr, DropReason::NotAccepting)),
         }
         self.expire_half_open(now);
-        if let Some(entry) = self.half_open.iter().find(|e| e.peer == from && e.isn == repr.seq).copied() {
-            self.queue_syn_ack(from, half_open_syn_ack(&entry), entry.window, entry.digest, true);
+        if let Some(entry) = self.half_open.iter_mut().find(|e| e.peer == from && e.isn == repr.seq) {
+            if entry.owed == Owed::Nothing {
+                entry.owed = Owed::SynAckAgain;
+            }
             return Handled::trace(Trace::recv(repr, true));
         }
         // A new attempt from an endpoint replaces its old entry; a full table loses its oldest.
@@ -335,14 +383,18 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
         let offers = SynOptions::parse(frame.payload);
         let entry = HalfOpen {
             peer: from,
+            owed: Owed::SynAck,
             isn: repr.seq,
             risn: SeqNum::from_wrapping(self.random.next_u32()),
             conn: self.random.next_conn(),
             created: now,
             transfer_size: offers.transfer_size,
-            // Granted when offered, supported and wanted; only then does the SYN|ACK carry
-            // an option (a SYN that offers nothing always gets 12 bytes).
-            digest: offers.digest.filter(|d| self.config.verify_digest && d.is_supported()),
+            // Granted when offered, supported and wanted, in the native profile only (SPEC
+            // §10); only then does the SYN|ACK carry an option (a SYN that offers nothing
+            // always gets 12 bytes).
+            digest: offers.digest.filter(|d| {
+                self.config.profile == Profile::Native && self.config.verify_digest && d.is_supported()
+            }),
             // min(offer, what we can hold), granted only when 2 or more (SPEC §10.1).
             window: offers.window.map_or(1, |offer| offer.min(self.max_window())).max(1),
         };
@@ -354,7 +406,6 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
                 None => return Handled::trace(Trace::drop(repr, DropReason::NotAccepting)),
             }
         }
-        self.queue_syn_ack(from, half_open_syn_ack(&entry), entry.window, entry.digest, false);
         Handled::trace(Trace::recv(repr, false))
     }
 
@@ -388,6 +439,9 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
             digest: entry.digest,
             verdict: Verdict::Unverified,
             window: entry.window,
+            // Only a native sender announces one; the reference profile's zero stripping
+            // would not match it anyway.
+            unreceived: entry.transfer_size.filter(|_| self.config.profile == Profile::Native),
             head: 0,
             held: 0,
         };
@@ -416,6 +470,10 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
             if repr.seq != c.rcv_nxt || Self::held(&c) != 0 {
                 return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
             }
+            // A FIN at another length than the announced one (SPEC §3.1).
+            if c.unreceived.is_some_and(|unreceived| unreceived != 0) {
+                return Handled::with_event(Trace::recv(repr, false), self.fail(Error::LengthMismatch));
+            }
             if let Err(e) = self.sink.flush() {
                 return Handled::with_event(Trace::recv(repr, false), self.fail(Error::Sink(e.kind())));
             }
@@ -433,8 +491,13 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
             };
             c.rcv_nxt = repr.seq + 1;
             c.last_heard = now;
-            self.state = State::Closing(c);
-            self.queue_fin_ack(&c, false);
+            // Commit, then answer (SPEC §5, §10.2): a mismatch has nothing to commit.
+            if self.config.commit == Commit::Application && c.verdict != Verdict::Mismatch {
+                self.state = State::Committing(c);
+            } else {
+                self.state = State::Closing(c);
+                self.queue_fin_ack(&c, false);
+            }
             let event = match c.verdict {
                 Verdict::Mismatch => ReceiverEvent::Failed(Error::DigestMismatch),
                 Verdict::Verified | Verdict::Unverified => ReceiverEvent::Finished,
@@ -451,6 +514,12 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
         let above = repr.seq - c.rcv_nxt;
         let k = above / MAX_PAYLOAD as u32;
         let in_window = above.is_multiple_of(MAX_PAYLOAD as u32) && (k as usize) < w;
+        // Data past the announced size (SPEC §3.1): the frame ends beyond it.
+        let past_size =
+            |unreceived: u64| u64::from(k) * MAX_PAYLOAD as u64 + payload.len() as u64 > unreceived;
+        if (repr.seq == c.rcv_nxt || (R > 0 && in_window)) && c.unreceived.is_some_and(past_size) {
+            return Handled::with_event(Trace::recv(repr, false), self.fail(Error::LengthMismatch));
+        }
         if repr.seq == c.rcv_nxt {
             // Every frame but the last is full: a short one below held frames cannot be.
             if Self::held(&c) != 0 && payload.len() != MAX_PAYLOAD {
@@ -466,6 +535,7 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
             if !payload.is_empty() {
                 c.prev_seq = Some(repr.seq);
                 c.rcv_nxt = repr.seq + payload.len() as u32;
+                c.unreceived = c.unreceived.map(|unreceived| unreceived.saturating_sub(payload.len() as u64));
                 if w >= 2 {
                     match self.release_held(&mut c) {
                         Ok(bytes) => delivered += bytes,
@@ -547,6 +617,8 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
             }
             c.prev_seq = Some(c.rcv_nxt);
             c.rcv_nxt = c.rcv_nxt + len as u32;
+            // Checked against the announced size when it was held.
+            c.unreceived = c.unreceived.map(|unreceived| unreceived.saturating_sub(len as u64));
             bytes += len as u16;
             if len != MAX_PAYLOAD {
                 // The last frame: nothing can follow it.
@@ -557,14 +629,13 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
         Ok(bytes)
     }
 
-    /// In `Closing`: a repeated FIN, or the final ACK.
+    /// In `Closing`: a repeated FIN, or the final ACK. Any frame of the connection keeps
+    /// the linger going (SPEC §5: it ends after an idle timeout without one).
     fn on_closing(&mut self, now: Instant, mut c: Connection<E>, frame: Frame<'_>) -> Handled<ReceiverEvent> {
         let repr = frame.repr;
-        // rcv_nxt - 1: the FIN's own sequence number.
-        let fin_seq = c.rcv_nxt + (MAX_SEQ - 1);
-        if repr.flags.contains(Flags::FIN) && repr.seq == fin_seq {
-            c.last_heard = now;
-            self.state = State::Closing(c);
+        c.last_heard = now;
+        self.state = State::Closing(c);
+        if repr.flags.contains(Flags::FIN) && repr.seq == fin_seq(&c) {
             // The same answer, verdict included.
             self.queue_fin_ack(&c, true);
             return Handled::trace(Trace::recv(repr, true));
@@ -584,6 +655,24 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
         }
     }
 
+    /// In `Committing`: the FIN is answered only once the output is committed; a repeated
+    /// FIN is taken in (and keeps the connection alive) but not answered yet.
+    fn on_committing(
+        &mut self,
+        now: Instant,
+        mut c: Connection<E>,
+        frame: Frame<'_>,
+    ) -> Handled<ReceiverEvent> {
+        let repr = frame.repr;
+        c.last_heard = now;
+        self.state = State::Committing(c);
+        if repr.flags.contains(Flags::FIN) && repr.seq == fin_seq(&c) {
+            Handled::trace(Trace::recv(repr, true))
+        } else {
+            Handled::trace(Trace::drop(repr, DropReason::Unexpected))
+        }
+    }
+
     fn expire_half_open(&mut self, now: Instant) {
         let idle = self.config.idle_timeout;
         self.half_open.retain(|e| now < e.created + idle);
@@ -592,6 +681,11 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
     fn accept_deadline(&self) -> Option<Instant> {
         self.config.accept_timeout.map(|t| self.started_at + t)
     }
+}
+
+/// The FIN's own sequence number, once it is in: `rcv_nxt - 1`.
+fn fin_seq<E>(c: &Connection<E>) -> SeqNum {
+    c.rcv_nxt + (MAX_SEQ - 1)
 }
 
 fn half_open_syn_ack<E>(entry: &HalfOpen<E>) -> Repr {
@@ -621,13 +715,14 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Engine for R
         }
         match self.state {
             State::Listening => self.on_handshake_ack(now, from, frame),
-            State::Established(c) | State::Closing(c) if c.peer != from => {
+            State::Established(c) | State::Committing(c) | State::Closing(c) if c.peer != from => {
                 Handled::trace(Trace::drop(frame.repr, DropReason::WrongPeer))
             }
-            State::Established(c) | State::Closing(c) if c.conn != frame.repr.conn => {
+            State::Established(c) | State::Committing(c) | State::Closing(c) if c.conn != frame.repr.conn => {
                 Handled::trace(Trace::drop(frame.repr, DropReason::WrongConn))
             }
             State::Established(c) => self.on_established(now, c, frame),
+            State::Committing(c) => self.on_committing(now, c, frame),
             State::Closing(c) => self.on_closing(now, c, frame),
             State::Closed | State::Failed => {
                 Handled::trace(Trace::drop(frame.repr, DropReason::NotAccepting))
@@ -644,7 +739,10 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Engine for R
                     _ => None,
                 }
             }
-            State::Established(c) if now >= c.last_heard + self.config.idle_timeout => {
+            // An application that never commits fails rather than hangs.
+            State::Established(c) | State::Committing(c)
+                if now >= c.last_heard + self.config.idle_timeout =>
+            {
                 Some(self.fail(Error::IdleTimeout))
             }
             // The data is complete; a silent peer just ends the linger.
@@ -658,6 +756,14 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Engine for R
     }
 
     fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit<'_, E>> {
+        // The SYN|ACKs owed to half-open entries first (only while listening: the reply
+        // buffer holds nothing else then), one per call.
+        if let Some(entry) = self.half_open.iter_mut().find(|e| e.owed != Owed::Nothing) {
+            let dup = entry.owed == Owed::SynAckAgain;
+            entry.owed = Owed::Nothing;
+            let entry = *entry;
+            self.queue_syn_ack(entry.peer, half_open_syn_ack(&entry), entry.window, entry.digest, dup);
+        }
         let to = self.reply_to.take()?;
         let (header, _) = self.reply.split_first_chunk::<HEADER_LEN>().unwrap_or((&[0; HEADER_LEN], &[]));
         let trace = Trace::send(Repr::read_emitted(header), self.reply_is_dup);
@@ -675,7 +781,7 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Engine for R
                     (a, b) => a.or(b),
                 }
             }
-            State::Established(c) | State::Closing(c) => Some(c.last_heard + idle),
+            State::Established(c) | State::Committing(c) | State::Closing(c) => Some(c.last_heard + idle),
             State::Closed | State::Failed => None,
         }
     }
@@ -992,6 +1098,123 @@ mod tests {
             assert_eq!(h.trace.reason, None, "{profile:?}");
             if profile == Profile::Reference {
                 assert_eq!(rx.sink().0, b"hello world");
+            }
+        }
+    }
+
+    #[test]
+    fn any_frame_of_the_connection_keeps_the_linger_going() {
+        let mut rx = receiver(Profile::Native);
+        let (conn, risn) = connect(&mut rx, b"data");
+        let end = ISN + 5;
+        rx.handle_datagram(t(3), PEER, &datagram(end, risn + 1, conn, Flags::FIN, &[]));
+        next_frame(&mut rx, t(3)).unwrap();
+        // A delayed data frame at 9 s: not the final ACK, but the peer is alive (SPEC §5).
+        let h = rx.handle_datagram(t(9_000), PEER, &datagram(ISN + 1, risn + 1, conn, ACK, b"data"));
+        assert_eq!(h.trace.reason, Some(DropReason::Unexpected));
+        assert_eq!(rx.poll_timeout(), Some(t(19_000)));
+        assert_eq!(rx.handle_timeout(t(10_003)), None);
+        // Another endpoint or connection id does not.
+        rx.handle_datagram(t(12_000), OTHER, &datagram(end, risn + 1, conn, Flags::FIN, &[]));
+        rx.handle_datagram(t(12_000), PEER, &datagram(end, risn + 1, conn ^ 1, Flags::FIN, &[]));
+        assert_eq!(rx.poll_timeout(), Some(t(19_000)));
+        assert_eq!(rx.handle_timeout(t(19_000)), Some(ReceiverEvent::Closed));
+    }
+
+    #[cfg(feature = "crc32c")]
+    #[test]
+    fn the_reference_profile_grants_no_digest() {
+        for (profile, grant) in [(Profile::Native, &[3u8, 1, 1][..]), (Profile::Reference, &[][..])] {
+            let mut rx = receiver(profile);
+            rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[3, 1, 1]));
+            assert_eq!(next_frame(&mut rx, t(0)).unwrap().1, grant, "{profile:?}");
+        }
+    }
+
+    /// A receiver connected by PEER with a SYN that announces `size`.
+    fn connect_announcing(size: u64) -> (Receiver<VecSink, u8, 2>, u16, u32) {
+        let mut rx = receiver(Profile::Native);
+        let mut option = [0u8; 10];
+        crate::options::write_transfer_size(&mut option, size).unwrap();
+        rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &option));
+        let (syn_ack, _, _) = next_frame(&mut rx, t(0)).unwrap();
+        (rx, syn_ack.conn, syn_ack.seq.get())
+    }
+
+    #[test]
+    fn the_announced_transfer_size_binds_the_data() {
+        // Exactly the size: finished.
+        let (mut rx, conn, risn) = connect_announcing(3);
+        rx.handle_datagram(t(1), PEER, &datagram(ISN + 1, risn + 1, conn, ACK, b"abc"));
+        let h = rx.handle_datagram(t(2), PEER, &datagram(ISN + 4, risn + 1, conn, Flags::FIN, &[]));
+        assert_eq!(&h.events[..], &[ReceiverEvent::Finished]);
+        // Data past it: failed, not written, not acknowledged.
+        let (mut rx, conn, risn) = connect_announcing(3);
+        let h = rx.handle_datagram(t(1), PEER, &datagram(ISN + 1, risn + 1, conn, ACK, b"abcd"));
+        assert_eq!(h.events.last(), Some(&ReceiverEvent::Failed(Error::LengthMismatch)));
+        assert!(rx.sink().0.is_empty() && next_frame(&mut rx, t(1)).is_none() && rx.is_done());
+        // A FIN short of it: failed, not answered.
+        let (mut rx, conn, risn) = connect_announcing(4);
+        rx.handle_datagram(t(1), PEER, &datagram(ISN + 1, risn + 1, conn, ACK, b"abc"));
+        next_frame(&mut rx, t(1)).unwrap();
+        let h = rx.handle_datagram(t(2), PEER, &datagram(ISN + 4, risn + 1, conn, Flags::FIN, &[]));
+        assert_eq!(&h.events[..], &[ReceiverEvent::Failed(Error::LengthMismatch)]);
+        assert!(next_frame(&mut rx, t(2)).is_none() && !rx.has_succeeded());
+    }
+
+    #[test]
+    fn a_held_frame_past_the_announced_size_fails_the_transfer() {
+        let mut rx: Receiver<VecSink, u8, 2, 7> =
+            Receiver::new(ReceiverConfig::new(9), VecSink::default(), t(0));
+        // 1500 bytes: frames at 0, 512 and 1024 (476 bytes); window 8.
+        let mut offer = [0u8; 13];
+        crate::options::write_transfer_size(&mut offer, 1500).unwrap();
+        offer[10..].copy_from_slice(&[2, 1, 8]);
+        rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &offer));
+        let (syn_ack, _, _) = next_frame(&mut rx, t(0)).unwrap();
+        let (conn, risn) = (syn_ack.conn, syn_ack.seq.get());
+        rx.handle_datagram(t(1), PEER, &datagram(ISN + 1, risn + 1, conn, ACK, &[1; 512]));
+        next_frame(&mut rx, t(1)).unwrap();
+        // The last frame, held above a hole, at its right length: fine.
+        rx.handle_datagram(t(2), PEER, &datagram(ISN + 1025, risn + 1, conn, ACK, &[3; 476]));
+        assert_eq!(next_frame(&mut rx, t(2)).unwrap().1, [4, 1, 1]);
+        // A frame beyond the last one: past the size.
+        let h = rx.handle_datagram(t(3), PEER, &datagram(ISN + 1537, risn + 1, conn, ACK, &[4; 512]));
+        assert_eq!(&h.events[..], &[ReceiverEvent::Failed(Error::LengthMismatch)]);
+        assert!(rx.is_done());
+    }
+
+    #[test]
+    fn with_commit_by_the_application_the_fin_is_answered_after_the_commit() {
+        for succeed in [true, false] {
+            let config = ReceiverConfig { commit: Commit::Application, ..ReceiverConfig::new(99) };
+            let mut rx: Receiver<VecSink, u8, 2> = Receiver::new(config, VecSink::default(), t(0));
+            let (conn, risn) = connect(&mut rx, b"data");
+            next_frame(&mut rx, t(2)).unwrap();
+            let fin = datagram(ISN + 5, risn + 1, conn, Flags::FIN, &[]);
+            let h = rx.handle_datagram(t(3), PEER, &fin);
+            assert_eq!(&h.events[..], &[ReceiverEvent::Finished]);
+            assert!(rx.has_succeeded() && !rx.is_done());
+            assert!(next_frame(&mut rx, t(3)).is_none(), "answered before the commit");
+            // The sender repeats its FIN meanwhile: taken in, not answered, keeps it alive.
+            let h = rx.handle_datagram(t(5_000), PEER, &fin);
+            assert!(h.trace.dup && h.events.is_empty());
+            assert!(next_frame(&mut rx, t(5_000)).is_none());
+            assert_eq!(rx.poll_timeout(), Some(t(15_000)));
+            if succeed {
+                rx.committed(t(6_000));
+                let (fin_ack, _, dup) = next_frame(&mut rx, t(6_000)).unwrap();
+                assert_eq!((fin_ack.flags, fin_ack.ack.get(), dup), (Flags::FIN | ACK, ISN + 6, false));
+                rx.handle_datagram(t(6_001), PEER, &fin);
+                assert_eq!(next_frame(&mut rx, t(6_001)).unwrap().0, fin_ack);
+                let h = rx.handle_datagram(t(6_002), PEER, &datagram(ISN + 6, risn + 2, conn, ACK, &[]));
+                assert_eq!(&h.events[..], &[ReceiverEvent::Closed]);
+                assert!(rx.is_done() && rx.has_succeeded());
+            } else {
+                rx.commit_failed();
+                assert!(rx.is_done() && !rx.has_succeeded());
+                rx.handle_datagram(t(6_001), PEER, &fin);
+                assert!(next_frame(&mut rx, t(6_001)).is_none(), "a FIN answered after a failed commit");
             }
         }
     }

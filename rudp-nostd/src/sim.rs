@@ -13,7 +13,7 @@ use std::vec::Vec;
 
 use crate::random::SplitMix64;
 use crate::{
-    Congestion, DigestAlgorithm, Duration, Engine, Error, Instant, MAX_PAYLOAD, MAX_WINDOW, Profile,
+    Commit, Congestion, DigestAlgorithm, Duration, Engine, Error, Instant, MAX_PAYLOAD, MAX_WINDOW, Profile,
     Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig, SenderEvent, Timing,
 };
 
@@ -78,6 +78,10 @@ pub(crate) struct Scenario {
     pub window: u8,
     pub max_window: u8,
     pub congestion: Congestion,
+    /// Who commits the receiver's output; with [`Commit::Application`] the run commits this
+    /// long after `Finished` (an fsync, a flash write), while the sender repeats its FIN.
+    pub commit: Commit,
+    pub commit_delay: Duration,
 }
 
 impl Scenario {
@@ -103,6 +107,8 @@ impl Scenario {
             window: MAX_WINDOW,
             max_window: MAX_WINDOW,
             congestion: Congestion::Reno,
+            commit: Commit::Flush,
+            commit_delay: Duration::ZERO,
         }
     }
 }
@@ -267,7 +273,10 @@ pub(crate) fn run_windowed<const N: usize, const R: usize>(s: &Scenario) -> Outc
         accept_timeout: s.receiver_accept_timeout,
         verify_digest: s.verify_digest,
         max_window: s.max_window,
+        commit: s.commit,
     };
+    // When the application commits the receiver's output (`Commit::Application`).
+    let mut commit_at: Option<Instant> = None;
     let mut now = Instant::ZERO;
     let mut sender: Sender<_, _, N> = Sender::windowed(sender_config, &s.data[..], Node::Receiver, now);
     if s.corrupt_digest {
@@ -310,6 +319,9 @@ pub(crate) fn run_windowed<const N: usize, const R: usize>(s: &Scenario) -> Outc
                     if trace_on {
                         out.trace.push(format!("{now:?} rx {:?} {} {:?}", d.from, h.trace, h.events));
                     }
+                    if s.commit == Commit::Application && h.events.contains(&ReceiverEvent::Finished) {
+                        commit_at = Some(now + s.commit_delay);
+                    }
                     out.receiver_events.extend(h.events);
                     // Reported while connected (the close forgets the connection).
                     out.receiver_window = out.receiver_window.max(receiver.window());
@@ -326,6 +338,10 @@ pub(crate) fn run_windowed<const N: usize, const R: usize>(s: &Scenario) -> Outc
         }
         if sender.poll_timeout().is_some_and(|t| t <= now) {
             out.sender_events.extend(sender.handle_timeout(now));
+        }
+        if commit_at.is_some_and(|t| t <= now) {
+            commit_at = None;
+            receiver.committed(now);
         }
         if receiver.poll_timeout().is_some_and(|t| t <= now) {
             out.receiver_events.extend(receiver.handle_timeout(now));
@@ -357,11 +373,15 @@ pub(crate) fn run_windowed<const N: usize, const R: usize>(s: &Scenario) -> Outc
             break;
         }
         if !busy {
-            let next =
-                [wire.queue.peek().map(|Reverse(d)| d.at), sender.poll_timeout(), receiver.poll_timeout()]
-                    .into_iter()
-                    .flatten()
-                    .min();
+            let next = [
+                wire.queue.peek().map(|Reverse(d)| d.at),
+                sender.poll_timeout(),
+                receiver.poll_timeout(),
+                commit_at,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             match next {
                 Some(next) => now = now.max(next),
                 // Nothing can happen any more: only a receiver waiting for ever for a SYN.
@@ -493,6 +513,11 @@ mod tests {
             // Half the windowed runs with the `fixed` policy.
             if N > 1 && seed % 2 == 1 {
                 s.congestion = Congestion::Fixed;
+            }
+            // A third of the runs commit in the application, up to 2 s after the FIN.
+            if seed % 3 == 2 {
+                s.commit = Commit::Application;
+                s.commit_delay = Duration::from_millis(r.next_u64() % 2000);
             }
             let out = run_checked::<N, R>(&s);
             assert_no_false_success(&s, &out);

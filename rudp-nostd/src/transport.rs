@@ -104,7 +104,8 @@ where
     flush(engine, transport, now, &mut report)?;
     // Every datagram already waiting is taken in before anything is sent: a receiver then
     // covers a batch of data frames with one cumulative ACK (SPEC §10.1 allows it; a newer
-    // reply replaces an unsent older one in the engine), and a sender answers a batch of
+    // reply replaces an unsent older one in the engine) and still answers every SYN of the
+    // batch (the engine keeps what it owes, see `Engine`), and a sender answers a batch of
     // ACKs with one burst of frames.
     for _ in 0..MAX_DATAGRAMS_PER_POLL {
         let Some((from, datagram)) = transport.recv_from()? else {
@@ -131,8 +132,9 @@ where
     En: Engine,
     T: Transport<Endpoint = En::Endpoint>,
 {
-    // A sender holds at most a window of frames (64), a receiver one reply: the bound is only
-    // a guard.
+    // A sender holds at most a window of frames (64), a receiver one reply and a SYN|ACK per
+    // half-open entry: the bound is a guard (what it leaves, the engine keeps for the next
+    // call).
     for _ in 0..2 * crate::MAX_WINDOW as usize {
         let Some(transmit) = engine.poll_transmit(now) else {
             break;
@@ -162,25 +164,26 @@ mod tests {
     #[derive(Default)]
     struct Recorder(Vec<Call>);
 
-    /// A transport with datagrams waiting in `inbox` that keeps what it is given in `sent`.
+    /// A transport with datagrams waiting in `inbox` (with their sources) that keeps what it
+    /// is given in `sent` (with their destinations).
     #[derive(Default)]
     struct Queue {
-        inbox: std::collections::VecDeque<Vec<u8>>,
+        inbox: std::collections::VecDeque<(u8, Vec<u8>)>,
         current: Vec<u8>,
-        sent: Vec<Vec<u8>>,
+        sent: Vec<(u8, Vec<u8>)>,
     }
 
     impl Transport for Queue {
         type Endpoint = u8;
         type Error = core::convert::Infallible;
-        fn send_to(&mut self, _to: u8, datagram: &[u8]) -> Result<(), Self::Error> {
-            self.sent.push(datagram.to_vec());
+        fn send_to(&mut self, to: u8, datagram: &[u8]) -> Result<(), Self::Error> {
+            self.sent.push((to, datagram.to_vec()));
             Ok(())
         }
         fn recv_from(&mut self) -> Result<Option<Received<'_, u8>>, Self::Error> {
-            Ok(self.inbox.pop_front().map(|d| {
+            Ok(self.inbox.pop_front().map(|(from, d)| {
                 self.current = d;
-                (1, &self.current[..])
+                (from, &self.current[..])
             }))
         }
     }
@@ -202,6 +205,34 @@ mod tests {
     }
 
     #[test]
+    fn syns_from_several_endpoints_in_one_batch_each_get_their_syn_ack() {
+        use crate::frame::{self, Flags};
+        use crate::sim::VecSink;
+        use crate::testing::datagram;
+        use crate::{Receiver, ReceiverConfig};
+
+        let mut rx: Receiver<VecSink, u8> =
+            Receiver::new(ReceiverConfig::new(9), VecSink::default(), Instant::ZERO);
+        let mut net = Queue::default();
+        // Three endpoints' SYNs, and a repeat of the first, all read before anything is sent.
+        for (from, isn) in [(1u8, 100u32), (2, 200), (3, 300), (1, 100)] {
+            net.inbox.push_back((from, datagram(isn, 0, 0, Flags::SYN, &[])));
+        }
+        poll(&mut rx, &mut net, Instant::ZERO, |_| {}).unwrap();
+        let answers: Vec<(u8, u32)> = net
+            .sent
+            .iter()
+            .map(|(to, d)| {
+                let repr = frame::decode(d).unwrap().repr;
+                assert_eq!(repr.flags, Flags::SYN | Flags::ACK);
+                (*to, repr.ack.get())
+            })
+            .collect();
+        // The repeat is answered once with the first: one SYN|ACK each.
+        assert_eq!(answers, [(1, 101), (2, 201), (3, 301)]);
+    }
+
+    #[test]
     fn a_stop_and_wait_receiver_answers_a_batch_with_a_duplicate_with_one_ack() {
         use crate::frame::{self, Flags};
         use crate::sim::VecSink;
@@ -212,18 +243,18 @@ mod tests {
         let mut rx: Receiver<VecSink, u8> =
             Receiver::new(ReceiverConfig::new(9), VecSink::default(), Instant::ZERO);
         let mut net = Queue::default();
-        net.inbox.push_back(datagram(ISN, 0, 0, Flags::SYN, &[]));
+        net.inbox.push_back((1, datagram(ISN, 0, 0, Flags::SYN, &[])));
         poll(&mut rx, &mut net, Instant::ZERO, |_| {}).unwrap();
-        let syn_ack = frame::decode(&net.sent[0]).unwrap().repr;
+        let syn_ack = frame::decode(&net.sent[0].1).unwrap().repr;
         let (conn, risn) = (syn_ack.conn, syn_ack.seq.get());
         net.sent.clear();
 
         // The first data frame, then the second twice (its retransmission overtook our ACK),
         // all read in one batch.
         let (one, two) = ([1u8; 512], [2u8; 100]);
-        net.inbox.push_back(datagram(ISN + 1, risn + 1, conn, Flags::ACK, &one));
-        net.inbox.push_back(datagram(ISN + 513, risn + 1, conn, Flags::ACK, &two));
-        net.inbox.push_back(datagram(ISN + 513, risn + 1, conn, Flags::ACK, &two));
+        net.inbox.push_back((1, datagram(ISN + 1, risn + 1, conn, Flags::ACK, &one)));
+        net.inbox.push_back((1, datagram(ISN + 513, risn + 1, conn, Flags::ACK, &two)));
+        net.inbox.push_back((1, datagram(ISN + 513, risn + 1, conn, Flags::ACK, &two)));
         let mut dups = 0;
         poll(&mut rx, &mut net, Instant::ZERO, |report| {
             if let Report::Trace(trace) = report
@@ -236,7 +267,7 @@ mod tests {
         .unwrap();
         assert_eq!(dups, 1, "the repeat is traced as a duplicate");
         assert_eq!(net.sent.len(), 1, "one ACK for the batch");
-        let ack = frame::decode(&net.sent[0]).unwrap().repr;
+        let ack = frame::decode(&net.sent[0].1).unwrap().repr;
         assert_eq!(ack.ack.get(), ISN + 613, "the ACK covers everything written");
         let mut expected = one.to_vec();
         expected.extend_from_slice(&two);
