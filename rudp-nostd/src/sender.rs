@@ -469,7 +469,9 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         }
         let limit = self.unread.map_or(MAX_PAYLOAD, |unread| unread.min(MAX_PAYLOAD as u64) as usize);
         let i = self.index(k);
-        let filled = read_fully(&mut self.source, &mut self.slots[i].buf[HEADER_LEN..HEADER_LEN + limit])?;
+        let area = &mut self.slots[i].buf[HEADER_LEN..HEADER_LEN + limit];
+        // `min`: the bound the optimizer needs to drop the panic path of the slice below.
+        let filled = read_fully(&mut self.source, area)?.min(limit);
         match &mut self.unread {
             None if filled < MAX_PAYLOAD => self.bits |= SOURCE_ENDED,
             None => {}
