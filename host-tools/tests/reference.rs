@@ -8,7 +8,8 @@
 //! The tests named `l1_...` to `l9_...` check SPEC §7 line by line (l1 = its first bullet),
 //! in both directions where the line applies: a recording `Wire` sits between the peers, and
 //! the checks read what really crossed it (sizes, bytes, timing) and the SPEC §8 trace lines
-//! both sides print, rather than the stand-in's own account.
+//! both sides print, rather than the stand-in's own account. `lossy_*` run whole transfers
+//! through `rudp relay` (loss, duplicates, reordering, delay).
 //!
 //! `python3` must be on PATH: the tests fail loudly without it.
 
@@ -1524,4 +1525,97 @@ fn trace_line_grammar() {
     {
         assert!(!is_trace_line(bad), "{bad}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Lossy runs through `rudp relay` (loss, duplicates, reordering, delay), both directions.
+// ---------------------------------------------------------------------------------------
+
+/// Starts `rudp relay` forwarding to 127.0.0.1:`port`; returns it and the port it listens on.
+fn start_relay(dir: &Path, port: u16, seed: u64) -> (Proc, u16) {
+    let mut command = Command::new(RUDP);
+    command
+        .args(["relay", "--listen", "127.0.0.1:0", "--to", &format!("127.0.0.1:{port}")])
+        .args(["--loss", "10%", "--dup", "10%", "--reorder", "10%", "--delay", "1ms", "--jitter", "2ms"])
+        .args(["--seed", &seed.to_string()]);
+    command.stdin(Stdio::null()).stdout(Stdio::null());
+    let mut relay = Proc::spawn("rudp relay", &mut command, dir);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = relay.log();
+        if let Some(rest) = log.lines().find_map(|l| l.strip_prefix("rudp relay: listening on ")) {
+            let addr = rest.split(',').next().unwrap();
+            let addr: std::net::SocketAddr = addr.parse().unwrap_or_else(|e| panic!("{addr}: {e}"));
+            return (relay, addr.port());
+        }
+        assert!(relay.is_running() && Instant::now() < deadline, "the relay did not start\n{}", relay.tail());
+        sleep(Duration::from_millis(10));
+    }
+}
+
+/// Stops the relay (SIGTERM) and checks that it did impair the traffic: something was
+/// dropped, duplicated and reordered.
+fn stop_relay(mut relay: Proc) {
+    let pid = relay.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("run kill").success());
+    let _ = relay.wait_until(Instant::now() + Duration::from_secs(10));
+    let log = relay.log();
+    let mut totals = std::collections::HashMap::<String, u64>::new();
+    for line in log.lines() {
+        let Some(rest) = line
+            .strip_prefix("rudp relay: client->server: ")
+            .or(line.strip_prefix("rudp relay: server->client: "))
+        else {
+            continue;
+        };
+        for part in rest.split(", ") {
+            let (n, what) = part.split_once(' ').unwrap();
+            *totals.entry(what.to_string()).or_default() += n.parse::<u64>().unwrap();
+        }
+    }
+    for what in ["dropped", "duplicated", "reordered"] {
+        assert!(totals.get(what).is_some_and(|&n| n > 0), "the relay {what} nothing\n{log}");
+    }
+}
+
+#[test]
+fn lossy_original_sender_to_rudp_recv_through_relay() {
+    let data = text(20_000, 12);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("input.txt");
+    let out = dir.path().join("out.txt");
+    fs::write(&input, &data).expect("write input");
+    let port = free_port();
+    let mut recv = start_rudp_recv(dir.path(), port, &out, &["--idle-timeout", "4s"]);
+    let (relay, relay_port) = start_relay(dir.path(), port, 3);
+    let mut client = start_original_sender_with::<&str>(dir.path(), relay_port, &input, &[]);
+    let deadline = Instant::now() + LOSSY_LIMIT;
+    let client_status = expect_exit(&mut client, deadline, &[&recv, &relay]);
+    let recv_status = expect_exit(&mut recv, deadline, &[&client, &relay]);
+    let all = logs(&[&client, &recv, &relay]);
+    assert!(client_status.success(), "the original sender failed\n{all}");
+    assert!(recv_status.success(), "rudp recv failed\n{all}");
+    assert!(fs::read(&out).unwrap() == data, "output differs\n{all}");
+    stop_relay(relay);
+}
+
+#[test]
+fn lossy_rudp_send_to_original_receiver_through_relay() {
+    let data = text(100_000, 13);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("input.txt");
+    let out = dir.path().join("out.txt");
+    fs::write(&input, &data).expect("write input");
+    let port = free_port();
+    let mut server = start_original_receiver(dir.path(), port, &out, None);
+    let (relay, relay_port) = start_relay(dir.path(), port, 4);
+    let mut send = start_rudp_send(dir.path(), relay_port, &input, &["--profile", "reference"]);
+    let deadline = Instant::now() + LOSSY_LIMIT;
+    let send_status = expect_exit(&mut send, deadline, &[&server, &relay]);
+    let server_status = expect_exit(&mut server, deadline, &[&send, &relay]);
+    let all = logs(&[&send, &server, &relay]);
+    assert!(send_status.success(), "rudp send failed\n{all}");
+    assert!(server_status.success(), "the original receiver failed\n{all}");
+    assert!(fs::read(&out).unwrap() == data, "output differs\n{all}");
+    stop_relay(relay);
 }
