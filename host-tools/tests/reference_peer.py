@@ -8,11 +8,48 @@ SPEC.md §7 describes them, and is strict wherever they are strict, so that the
     python3 reference_peer.py server PORT        > FILE   (the original server.py)
     python3 reference_peer.py client HOST PORT   < FILE   (the original client.py)
 
+What it does, SPEC §7 line by line (the header is little-endian seq, ack, conn, flags):
+
+- Padding. The client sends EVERY frame (SYN, data, FIN, its final ACK|FIN frames) padded
+  with zero bytes to exactly 524 bytes. The server unpacks only datagrams of exactly 524
+  bytes and drops every other one unread.
+- Reply size. The client accepts only replies of exactly 12 bytes; it drops longer or
+  shorter ones unread.
+- ISN. The client's ISN is 42: SYN seq 42, ack 0, conn 0, 512 zero bytes (SPEC §9). The
+  server ignores the SYN's seq and assumes 42: its SYN|ACK carries ack 43 (seq 4321,
+  conn 1), and it expects the first data at seq 43.
+- Data. The client's third frame (seq 43, the first data, sent even when empty) carries
+  ACK with ack 0; its later data frames carry flags 0 and ack 0. It fills each block with
+  512 bytes unless its input has ended. The server checks only conn and the flags (and that
+  seq is the next one expected, or the previous frame's, which it acknowledges again as a
+  DUP); it never looks at the ack field.
+- Zero stripping. The server strips trailing zero bytes from each payload, writes what is
+  left, and acknowledges seq + stripped length (ACK, seq 4322).
+- The FIN's answer. The client sends FIN alone (seq END, ack RISN+1), padded. The
+  server answers a FIN with TWO 12-byte frames: ACK|FIN whose ack is NOT END+1 (it is END,
+  the FIN's own seq, unless --fin-answer-ack says otherwise), then a lone FIN with the same
+  numbers. It answers a repeated FIN the same way.
+- The close. Once its FIN is answered (any 12-byte frame with the right conn, FIN set, SYN
+  clear), the client sends its final frame, ACK|FIN (seq END+1, ack RISN+2), padded, and
+  for about 2 s answers every 12-byte frame from the server with that frame again; then it
+  exits. The server, after its FIN answer, takes any 524-byte frame with ACK and the right
+  conn as the final ACK and exits; without one it exits after about 2 s.
+- The crash. The server crashes (here: exits 3) on a FIN that carries the ACK flag.
+- Timers. The client retransmits its outstanding frame on a fixed 0.5 s timer (no
+  back-off, no RTT estimate) and gives up after 10 s without an accepted reply.
+
 Options (either mode):
-    -v              trace every frame on stderr in the SPEC §8 format
+    -v              trace every frame on stderr in the SPEC §8 format:
+                    SEND|RECV <seq> <ack> <conn> [ACK] [SYN] [FIN] [DUP], DROP <seq> <ack>
+                    <conn> [ACK] [SYN] [FIN], or DROP <reason> for a datagram not unpacked
     --loss P        drop this fraction of the datagrams received (to exercise retransmissions)
     --seed N        seed of the loss generator (default 1)
     --max-time S    safety net: exit 5 after S seconds whatever happens (default: none)
+Server only:
+    --fin-answer-ack N   the ack of both frames that answer a FIN (default: END, the FIN's
+                    seq); any value but END+1 is faithful to SPEC §7
+
+Other lines on stderr start with "reference_peer client:" or "reference_peer server:".
 
 Exit codes: 0 success; 1 the client gave up (10 s without an expected reply); 2 usage;
 3 the server got a FIN carrying the ACK flag (the original server crashes on that, SPEC §5);
@@ -119,21 +156,18 @@ class Peer:
                 self.log(f"receive error: {e}")
                 continue
             if self.loss > 0 and self.rng.random() < self.loss:
-                if self.verbose:
-                    if len(data) >= HEADER_LEN:
-                        seq, ack, conn, flags = HEADER.unpack_from(data)
-                        self.trace("DROP", seq, ack, conn, flags)
-                    self.log(f"simulated loss of a {len(data)}-byte datagram")
+                self.drop(data, f"simulated loss of a {len(data)}-byte datagram")
                 continue
             return data, addr
 
-    def drop(self, data, reason):
+    def drop(self, data, reason, unpacked=True):
+        """Traces an ignored datagram (SPEC §8): `DROP <seq> <ack> <conn> [flags]` when its
+        header was unpacked, `DROP <reason>` when it was not (wrong size)."""
         if self.verbose:
-            if len(data) >= HEADER_LEN:
-                seq, ack, conn, flags = HEADER.unpack_from(data)
-                self.trace("DROP", seq, ack, conn, flags)
+            if unpacked and len(data) >= HEADER_LEN:
+                self.trace("DROP", *HEADER.unpack_from(data))
             else:
-                print(f"DROP {len(data)}-byte datagram", file=sys.stderr, flush=True)
+                print(f"DROP {reason}", file=sys.stderr, flush=True)
         self.log(f"ignored: {reason}")
 
 
@@ -188,7 +222,7 @@ def run_client(args):
                 continue
             if len(data) != HEADER_LEN:
                 # The original sender accepts only replies of exactly 12 bytes.
-                peer.drop(data, f"reply of {len(data)} bytes (only 12-byte replies are accepted)")
+                peer.drop(data, f"reply of {len(data)} bytes (only 12-byte replies are accepted)", False)
                 continue
             header = HEADER.unpack(data)
             if accept(*header):
@@ -205,8 +239,9 @@ def run_client(args):
     )
     risn, _, conn, _ = syn_ack
 
-    # Data, stop-and-wait. The third frame (ACK, ack RISN+1) carries the first block, even
-    # an empty one; later data frames carry flags 0 and ack 0.
+    # Data, stop-and-wait. The third frame (seq 43) carries ACK with ack 0 (NOT RISN+1:
+    # SPEC §7) and the first block, even an empty one; later data frames carry flags 0 and
+    # ack 0.
     seq = (isn + 1) % MAX_SEQ
     first = True
     total = 0
@@ -215,7 +250,7 @@ def run_client(args):
         if not block and not first:
             break
         if first:
-            frame = pack(seq, risn + 1, conn, ACK, block)
+            frame = pack(seq, 0, conn, ACK, block)
         else:
             frame = pack(seq, 0, conn, 0, block)
         expected = (seq + len(block)) % MAX_SEQ
@@ -242,8 +277,11 @@ def run_client(args):
         if got is None:
             break
         data, addr = got
-        if addr != server or len(data) != HEADER_LEN:
-            peer.drop(data, "not a 12-byte reply from the server")
+        if addr != server:
+            peer.drop(data, f"datagram from {addr}, not from {server}")
+            continue
+        if len(data) != HEADER_LEN:
+            peer.drop(data, f"reply of {len(data)} bytes (only 12-byte replies are accepted)", False)
             continue
         peer.trace("RECV", *HEADER.unpack(data))
         peer.send(final, server, dup=True)
@@ -276,10 +314,11 @@ def run_server(args):
 
     def answer_fin(end, dup=False):
         # The original receiver answers a FIN with TWO frames. The first, ACK|FIN, does NOT
-        # acknowledge END+1: it carries ack = END (the FIN's own seq), as SPEC §7 says
-        # ("ACK|FIN whose ack is not END+1"). The second is a lone FIN.
-        reply(risn + 1, end, ACK | FIN, dup)
-        reply(risn + 1, end, FIN, dup)
+        # acknowledge END+1 (SPEC §7: "ACK|FIN whose ack is not END+1"): it carries ack = END,
+        # the FIN's own seq, or --fin-answer-ack. The second is a lone FIN.
+        ack = end if args.fin_answer_ack is None else args.fin_answer_ack
+        reply(risn + 1, ack, ACK | FIN, dup)
+        reply(risn + 1, ack, FIN, dup)
 
     # LISTEN and ESTABLISHED: until the FIN.
     while True:
@@ -288,7 +327,7 @@ def run_server(args):
             continue
         if len(data) != FRAME_LEN:
             # The original receiver unpacks only datagrams of exactly 524 bytes.
-            peer.drop(data, f"datagram of {len(data)} bytes (only 524-byte frames are unpacked)")
+            peer.drop(data, f"datagram of {len(data)} bytes (only 524-byte frames are unpacked)", False)
             continue
         seq, ack, fconn, flags = HEADER.unpack_from(data)
         payload = data[HEADER_LEN:]
@@ -351,8 +390,11 @@ def run_server(args):
             peer.log("no final ACK from the sender within 2 s; closing anyway")
             break
         data, addr = got
-        if len(data) != FRAME_LEN or addr != client:
-            peer.drop(data, "not a 524-byte frame from the sender")
+        if len(data) != FRAME_LEN:
+            peer.drop(data, f"datagram of {len(data)} bytes (only 524-byte frames are unpacked)", False)
+            continue
+        if addr != client:
+            peer.drop(data, f"frame from {addr}, not from the sender")
             continue
         seq, ack, fconn, flags = HEADER.unpack_from(data)
         if fconn != conn:
@@ -385,9 +427,14 @@ def main(argv):
         p.add_argument("--loss", type=float, default=0.0)
         p.add_argument("--seed", type=int, default=1)
         p.add_argument("--max-time", type=float, default=None)
+        if name == "server":
+            p.add_argument("--fin-answer-ack", type=int, default=None)
     args = parser.parse_args(argv)
     if not 0.0 <= args.loss < 1.0:
         parser.error("--loss must be in [0, 1)")
+    if args.mode == "server" and args.fin_answer_ack is not None:
+        if not 0 <= args.fin_answer_ack < MAX_SEQ:
+            parser.error("--fin-answer-ack must be in [0, MAX_SEQ)")
     if args.mode == "client":
         if args.host not in (LOCALHOST, "localhost"):
             parser.error("this test double talks to 127.0.0.1 only")
