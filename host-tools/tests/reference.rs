@@ -1317,8 +1317,6 @@ fn l6_rudp_send_takes_a_fin_answer_with_ack_0() {
 /// arrive, so that it reads both at once). It must send the final ACK, and trace its first
 /// transmission as such, not as a retransmission (SPEC §8: DUP marks a retransmitted frame).
 #[test]
-#[ignore = "bug in rudp-nostd/src/sender.rs: a final ACK not yet sent is traced as SEND ... DUP \
-            when the lone FIN is read in the same batch as the ACK|FIN"]
 fn l6_rudp_send_answers_a_fin_answer_read_in_one_batch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("input.txt");

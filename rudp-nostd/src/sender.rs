@@ -931,10 +931,13 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
     }
 
     /// In the linger, a repeated FIN|ACK (or the reference receiver's lone FIN) means our
-    /// final ACK was lost: send it again and restart the linger, as TCP's TIME-WAIT does.
+    /// final ACK was lost: send it again and restart the linger, as TCP's TIME-WAIT does. A
+    /// final ACK not sent yet (the FIN's two answers read in one batch) goes once, as itself.
     fn repeat_final_ack(&mut self, now: Instant, repr: Repr) -> Handled<SenderEvent> {
         self.last_reply_at = now;
-        self.retransmit(0);
+        if self.slot(0).has(SENT) {
+            self.retransmit(0);
+        }
         Handled::trace(Trace::recv(repr, true))
     }
 }
@@ -1231,6 +1234,21 @@ mod tests {
         assert_eq!(deadline, t(13) + tx.rto().saturating_mul(2));
         assert_eq!(tx.handle_timeout(deadline), Some(SenderEvent::Closed));
         assert!(tx.is_done() && tx.has_succeeded());
+    }
+
+    #[test]
+    fn a_repeated_fin_before_the_final_ack_went_out_sends_it_once_not_as_a_retransmission() {
+        let mut tx = sender(Profile::Reference, b"");
+        let isn = connect(&mut tx);
+        next_frame(&mut tx, t(10)).unwrap();
+        tx.handle_datagram(t(11), RX, &datagram(RISN + 1, isn + 1, CONN, ACK, &[]));
+        next_frame(&mut tx, t(11)).unwrap(); // FIN
+        // The original receiver's two answers, read in one batch.
+        tx.handle_datagram(t(12), RX, &datagram(RISN + 1, isn + 1, CONN, ACK | Flags::FIN, &[0; 512]));
+        tx.handle_datagram(t(12), RX, &datagram(RISN + 1, isn + 1, CONN, Flags::FIN, &[0; 512]));
+        let (final_ack, _, dup) = next_frame(&mut tx, t(12)).unwrap();
+        assert_eq!((final_ack.flags, dup), (ACK | Flags::FIN, false));
+        assert!(next_frame(&mut tx, t(12)).is_none());
     }
 
     #[test]
