@@ -643,3 +643,28 @@ fn windows_are_negotiated_and_survive_a_lossy_relay() {
         fs::remove_file(&output).unwrap();
     }
 }
+
+#[test]
+fn help_shows_the_examples_one_per_line() {
+    for flag in ["--help", "-h"] {
+        let out = finish(rudp(&[flag]).spawn().unwrap());
+        assert_success(flag, &out);
+        let help = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = help.lines().map(str::trim).collect();
+        assert!(lines.contains(&"rudp recv 9000 -o copy.bin"), "{flag}: {help}");
+        assert!(lines.contains(&"rudp send receiver.example 9000 file.bin"), "{flag}: {help}");
+        assert!(!help.contains("stop-and-wait with adaptive"), "{flag}: {help}");
+    }
+}
+
+#[test]
+fn a_usage_error_found_after_parsing_shows_the_subcommands_usage() {
+    for (args, usage) in [
+        (&["recv", "9000", "--min-rto", "3s", "--max-rto", "1s"][..], "Usage: rudp recv "),
+        (&["send", "127.0.0.1", "9000", "--require-digest", "--profile", "reference"][..], "Usage: rudp send "),
+    ] {
+        let out = finish(rudp(args).spawn().unwrap());
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(usage), "{args:?}: {}", stderr(&out));
+    }
+}
