@@ -27,8 +27,10 @@ pub struct RecvArgs {
     /// The UDP port to listen on.
     pub port: u16,
 
-    /// Write to FILE instead of stdout. FILE appears only once the transfer is complete (the
-    /// data goes to a temporary file beside it first); a failed transfer leaves no FILE.
+    /// Write to FILE instead of stdout (`-`: stdout). FILE appears only once the transfer is
+    /// complete (the data goes to a temporary file beside it first); a failed transfer leaves
+    /// no FILE. A device or a FIFO is written in place; a FIFO is opened without holding up
+    /// the listening, and the transfer waits for its reader. A directory is refused.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -60,6 +62,7 @@ pub struct RecvArgs {
 /// Runs `rudp recv`.
 pub fn run(args: &RecvArgs) -> Result<(), Failure> {
     let output = match &args.output {
+        Some(path) if path.as_os_str() == "-" => Output::stdout(),
         Some(path) => Output::file(path)?,
         None => Output::stdout(),
     };
@@ -136,7 +139,7 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
     if let Some(e) = commit_error {
         reporter.finish();
         let discarded = receiver.sink_mut().get_mut().discard(args.keep_partial, false);
-        return Err(anyhow!("{e:#}; {discarded}").into());
+        return Err(anyhow!("{}", with_note(format!("{e:#}"), discarded)).into());
     }
     match (outcome, result) {
         // The data is committed; nothing in the linger changes that.
@@ -171,7 +174,15 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
                 (Some(Err(other)), _) => other.to_string(),
                 (_, Ok(Stop::Done | Stop::Paused)) => "the transfer ended without a result".into(),
             };
-            Err(anyhow!("{message}; {discarded}").into())
+            Err(anyhow!("{}", with_note(message, discarded)).into())
         }
+    }
+}
+
+/// `message`, then what became of the output, if there is anything to say about it.
+fn with_note(message: String, note: Option<String>) -> String {
+    match note {
+        Some(note) => format!("{message}; {note}"),
+        None => message,
     }
 }

@@ -668,3 +668,112 @@ fn a_usage_error_found_after_parsing_shows_the_subcommands_usage() {
         assert!(stderr(&out).contains(usage), "{args:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn a_directory_output_is_refused_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("existing");
+    fs::create_dir(&existing).unwrap();
+    let new_dir = format!("{}/newdir/", dir.path().display());
+    for output in [existing.to_str().unwrap(), new_dir.as_str(), "."] {
+        let port = free_port().to_string();
+        let start = Instant::now();
+        // Without the check it would listen for the whole --wait.
+        let out = finish(
+            rudp(&["recv", &port, "--bind", "127.0.0.1", "--wait", "20s", "-o", output]).spawn().unwrap(),
+        );
+        assert_eq!(out.status.code(), Some(1), "{output}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("names a directory"), "{output}: {err}");
+        assert!(!err.contains("listening"), "{output}: {err}");
+        assert!(start.elapsed() < Duration::from_secs(10), "{output}");
+    }
+    assert_only_output_left(dir.path(), &["existing"]);
+    assert_only_output_left(&existing, &[]);
+}
+
+#[test]
+fn a_fifo_without_a_reader_does_not_hold_up_listening_or_the_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // Nobody reads the FIFO and nobody sends: --wait ends it.
+    let port = free_port().to_string();
+    let start = Instant::now();
+    let out = finish(
+        rudp(&["recv", &port, "--bind", "127.0.0.1", "--wait", "300ms", "-o", fifo.to_str().unwrap()])
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no sender connected within 300ms"), "{err}");
+    assert!(!err.contains("incomplete"), "nothing was written: {err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+
+    // The receiver listens before the FIFO has a reader; the reader comes later.
+    let data = random_bytes(18, 100_000);
+    let input = dir.path().join("in.bin");
+    fs::write(&input, &data).unwrap();
+    let (receiver, port) = start_receiver(Some(&fifo), &[]);
+    let reader = {
+        let fifo = fifo.clone();
+        thread::spawn(move || fs::read(fifo).unwrap())
+    };
+    let sent = send_file(port, &input, &[]);
+    let received = finish(receiver);
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    assert!(reader.join().unwrap() == data);
+    assert_only_output_left(dir.path(), &["fifo", "in.bin"]);
+}
+
+#[test]
+fn output_dash_is_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    let data = random_bytes(19, 30_000);
+    fs::write(&input, &data).unwrap();
+    let port = free_port();
+    let port_s = port.to_string();
+    let receiver =
+        rudp(&["recv", &port_s, "--bind", "127.0.0.1", "-o", "-"]).current_dir(dir.path()).spawn().unwrap();
+    let receiver = thread::spawn(move || finish(receiver));
+    wait_bound(port);
+    let sent = send_file(port, &input, &[]);
+    let received = receiver.join().unwrap();
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    assert!(received.stdout == data, "stdout has {} bytes", received.stdout.len());
+    assert_only_output_left(dir.path(), &["in.bin"]);
+}
+
+#[test]
+fn a_250_character_output_name_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    let data = random_bytes(20, 5_000);
+    fs::write(&input, &data).unwrap();
+    let name = "x".repeat(250);
+    let output = dir.path().join(&name);
+    let (receiver, port) = start_receiver(Some(&output), &[]);
+    let sent = send_file(port, &input, &[]);
+    let received = finish(receiver);
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    assert!(fs::read(&output).unwrap() == data);
+    assert_only_output_left(dir.path(), &["in.bin", &name]);
+}
+
+#[test]
+fn a_wait_that_ends_before_any_data_does_not_call_stdout_incomplete() {
+    for wait in ["0s", "200ms"] {
+        let port = free_port().to_string();
+        let out = finish(rudp(&["recv", &port, "--bind", "127.0.0.1", "--wait", wait]).spawn().unwrap());
+        assert_eq!(out.status.code(), Some(1), "{wait}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("no sender connected within"), "{wait}: {err}");
+        assert!(!err.contains("stdout"), "{wait}: nothing was written, yet: {err}");
+        assert!(out.stdout.is_empty());
+    }
+}
