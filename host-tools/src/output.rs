@@ -152,8 +152,8 @@ impl Output {
         if let Ok(meta) = fs::metadata(target)
             && !meta.is_file()
         {
-            let file = open_device(target)
-                .with_context(|| format!("output not writable: {}", target.display()))?;
+            let file =
+                open_device(target).with_context(|| format!("output not writable: {}", target.display()))?;
             return Ok(Output { dest: Dest::Device { file, target: target.to_path_buf() }, written: 0 });
         }
         let name =

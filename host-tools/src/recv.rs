@@ -17,7 +17,7 @@ use crate::driver::{self, Flow, Stop};
 use crate::duration::parse_duration;
 use crate::io_adapters::StdSink;
 use crate::output::Output;
-use crate::report::Reporter;
+use crate::report::{Reporter, Side, WindowUse};
 use crate::udp::UdpTransport;
 
 /// Receive one transfer from `rudp send` (or from the original client.py with --profile
@@ -102,7 +102,7 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
     let mut commit_error = None;
     let mut granted_window = 1;
     let result = loop {
-        let run = driver::run(&mut receiver, &mut udp, &clock, &interrupted, |report| {
+        let run = driver::run(&mut receiver, &mut udp, &clock, &interrupted, None, |report| {
             match report {
                 Report::Trace(trace) => reporter.trace(&trace),
                 Report::Event(ReceiverEvent::Connected { transfer_size, .. }) => {
@@ -144,7 +144,8 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
     match (outcome, result) {
         // The data is committed; nothing in the linger changes that.
         (Some(Ok(())), _) => {
-            reporter.print_summary("received", elapsed, granted_window, receiver.digest());
+            let window = WindowUse { granted: granted_window, average_cwnd: None };
+            reporter.print_summary("received", Side::Receiver, elapsed, window, receiver.digest());
             Ok(())
         }
         (outcome, result) => {
@@ -172,7 +173,7 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
                     None => "output not writable".into(),
                 },
                 (Some(Err(other)), _) => other.to_string(),
-                (_, Ok(Stop::Done | Stop::Paused)) => "the transfer ended without a result".into(),
+                (_, Ok(_)) => "the transfer ended without a result".into(),
             };
             Err(anyhow!("{}", with_note(message, discarded)).into())
         }
