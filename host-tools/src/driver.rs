@@ -24,6 +24,20 @@ pub enum Stop {
     /// The report callback asked for a pause (to act on an event with the engine in hand);
     /// call [`run`] again to go on.
     Paused,
+    /// Connecting ([`Attempt`]): an ICMP "port unreachable" came back, nothing listens there.
+    Refused,
+    /// Connecting ([`Attempt`]): no answer by [`Attempt::give_up_at`].
+    NoAnswer,
+}
+
+/// A sender's connection attempt to one address: the loop stops at an ICMP "port
+/// unreachable" (TCP's "connection refused") and, if given, at a deadline, so that the next
+/// address can be tried. Once connected there is no `Attempt`: an unreachable is then a soft
+/// error, as TCP treats it, and only the engine's idle timeout ends the transfer.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt {
+    /// Give up on the address at this moment (`None`: the engine's idle timeout decides).
+    pub give_up_at: Option<std::time::Instant>,
 }
 
 /// What the report callback wants next.
@@ -45,12 +59,14 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
     flag
 }
 
-/// Runs `engine` over `udp` until it is done or interrupted, reporting every trace and event.
+/// Runs `engine` over `udp` until it is done or interrupted, reporting every trace and event;
+/// while `attempt` is given, also until the peer refuses or the attempt's time is up.
 pub fn run<En>(
     engine: &mut En,
     udp: &mut UdpTransport,
     clock: &Clock,
     interrupted: &AtomicBool,
+    attempt: Option<Attempt>,
     mut report: impl FnMut(Report<En::Event>) -> Flow,
 ) -> io::Result<Stop>
 where
@@ -68,9 +84,21 @@ where
         if interrupted.load(Ordering::SeqCst) {
             return Ok(Stop::Interrupted);
         }
-        let timeout = next.map_or(MAX_WAIT, |deadline| {
+        let mut timeout = next.map_or(MAX_WAIT, |deadline| {
             Duration::from(deadline.saturating_since(clock.now())).min(MAX_WAIT)
         });
+        if let Some(attempt) = attempt {
+            if udp.port_unreachable {
+                return Ok(Stop::Refused);
+            }
+            if let Some(give_up_at) = attempt.give_up_at {
+                let left = give_up_at.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Ok(Stop::NoAnswer);
+                }
+                timeout = timeout.min(left);
+            }
+        }
         udp.wait(Some(timeout))?;
     }
 }

@@ -20,15 +20,22 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-/// Reliable file transfer over UDP: 524-byte frames, a TCP-like handshake, stop-and-wait
-/// with adaptive retransmission timers.
+/// Shown after the options of `rudp --help` and `rudp -h`, line for line.
+const EXAMPLES: &str = "\
+Examples (receive on one machine, send from another):
+  rudp recv 9000 -o copy.bin
+  rudp send receiver.example 9000 file.bin
+
+Exit status: 0 success; 1 transfer, network or IO failure; 2 usage error.";
+
+/// Reliable file transfer over UDP, TCP-like: a handshake, then a window of data frames in flight.
 ///
-/// Receive on one machine, send from another:
-///
-///   rudp recv 9000 -o copy.bin
-///   rudp send receiver.example 9000 file.bin
+/// 524-byte frames (up to 512 data bytes each). `send` keeps up to 32 frames in flight by
+/// default, with selective acknowledgements, congestion control and RFC 6298 retransmission
+/// timers; it is stop-and-wait with `send --window 1`, or with a peer that grants no window
+/// (`--profile reference`, older peers).
 #[derive(Parser, Debug)]
-#[command(name = "rudp", version, max_term_width = 100)]
+#[command(name = "rudp", version, max_term_width = 100, after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,12 +61,33 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(message)) => {
-            Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit()
-        }
+        Err(Failure::Usage(message)) => usage_error(cli.command.name(), message),
         Err(Failure::Run(error)) => {
             eprintln!("rudp: error: {error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Exits 2 with clap's format for a usage error found after parsing, with the usage line of
+/// the subcommand `name` (`Usage: rudp recv [OPTIONS] <PORT>`), not the top level's.
+fn usage_error(name: &str, message: String) -> ! {
+    let mut cli = Cli::command();
+    // Building sets each subcommand's full name (`rudp recv`) for its usage line.
+    cli.build();
+    match cli.find_subcommand_mut(name) {
+        Some(sub) => sub.error(clap::error::ErrorKind::ArgumentConflict, message).exit(),
+        None => cli.error(clap::error::ErrorKind::ArgumentConflict, message).exit(),
+    }
+}
+
+impl Command {
+    /// The subcommand's name, as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Send(_) => "send",
+            Command::Recv(_) => "recv",
+            Command::Relay(_) => "relay",
         }
     }
 }

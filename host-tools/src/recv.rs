@@ -17,7 +17,7 @@ use crate::driver::{self, Flow, Stop};
 use crate::duration::parse_duration;
 use crate::io_adapters::StdSink;
 use crate::output::Output;
-use crate::report::Reporter;
+use crate::report::{Reporter, Side, WindowUse};
 use crate::udp::UdpTransport;
 
 /// Receive one transfer from `rudp send` (or from the original client.py with --profile
@@ -27,8 +27,10 @@ pub struct RecvArgs {
     /// The UDP port to listen on.
     pub port: u16,
 
-    /// Write to FILE instead of stdout. FILE appears only once the transfer is complete (the
-    /// data goes to a temporary file beside it first); a failed transfer leaves no FILE.
+    /// Write to FILE instead of stdout (`-`: stdout). FILE appears only once the transfer is
+    /// complete (the data goes to a temporary file beside it first); a failed transfer leaves
+    /// no FILE. A device or a FIFO is written in place; a FIFO is opened without holding up
+    /// the listening, and the transfer waits for its reader. A directory is refused.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -60,6 +62,7 @@ pub struct RecvArgs {
 /// Runs `rudp recv`.
 pub fn run(args: &RecvArgs) -> Result<(), Failure> {
     let output = match &args.output {
+        Some(path) if path.as_os_str() == "-" => Output::stdout(),
         Some(path) => Output::file(path)?,
         None => Output::stdout(),
     };
@@ -102,7 +105,7 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
     let mut commit_error = None;
     let mut granted_window = 1;
     let result = loop {
-        let run = driver::run(&mut receiver, &mut udp, &clock, &interrupted, |report| {
+        let run = driver::run(&mut receiver, &mut udp, &clock, &interrupted, None, |report| {
             match report {
                 Report::Trace(trace) => reporter.trace(&trace),
                 Report::Event(ReceiverEvent::Connected { transfer_size, .. }) => {
@@ -144,12 +147,13 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
     if let Some(e) = commit_error {
         reporter.finish();
         let discarded = receiver.sink_mut().get_mut().discard(args.keep_partial, false);
-        return Err(anyhow!("{e:#}; {discarded}").into());
+        return Err(anyhow!("{}", with_note(format!("{e:#}"), discarded)).into());
     }
     match (outcome, result) {
         // The data is committed; nothing in the linger changes that.
         (Some(Ok(())), _) => {
-            reporter.print_summary("received", elapsed, granted_window, receiver.digest());
+            let window = WindowUse { granted: granted_window, average_cwnd: None };
+            reporter.print_summary("received", Side::Receiver, elapsed, window, receiver.digest());
             Ok(())
         }
         (outcome, result) => {
@@ -177,9 +181,17 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
                     None => "output not writable".into(),
                 },
                 (Some(Err(other)), _) => other.to_string(),
-                (_, Ok(Stop::Done | Stop::Paused)) => "the transfer ended without a result".into(),
+                (_, Ok(_)) => "the transfer ended without a result".into(),
             };
-            Err(anyhow!("{message}; {discarded}").into())
+            Err(anyhow!("{}", with_note(message, discarded)).into())
         }
+    }
+}
+
+/// `message`, then what became of the output, if there is anything to say about it.
+fn with_note(message: String, note: Option<String>) -> String {
+    match note {
+        Some(note) => format!("{message}; {note}"),
+        None => message,
     }
 }

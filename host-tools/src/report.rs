@@ -10,6 +10,25 @@ use rudp_nostd::{DigestAlgorithm, Trace};
 
 use crate::common::CommonArgs;
 
+/// Which end of the transfer the summary speaks for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Side {
+    /// `rudp send`: its frames are data frames (and the SYN and FIN).
+    Sender,
+    /// `rudp recv`: its frames are acknowledgements.
+    Receiver,
+}
+
+/// How the window was used, for the summary.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct WindowUse {
+    /// The window the receiver granted (1: stop-and-wait).
+    pub granted: u8,
+    /// The sender's congestion window, averaged over its acknowledgements (sender only, and
+    /// only when a window of 2 or more was granted).
+    pub average_cwnd: Option<f64>,
+}
+
 /// Counters and display for one transfer.
 #[derive(Debug)]
 pub struct Reporter {
@@ -24,7 +43,8 @@ pub struct Reporter {
     pub retransmissions: u64,
     /// Duplicates received and re-acknowledged.
     pub duplicates: u64,
-    /// Frames and datagrams dropped.
+    /// Datagrams dropped as not fitting the transfer: undecodable, from another endpoint or
+    /// connection, or out of place (a stale or repeated ACK, a SYN during a transfer).
     pub dropped: u64,
 }
 
@@ -82,6 +102,13 @@ impl Reporter {
         }
     }
 
+    /// Prints a line only with `-v`, among the trace lines.
+    pub fn detail(&self, message: &str) {
+        if self.verbose {
+            let _ = writeln!(std::io::stderr().lock(), "{message}");
+        }
+    }
+
     /// Prints a status line (unless `-q`), above the bar if there is one.
     pub fn note(&self, message: &str) {
         if self.quiet {
@@ -100,23 +127,35 @@ impl Reporter {
         }
     }
 
-    /// The summary line: `sent 1048576 bytes in 0.42 s (2.50 MB/s), 2051 frames, ...,
-    /// verified with CRC-32C`.
+    /// The summary line: `sent 1048576 bytes in 0.42 s (2.50 MB/s), 2051 frames sent, 0
+    /// retransmitted, 0 duplicates received, 0 datagrams dropped (not fitting the transfer),
+    /// window 32 granted, congestion window 31.2 on average, verified with CRC-32C`. A
+    /// receiver's frames are its ACKs. MB are 10^6 bytes, as in the progress bar.
     pub fn summary(
         &self,
         verb: &str,
+        side: Side,
         elapsed: Duration,
-        window: u8,
+        window: WindowUse,
         verified: Option<DigestAlgorithm>,
     ) -> String {
         let secs = elapsed.as_secs_f64();
         let rate = if secs > 0.0 { self.bytes as f64 / secs / 1e6 } else { 0.0 };
+        let frames = match side {
+            Side::Sender => "frames",
+            Side::Receiver => "ACKs",
+        };
+        let mut window_note = format!("window {} granted", window.granted);
+        if let Some(average) = window.average_cwnd {
+            window_note += &format!(", congestion window {average:.1} on average");
+        }
         let verified = match verified {
             Some(digest) => format!("verified with {digest}"),
             None => "not verified (no digest agreed)".into(),
         };
         format!(
-            "rudp: {verb} {} bytes in {secs:.2} s ({rate:.2} MB/s), {} frames sent, {} retransmitted, {} duplicates, {} dropped, window {window}, {verified}",
+            "rudp: {verb} {} bytes in {secs:.2} s ({rate:.2} MB/s), {} {frames} sent, {} retransmitted, \
+             {} duplicates received, {} datagrams dropped (not fitting the transfer), {window_note}, {verified}",
             self.bytes, self.frames_sent, self.retransmissions, self.duplicates, self.dropped
         )
     }
@@ -125,23 +164,27 @@ impl Reporter {
     pub fn print_summary(
         &mut self,
         verb: &str,
+        side: Side,
         elapsed: Duration,
-        window: u8,
+        window: WindowUse,
         verified: Option<DigestAlgorithm>,
     ) {
         self.finish();
         if !self.quiet {
-            eprintln!("{}", self.summary(verb, elapsed, window, verified));
+            eprintln!("{}", self.summary(verb, side, elapsed, window, verified));
         }
     }
 }
 
+// Decimal units (MB, MB/s) in the bar, as in the summary line.
 fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} {bytes} ({binary_bytes_per_sec}) {elapsed}")
+    ProgressStyle::with_template("{spinner} {decimal_bytes} ({decimal_bytes_per_sec}) {elapsed}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} ({binary_bytes_per_sec}, ETA {eta})")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
+    ProgressStyle::with_template(
+        "{bar:30} {decimal_bytes}/{decimal_total_bytes} ({decimal_bytes_per_sec}, ETA {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
 }

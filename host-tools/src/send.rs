@@ -4,6 +4,8 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::Args;
@@ -17,7 +19,7 @@ use crate::clock::{Clock, random_seed};
 use crate::common::{CommonArgs, CongestionArg, DigestArg};
 use crate::driver::{self, Flow, Stop};
 use crate::io_adapters::StdSource;
-use crate::report::Reporter;
+use crate::report::{Reporter, Side, WindowUse};
 use crate::udp::UdpTransport;
 
 /// Input buffer: reads far larger than a frame, so that filling a frame rarely costs a call.
@@ -26,7 +28,9 @@ const BUFFER: usize = 256 * 1024;
 /// Send a file to `rudp recv` (or to the original server.py with --profile reference).
 #[derive(Args, Debug)]
 pub struct SendArgs {
-    /// The receiver: a host name, an IPv4 or an IPv6 address.
+    /// The receiver: a host name, an IPv4 or an IPv6 address. Each address of a name is
+    /// tried in turn until one answers: the next at once when one refuses (nothing listens
+    /// there), or after 2 s without an answer.
     pub host: String,
 
     /// The receiver's UDP port.
@@ -63,12 +67,16 @@ pub struct SendArgs {
     pub common: CommonArgs,
 }
 
-/// Resolves HOST and PORT to one address.
-fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+/// Resolves HOST and PORT to every address the name has, in the resolver's order.
+fn resolve(host: &str, port: u16) -> anyhow::Result<Vec<SocketAddr>> {
     // Brackets are how people write IPv6 addresses next to ports; accept them here too.
     let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    let mut addrs = (bare, port).to_socket_addrs().map_err(|e| anyhow!("host not found: {host} ({e})"))?;
-    addrs.next().ok_or_else(|| anyhow!("host not found: {host} has no address"))
+    let addrs: Vec<SocketAddr> =
+        (bare, port).to_socket_addrs().map_err(|e| anyhow!("host not found: {host} ({e})"))?.collect();
+    if addrs.is_empty() {
+        anyhow::bail!("host not found: {host} has no address");
+    }
+    Ok(addrs)
 }
 
 /// Opens the input; returns it with its size when known (a regular file).
@@ -91,15 +99,207 @@ fn open_input(file: Option<&PathBuf>) -> anyhow::Result<(Box<dyn Read>, Option<u
     }
 }
 
+/// How long an address that is not the last one gets to answer the SYN before the next one
+/// is tried (TCP clients do the same): with the default 500 ms initial timeout, three SYNs.
+const ATTEMPT_TIME: Duration = Duration::from_secs(2);
+
+/// The sender engine as `rudp send` runs it: room for the largest window (the offer is
+/// `--window`).
+type Engine = Sender<StdSource<Box<dyn Read>>, SocketAddr, { MAX_WINDOW as usize }>;
+
+/// An address given up on before the transfer began.
+#[derive(Debug)]
+enum Tried {
+    /// An ICMP "port unreachable" came back: nothing listens there.
+    Refused(SocketAddr),
+    /// No answer for this long.
+    Silent(SocketAddr, Duration),
+    /// No socket could be made for it (an IPv6 address on a host without IPv6).
+    Unusable(SocketAddr, std::io::Error),
+}
+
+impl Tried {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Tried::Refused(a) | Tried::Silent(a, _) | Tried::Unusable(a, _) => *a,
+        }
+    }
+}
+
+impl std::fmt::Display for Tried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tried::Refused(a) => write!(f, "nothing listens on {a} (port unreachable)"),
+            Tried::Silent(a, d) => write!(f, "no reply from {a} for {d:?}"),
+            Tried::Unusable(a, e) => write!(f, "cannot reach {a}: {e}"),
+        }
+    }
+}
+
+/// The one line that says why no address of HOST took the transfer.
+fn no_peer_message(host: &str, port: u16, tried: &[Tried]) -> String {
+    match tried {
+        [] => format!("host not found: {host} has no address"),
+        [one @ (Tried::Unusable(..) | Tried::Refused(_))] => one.to_string(),
+        [one] => format!("peer not answering: {one}"),
+        _ if tried.iter().all(|t| matches!(t, Tried::Refused(_))) => {
+            let addrs: Vec<String> = tried.iter().map(|t| t.addr().to_string()).collect();
+            format!(
+                "peer not answering: nothing listens on {host}:{port} (port unreachable at {})",
+                addrs.join(", ")
+            )
+        }
+        _ => {
+            let each: Vec<String> = tried.iter().map(Tried::to_string).collect();
+            format!("peer not answering: no address of {host} answered: {}", each.join("; "))
+        }
+    }
+}
+
+/// What the report callback keeps of a transfer.
+#[derive(Debug)]
+struct Watch {
+    reporter: Reporter,
+    outcome: Option<Result<(), Error>>,
+    finished_at: Option<f64>,
+    fin_sent: bool,
+    /// Acknowledgement events since the congestion window was last sampled.
+    acks: u64,
+    /// The congestion window summed over acknowledgement events, and how many.
+    cwnd_sum: u64,
+    cwnd_samples: u64,
+}
+
+impl Watch {
+    fn new(reporter: Reporter) -> Watch {
+        Watch {
+            reporter,
+            outcome: None,
+            finished_at: None,
+            fin_sent: false,
+            acks: 0,
+            cwnd_sum: 0,
+            cwnd_samples: 0,
+        }
+    }
+
+    /// Takes a report. Pauses the loop on the connection (to leave the attempt) and on
+    /// acknowledgements (to sample the congestion window, which needs the engine).
+    fn on(&mut self, report: Report<SenderEvent>, clock: &Clock) -> Flow {
+        match report {
+            Report::Trace(trace) => {
+                self.fin_sent |= trace.direction == Direction::Send
+                    && trace.header.is_ok_and(|h| h.flags.contains(Flags::FIN));
+                self.reporter.trace(&trace);
+            }
+            Report::Event(SenderEvent::Acknowledged { bytes }) => {
+                self.reporter.add_bytes(bytes.into());
+                self.acks += 1;
+                return Flow::Pause;
+            }
+            Report::Event(SenderEvent::Finished) => {
+                self.finished_at = Some(clock.elapsed_secs());
+                self.outcome = Some(Ok(()));
+            }
+            Report::Event(SenderEvent::Failed(error)) => self.outcome = Some(Err(error)),
+            Report::Event(SenderEvent::Connected { .. }) => return Flow::Pause,
+            Report::Event(SenderEvent::Closed) => {}
+        }
+        Flow::Continue
+    }
+
+    /// Counts the congestion window once for each acknowledgement event since the last pause.
+    fn sample(&mut self, cwnd: u8) {
+        self.cwnd_sum += u64::from(cwnd) * self.acks;
+        self.cwnd_samples += self.acks;
+        self.acks = 0;
+    }
+
+    fn average_cwnd(&self) -> Option<f64> {
+        (self.cwnd_samples > 0).then(|| self.cwnd_sum as f64 / self.cwnd_samples as f64)
+    }
+}
+
+/// Where connecting got to: the engine of the last address tried, if one was left running,
+/// and the addresses given up on before it.
+struct Attempts {
+    last: Option<(Box<Engine>, UdpTransport, SocketAddr, std::io::Result<Stop>)>,
+    tried: Vec<Tried>,
+}
+
+/// What `connect` needs besides the addresses and the input.
+struct ConnectOptions<'a> {
+    config: &'a dyn Fn() -> SenderConfig,
+    corrupt_digest: bool,
+    busy_poll: Duration,
+    /// How long each address but the last gets to answer.
+    attempt_time: Duration,
+}
+
+/// Sends the SYN to each address in turn, each time with a fresh engine and socket, until one
+/// answers: an address that refuses (ICMP port unreachable) is left at once, one that stays
+/// silent after `attempt_time` (all but the last; the last has the idle timeout), and the
+/// next is tried, as TCP clients do. The input is not read before an answer, so each engine
+/// takes it over whole. Returns with the engine paused at its connection (the loop goes on
+/// with [`driver::run`]), or stopped for another reason (done, interrupted, a socket error).
+fn connect(
+    addrs: &[SocketAddr],
+    input: StdSource<Box<dyn Read>>,
+    options: &ConnectOptions<'_>,
+    clock: &Clock,
+    interrupted: &AtomicBool,
+    watch: &mut Watch,
+) -> Attempts {
+    let mut input = Some(input);
+    let mut tried = Vec::new();
+    for (i, &peer) in addrs.iter().enumerate() {
+        let last = i + 1 == addrs.len();
+        if i > 0 {
+            watch.reporter.detail(&format!(
+                "rudp: {}; trying {peer}",
+                tried.last().map_or(String::new(), Tried::to_string)
+            ));
+        }
+        let mut udp = match UdpTransport::connect(peer) {
+            Ok(udp) => udp,
+            Err(e) => {
+                tried.push(Tried::Unusable(peer, e));
+                continue;
+            }
+        };
+        udp.set_busy_poll(options.busy_poll);
+        let Some(source) = input.take() else { break };
+        let mut sender: Box<Engine> =
+            Box::new(Sender::windowed((options.config)(), source, peer, clock.now()));
+        if options.corrupt_digest {
+            sender.corrupt_digest_for_testing();
+        }
+        let attempt =
+            driver::Attempt { give_up_at: (!last).then(|| std::time::Instant::now() + options.attempt_time) };
+        let stop =
+            driver::run(&mut *sender, &mut udp, clock, interrupted, Some(attempt), |r| watch.on(r, clock));
+        match stop {
+            Ok(Stop::Refused) => tried.push(Tried::Refused(peer)),
+            Ok(Stop::NoAnswer) => tried.push(Tried::Silent(peer, options.attempt_time)),
+            stop => return Attempts { last: Some((sender, udp, peer, stop)), tried },
+        }
+        input = Some(sender.into_source());
+    }
+    Attempts { last: None, tried }
+}
+
 /// Runs `rudp send`.
 pub fn run(args: &SendArgs) -> Result<(), Failure> {
-    let peer = resolve(&args.host, args.port)?;
+    let profile: Profile = args.common.profile.into();
+    if args.require_digest && (profile == Profile::Reference || args.digest == DigestArg::None) {
+        return Err(Failure::Usage(
+            "--require-digest needs a digest, and the reference profile has none".into(),
+        ));
+    }
+    let addrs = resolve(&args.host, args.port)?;
     let (input, size, input_name) = open_input(args.file.as_ref())?;
     let clock = Clock::new();
-    let mut udp = UdpTransport::connect(peer).with_context(|| format!("cannot reach {peer}"))?;
-    udp.set_busy_poll(args.common.busy_poll());
-    let profile: Profile = args.common.profile.into();
-    let config = SenderConfig {
+    let config = || SenderConfig {
         profile,
         timing: args.common.timing(),
         random_seed: random_seed(),
@@ -109,47 +309,47 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
         window: args.window,
         congestion: args.congestion.into(),
     };
-    if args.require_digest && (profile == Profile::Reference || args.digest == DigestArg::None) {
-        return Err(Failure::Usage(
-            "--require-digest needs a digest, and the reference profile has none".into(),
-        ));
-    }
-    // Room for the largest window; the offer is `--window`.
-    let mut sender: Sender<_, _, { MAX_WINDOW as usize }> =
-        Sender::windowed(config, StdSource::new(input), peer, clock.now());
-    if args.corrupt_digest_for_testing {
-        sender.corrupt_digest_for_testing();
-    }
-    let mut reporter = Reporter::new(&args.common);
+    let mut watch = Watch::new(Reporter::new(&args.common));
     if let Some(size) = size {
-        reporter.set_total(size);
+        watch.reporter.set_total(size);
     }
     let interrupted = driver::interrupt_flag();
-    let mut outcome: Option<Result<(), Error>> = None;
-    let mut finished_at = None;
-    let mut fin_sent = false;
-    let result = driver::run(&mut sender, &mut udp, &clock, &interrupted, |report| {
-        match report {
-            Report::Trace(trace) => {
-                fin_sent |= trace.direction == Direction::Send
-                    && trace.header.is_ok_and(|h| h.flags.contains(Flags::FIN));
-                reporter.trace(&trace);
-            }
-            Report::Event(SenderEvent::Acknowledged { bytes }) => reporter.add_bytes(bytes.into()),
-            Report::Event(SenderEvent::Finished) => {
-                finished_at = Some(clock.elapsed_secs());
-                outcome = Some(Ok(()));
-            }
-            Report::Event(SenderEvent::Failed(error)) => outcome = Some(Err(error)),
-            Report::Event(SenderEvent::Connected { .. } | SenderEvent::Closed) => {}
+    let options = ConnectOptions {
+        config: &config,
+        corrupt_digest: args.corrupt_digest_for_testing,
+        busy_poll: args.common.busy_poll(),
+        attempt_time: ATTEMPT_TIME.min(args.common.idle_timeout),
+    };
+    let attempts = connect(&addrs, StdSource::new(input), &options, &clock, &interrupted, &mut watch);
+    let mut tried = attempts.tried;
+    let Some((mut sender, mut udp, peer, mut stop)) = attempts.last else {
+        watch.reporter.finish();
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(anyhow!("interrupted before any receiver answered").into());
         }
-        Flow::Continue
-    });
-    let elapsed = std::time::Duration::from_secs_f64(finished_at.unwrap_or_else(|| clock.elapsed_secs()));
+        return Err(anyhow!(no_peer_message(&args.host, args.port, &tried)).into());
+    };
+    // Connected (or stopped): from here an ICMP unreachable is a soft error, as in TCP.
+    let result = loop {
+        match stop {
+            Ok(Stop::Paused) => {
+                watch.sample(sender.cwnd());
+                stop =
+                    driver::run(&mut *sender, &mut udp, &clock, &interrupted, None, |r| watch.on(r, &clock));
+            }
+            other => break other,
+        }
+    };
+    let average_cwnd = watch.average_cwnd();
+    let Watch { outcome, finished_at, fin_sent, .. } = watch;
+    let reporter = &mut watch.reporter;
+    let elapsed = Duration::from_secs_f64(finished_at.unwrap_or_else(|| clock.elapsed_secs()));
     match (outcome, result) {
         // Nothing after the FIN's acknowledgement turns success into failure (SPEC §5).
         (Some(Ok(())), _) => {
-            reporter.print_summary("sent", elapsed, sender.window(), sender.digest());
+            let granted = sender.window();
+            let window = WindowUse { granted, average_cwnd: if granted >= 2 { average_cwnd } else { None } };
+            reporter.print_summary("sent", Side::Sender, elapsed, window, sender.digest());
             Ok(())
         }
         (_, Ok(Stop::Interrupted)) => {
@@ -168,13 +368,9 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
             reporter.finish();
             let idle = args.common.idle_timeout;
             let message = match error {
-                Error::IdleTimeout if sender.conn() == 0 && udp.port_unreachable => {
-                    format!(
-                        "peer not answering: nothing listens on {peer} (port unreachable), gave up after {idle:?}"
-                    )
-                }
                 Error::IdleTimeout if sender.conn() == 0 => {
-                    format!("peer not answering: no reply from {peer} for {idle:?}")
+                    tried.push(Tried::Silent(peer, idle));
+                    no_peer_message(&args.host, args.port, &tried)
                 }
                 Error::IdleTimeout if fin_sent => format!(
                     "peer stopped answering at the end: all {} bytes were acknowledged, but the receiver did not \
@@ -204,6 +400,104 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
             };
             Err(anyhow!(message).into())
         }
-        (_, Ok(Stop::Done | Stop::Paused)) => Err(anyhow!("the transfer ended without a result").into()),
+        (_, Ok(_)) => Err(anyhow!("the transfer ended without a result").into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use rudp_nostd::{Receiver, ReceiverConfig};
+
+    use crate::io_adapters::StdSink;
+
+    /// A receiver engine on 127.0.0.1 in a thread, over the CLI's own transport and loop.
+    fn receiver() -> SocketAddr {
+        let mut udp = UdpTransport::listen(Some([127, 0, 0, 1].into()), 0).unwrap();
+        let addr = udp.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let clock = Clock::new();
+            let mut receiver: Receiver<_, SocketAddr> =
+                Receiver::new(ReceiverConfig::new(7), StdSink::new(std::io::sink()), clock.now());
+            let _ = driver::run(&mut receiver, &mut udp, &clock, &AtomicBool::new(false), None, |_| {
+                Flow::Continue
+            });
+        });
+        addr
+    }
+
+    fn quiet_watch() -> Watch {
+        let cli = crate::Cli::parse_from(["rudp", "send", "-q", "127.0.0.1", "9"]);
+        let crate::Command::Send(args) = cli.command else { unreachable!() };
+        Watch::new(Reporter::new(&args.common))
+    }
+
+    fn try_in_turn(addrs: &[SocketAddr]) -> Attempts {
+        let config = || SenderConfig::new(random_seed());
+        let options = ConnectOptions {
+            config: &config,
+            corrupt_digest: false,
+            busy_poll: Duration::ZERO,
+            attempt_time: Duration::from_millis(300),
+        };
+        let input: Box<dyn Read> = Box::new(&b"data"[..]);
+        connect(
+            addrs,
+            StdSource::new(input),
+            &options,
+            &Clock::new(),
+            &AtomicBool::new(false),
+            &mut quiet_watch(),
+        )
+    }
+
+    #[test]
+    fn each_address_is_tried_until_one_answers() {
+        // Refuses (nothing bound: ICMP port unreachable), stays silent (bound, never reads),
+        // then answers: as `localhost` resolving to ::1 first with the receiver on 127.0.0.1.
+        let refusing = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let answering = receiver();
+        let start = std::time::Instant::now();
+        let attempts = try_in_turn(&[refusing, silent.local_addr().unwrap(), answering]);
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+        let (sender, _, peer, stop) = attempts.last.expect("connected");
+        assert_eq!(peer, answering);
+        assert!(matches!(stop, Ok(Stop::Paused)), "{stop:?}");
+        assert_ne!(sender.conn(), 0, "the receiver answered");
+        assert!(
+            matches!(attempts.tried[..], [Tried::Refused(a), Tried::Silent(b, _)]
+            if a == refusing && b == silent.local_addr().unwrap()),
+            "{:?}",
+            attempts.tried
+        );
+    }
+
+    #[test]
+    fn when_every_address_refuses_the_message_names_the_host() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let attempts = try_in_turn(&[a, b]);
+        assert!(attempts.last.is_none());
+        assert_eq!(
+            no_peer_message("example", 9, &attempts.tried),
+            format!("peer not answering: nothing listens on example:9 (port unreachable at {a}, {b})")
+        );
+        assert_eq!(
+            no_peer_message("x", a.port(), &attempts.tried[..1]),
+            format!("nothing listens on {a} (port unreachable)")
+        );
+    }
+
+    #[test]
+    fn the_congestion_window_is_averaged_over_acknowledgements() {
+        let mut watch = quiet_watch();
+        assert_eq!(watch.average_cwnd(), None);
+        watch.acks = 3;
+        watch.sample(4);
+        watch.acks = 1;
+        watch.sample(8);
+        assert_eq!(watch.average_cwnd(), Some(5.0));
     }
 }

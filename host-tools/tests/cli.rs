@@ -279,24 +279,130 @@ fn junk_forged_frames_and_foreign_syns_change_nothing() {
     assert!(junk_sent > 1000, "only {junk_sent} junk datagrams");
     // The receiver saw and dropped the junk.
     let summary = stderr(&received);
-    let dropped: u64 =
-        summary.trim().split(", ").find_map(|p| p.strip_suffix(" dropped")?.parse().ok()).expect(&summary);
+    let dropped: u64 = summary
+        .trim()
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" datagrams dropped (not fitting the transfer)")?.parse().ok())
+        .expect(&summary);
     assert!(dropped > 100, "{summary}");
 }
 
 #[test]
-fn sender_fails_when_nobody_listens() {
+fn sender_fails_when_the_receiver_never_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    fs::write(&input, b"data").unwrap();
+    // A socket that is bound (so no ICMP port unreachable comes back) but never answers.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let start = Instant::now();
+    let out = send_file(port, &input, &["--idle-timeout", "1s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("peer not answering: no reply from 127.0.0.1:{port} for 1s")), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(start.elapsed() >= Duration::from_secs(1));
+}
+
+#[test]
+fn sender_gives_up_at_once_when_nothing_listens() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.bin");
     fs::write(&input, b"data").unwrap();
     let port = free_port();
     let start = Instant::now();
-    let out = send_file(port, &input, &["--idle-timeout", "1s"]);
+    // The default 10 s idle timeout: the ICMP port unreachable ends it long before.
+    let out = send_file(port, &input, &[]);
+    let took = start.elapsed();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("peer not answering"), "{err}");
+    assert!(err.contains(&format!("nothing listens on 127.0.0.1:{port}")), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
-    assert!(start.elapsed() >= Duration::from_secs(1));
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+/// Forwards UDP between the client that writes to `front_port` and `upstream`, from one
+/// upstream socket throughout; while `outage` is set it closes its client-facing socket, so
+/// that the client's datagrams meet ICMP port unreachable, then binds the same port again.
+fn flaky_forwarder(
+    upstream: u16,
+    outage: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> (u16, thread::JoinHandle<u64>) {
+    let bind = |port: u16| {
+        let s = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+        s.set_nonblocking(true).unwrap();
+        s
+    };
+    let front = bind(0);
+    let port = front.local_addr().unwrap().port();
+    let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+    back.connect(("127.0.0.1", upstream)).unwrap();
+    back.set_nonblocking(true).unwrap();
+    let handle = thread::spawn(move || {
+        let mut front = Some(front);
+        let mut client = None;
+        let mut forwarded = 0u64;
+        let mut buf = [0u8; 2048];
+        while !stop.load(Ordering::SeqCst) {
+            match (&front, outage.load(Ordering::SeqCst)) {
+                (Some(_), true) => front = None,
+                (None, false) => front = Some(bind(port)),
+                _ => {}
+            }
+            let mut idle = true;
+            if let Some(f) = &front {
+                while let Ok((n, from)) = f.recv_from(&mut buf) {
+                    client = Some(from);
+                    let _ = back.send(&buf[..n]);
+                    forwarded += 1;
+                    idle = false;
+                }
+            }
+            while let Ok(n) = back.recv(&mut buf) {
+                if let (Some(f), Some(c)) = (&front, client) {
+                    let _ = f.send_to(&buf[..n], c);
+                }
+                idle = false;
+            }
+            if idle {
+                thread::sleep(Duration::from_micros(200));
+            }
+        }
+        forwarded
+    });
+    (port, handle)
+}
+
+#[test]
+fn port_unreachable_during_a_transfer_is_a_soft_error() {
+    let data = random_bytes(21, 200_000);
+    let (receiver, port) = start_receiver(None, &["-q"]);
+    let receiver = thread::spawn(move || finish(receiver));
+    let outage = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (front, forwarder) = flaky_forwarder(port, outage.clone(), stop.clone());
+    let front = front.to_string();
+    let mut sender = rudp(&["send", "127.0.0.1", &front, "-"]).stdin(Stdio::piped()).spawn().unwrap();
+    let mut stdin = sender.stdin.take().unwrap();
+    let (first, rest) = data.split_at(100_000);
+    stdin.write_all(first).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    // Connected: now the path goes away for a while, and the sender has data to send.
+    outage.store(true, Ordering::SeqCst);
+    thread::sleep(Duration::from_millis(50));
+    stdin.write_all(&rest[..50_000]).unwrap();
+    thread::sleep(Duration::from_millis(700));
+    outage.store(false, Ordering::SeqCst);
+    stdin.write_all(&rest[50_000..]).unwrap();
+    drop(stdin);
+    let sent = finish(sender);
+    let received = receiver.join().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    assert!(forwarder.join().unwrap() > 10);
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    assert!(received.stdout == data, "stdout differs");
 }
 
 #[test]
@@ -608,10 +714,10 @@ fn windows_are_negotiated_and_survive_a_lossy_relay() {
     let input = dir.path().join("in.bin");
     fs::write(&input, &data).unwrap();
     for (send_args, recv_args, window) in [
-        (&[][..], &[][..], "window 32"),
-        (&["--window", "1"][..], &[][..], "window 1"),
-        (&["--window", "64", "--congestion", "fixed"][..], &["--max-window", "8"][..], "window 8"),
-        (&["--profile", "reference"][..], &["--profile", "reference"][..], "window 1"),
+        (&[][..], &[][..], "window 32 granted"),
+        (&["--window", "1"][..], &[][..], "window 1 granted"),
+        (&["--window", "64", "--congestion", "fixed"][..], &["--max-window", "8"][..], "window 8 granted"),
+        (&["--profile", "reference"][..], &["--profile", "reference"][..], "window 1 granted"),
     ] {
         let output = dir.path().join("out.bin");
         let mut recv_args = recv_args.to_vec();
@@ -640,6 +746,156 @@ fn windows_are_negotiated_and_survive_a_lossy_relay() {
         for out in [&sent, &received] {
             assert!(stderr(out).contains(window), "{send_args:?} {recv_args:?}: {}", stderr(out));
         }
+        // The receiver's frames are its ACKs; only a windowed sender has a congestion window.
+        assert!(stderr(&received).contains(" ACKs sent, "), "{}", stderr(&received));
+        assert!(!stderr(&received).contains("congestion window"), "{}", stderr(&received));
+        let average: Option<f64> = stderr(&sent)
+            .split(", ")
+            .find_map(|p| p.strip_prefix("congestion window ")?.strip_suffix(" on average")?.parse().ok());
+        match window {
+            "window 1 granted" => assert_eq!(average, None, "{}", stderr(&sent)),
+            // `fixed` keeps the whole window.
+            "window 8 granted" => assert_eq!(average, Some(8.0), "{}", stderr(&sent)),
+            // `reno` halves it on loss (5% here): below the grant, at least 1.
+            _ => assert!(average.is_some_and(|a| (1.0..32.0).contains(&a)), "{}", stderr(&sent)),
+        }
         fs::remove_file(&output).unwrap();
+    }
+}
+
+#[test]
+fn help_shows_the_examples_one_per_line() {
+    for flag in ["--help", "-h"] {
+        let out = finish(rudp(&[flag]).spawn().unwrap());
+        assert_success(flag, &out);
+        let help = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = help.lines().map(str::trim).collect();
+        assert!(lines.contains(&"rudp recv 9000 -o copy.bin"), "{flag}: {help}");
+        assert!(lines.contains(&"rudp send receiver.example 9000 file.bin"), "{flag}: {help}");
+        assert!(!help.contains("stop-and-wait with adaptive"), "{flag}: {help}");
+    }
+}
+
+#[test]
+fn a_usage_error_found_after_parsing_shows_the_subcommands_usage() {
+    for (args, usage) in [
+        (&["recv", "9000", "--min-rto", "3s", "--max-rto", "1s"][..], "Usage: rudp recv "),
+        (
+            &["send", "127.0.0.1", "9000", "--require-digest", "--profile", "reference"][..],
+            "Usage: rudp send ",
+        ),
+    ] {
+        let out = finish(rudp(args).spawn().unwrap());
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(usage), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_directory_output_is_refused_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("existing");
+    fs::create_dir(&existing).unwrap();
+    let new_dir = format!("{}/newdir/", dir.path().display());
+    for output in [existing.to_str().unwrap(), new_dir.as_str(), "."] {
+        let port = free_port().to_string();
+        let start = Instant::now();
+        // Without the check it would listen for the whole --wait.
+        let out = finish(
+            rudp(&["recv", &port, "--bind", "127.0.0.1", "--wait", "20s", "-o", output]).spawn().unwrap(),
+        );
+        assert_eq!(out.status.code(), Some(1), "{output}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("names a directory"), "{output}: {err}");
+        assert!(!err.contains("listening"), "{output}: {err}");
+        assert!(start.elapsed() < Duration::from_secs(10), "{output}");
+    }
+    assert_only_output_left(dir.path(), &["existing"]);
+    assert_only_output_left(&existing, &[]);
+}
+
+#[test]
+fn a_fifo_without_a_reader_does_not_hold_up_listening_or_the_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // Nobody reads the FIFO and nobody sends: --wait ends it.
+    let port = free_port().to_string();
+    let start = Instant::now();
+    let out = finish(
+        rudp(&["recv", &port, "--bind", "127.0.0.1", "--wait", "300ms", "-o", fifo.to_str().unwrap()])
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no sender connected within 300ms"), "{err}");
+    assert!(!err.contains("incomplete"), "nothing was written: {err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+
+    // The receiver listens before the FIFO has a reader; the reader comes later.
+    let data = random_bytes(18, 100_000);
+    let input = dir.path().join("in.bin");
+    fs::write(&input, &data).unwrap();
+    let (receiver, port) = start_receiver(Some(&fifo), &[]);
+    let reader = {
+        let fifo = fifo.clone();
+        thread::spawn(move || fs::read(fifo).unwrap())
+    };
+    let sent = send_file(port, &input, &[]);
+    let received = finish(receiver);
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    assert!(reader.join().unwrap() == data);
+    assert_only_output_left(dir.path(), &["fifo", "in.bin"]);
+}
+
+#[test]
+fn output_dash_is_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    let data = random_bytes(19, 30_000);
+    fs::write(&input, &data).unwrap();
+    let port = free_port();
+    let port_s = port.to_string();
+    let receiver =
+        rudp(&["recv", &port_s, "--bind", "127.0.0.1", "-o", "-"]).current_dir(dir.path()).spawn().unwrap();
+    let receiver = thread::spawn(move || finish(receiver));
+    wait_bound(port);
+    let sent = send_file(port, &input, &[]);
+    let received = receiver.join().unwrap();
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    assert!(received.stdout == data, "stdout has {} bytes", received.stdout.len());
+    assert_only_output_left(dir.path(), &["in.bin"]);
+}
+
+#[test]
+fn a_250_character_output_name_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    let data = random_bytes(20, 5_000);
+    fs::write(&input, &data).unwrap();
+    let name = "x".repeat(250);
+    let output = dir.path().join(&name);
+    let (receiver, port) = start_receiver(Some(&output), &[]);
+    let sent = send_file(port, &input, &[]);
+    let received = finish(receiver);
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    assert!(fs::read(&output).unwrap() == data);
+    assert_only_output_left(dir.path(), &["in.bin", &name]);
+}
+
+#[test]
+fn a_wait_that_ends_before_any_data_does_not_call_stdout_incomplete() {
+    for wait in ["0s", "200ms"] {
+        let port = free_port().to_string();
+        let out = finish(rudp(&["recv", &port, "--bind", "127.0.0.1", "--wait", wait]).spawn().unwrap());
+        assert_eq!(out.status.code(), Some(1), "{wait}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("no sender connected within"), "{wait}: {err}");
+        assert!(!err.contains("stdout"), "{wait}: nothing was written, yet: {err}");
+        assert!(out.stdout.is_empty());
     }
 }

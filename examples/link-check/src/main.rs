@@ -152,7 +152,7 @@ fn main() -> ! {
     let mut out = [0u8; 128];
     let mut link = Loopback { slots: [([0; MAX_FRAME], 0, false); 2], rx: [0; MAX_FRAME] };
     let mut sender: Sender<_, _, WINDOW> =
-        Sender::windowed(SenderConfig::new(black_box(1)), data, Node::Receiver, Instant::ZERO);
+        Sender::windowed(sender_config(), data, Node::Receiver, Instant::ZERO);
     let mut receiver: Receiver<&mut [u8], Node, 4, { WINDOW - 1 }> =
         Receiver::new(ReceiverConfig::new(black_box(2)), &mut out[..], Instant::ZERO);
     let mut now = Instant::ZERO;
