@@ -104,12 +104,14 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
     let mut elapsed = None;
     let mut commit_error = None;
     let mut granted_window = 1;
+    let mut announced = None;
     let result = loop {
         let run = driver::run(&mut receiver, &mut udp, &clock, &interrupted, None, |report| {
             match report {
                 Report::Trace(trace) => reporter.trace(&trace),
                 Report::Event(ReceiverEvent::Connected { transfer_size, .. }) => {
                     started = Some(clock.elapsed_secs());
+                    announced = transfer_size;
                     if let Some(size) = transfer_size {
                         reporter.set_total(size);
                     }
@@ -164,9 +166,29 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
             let message = match (outcome, result) {
                 (_, Ok(Stop::Interrupted)) => format!("interrupted after {} bytes", reporter.bytes),
                 (_, Err(e)) => format!("network error: {e}"),
-                (Some(Err(Error::IdleTimeout)), _) => format!(
-                    "peer vanished mid-transfer: nothing from the sender for {:?} after {} bytes",
-                    args.common.idle_timeout, reporter.bytes
+                (Some(Err(Error::IdleTimeout)), _) => {
+                    let frames = format!(
+                        "{} frames came, {} of them repeats",
+                        reporter.frames_received, reporter.duplicates
+                    );
+                    // Repeats are frames the sender sent again: our ACKs (or its frames) were lost.
+                    let why = if reporter.duplicates * 2 > reporter.frames_received {
+                        format!(
+                            "frames were rare and mostly repeats before they stopped ({frames}): the path loses most datagrams"
+                        )
+                    } else {
+                        format!("frames stopped ({frames}): the sender went away or the path broke")
+                    };
+                    format!(
+                        "nothing from the sender for {:?} after {} bytes; {why}",
+                        args.common.idle_timeout, reporter.bytes
+                    )
+                }
+                (Some(Err(Error::LengthMismatch)), _) => format!(
+                    "the sender's data did not match the {} bytes it announced ({} bytes taken in order): its \
+                     file changed size while it was sent, or the sender is broken",
+                    announced.unwrap_or_default(),
+                    reporter.bytes
                 ),
                 (Some(Err(Error::DigestMismatch)), _) => format!(
                     "digest mismatch: the {} bytes received do not match the sender's {} digest",

@@ -41,6 +41,8 @@ pub struct Reporter {
     pub frames_sent: u64,
     /// Frames sent again.
     pub retransmissions: u64,
+    /// Frames received and taken (duplicates included).
+    pub frames_received: u64,
     /// Duplicates received and re-acknowledged.
     pub duplicates: u64,
     /// Datagrams dropped as not fitting the transfer: undecodable, from another endpoint or
@@ -65,6 +67,7 @@ impl Reporter {
             bytes: 0,
             frames_sent: 0,
             retransmissions: 0,
+            frames_received: 0,
             duplicates: 0,
             dropped: 0,
         }
@@ -77,7 +80,10 @@ impl Reporter {
                 self.frames_sent += 1;
                 self.retransmissions += u64::from(trace.dup);
             }
-            Direction::Recv => self.duplicates += u64::from(trace.dup),
+            Direction::Recv => {
+                self.frames_received += 1;
+                self.duplicates += u64::from(trace.dup);
+            }
             Direction::Drop => self.dropped += 1,
         }
         if self.verbose {

@@ -79,7 +79,9 @@ fn resolve(host: &str, port: u16) -> anyhow::Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-/// Opens the input; returns it with its size when known (a regular file).
+/// Opens the input; returns it with its size when known: a regular file that is not empty.
+/// The size binds (SPEC §3.1), and files in /proc say 0 whatever they hold: an empty file
+/// announces nothing, and the FIN still ends the data.
 fn open_input(file: Option<&PathBuf>) -> anyhow::Result<(Box<dyn Read>, Option<u64>, String)> {
     match file {
         Some(path) if path.as_os_str() != "-" => {
@@ -92,7 +94,7 @@ fn open_input(file: Option<&PathBuf>) -> anyhow::Result<(Box<dyn Read>, Option<u
             if meta.is_dir() {
                 anyhow::bail!("{name} is a directory");
             }
-            let size = meta.is_file().then_some(meta.len());
+            let size = Some(meta.len()).filter(|&len| meta.is_file() && len > 0);
             Ok((Box::new(BufReader::with_capacity(BUFFER, file)), size, name))
         }
         _ => Ok((Box::new(BufReader::with_capacity(BUFFER, io::stdin().lock())), None, "stdin".into())),
@@ -377,9 +379,22 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
                      confirm the end of the transfer within {idle:?}",
                     reporter.bytes
                 ),
-                Error::IdleTimeout => format!(
-                    "peer vanished mid-transfer: no reply from {peer} for {idle:?} after {} bytes were acknowledged",
-                    reporter.bytes
+                Error::IdleTimeout => {
+                    format!(
+                        "no reply from {peer} for {idle:?} after {}; {}",
+                        acknowledged(reporter, size),
+                        replies(reporter)
+                    )
+                }
+                Error::SourceEndedEarly => format!(
+                    "{input_name} ended before the {} bytes it had when the transfer began (it shrank while \
+                     being sent?); the receiver will discard what it got",
+                    size.unwrap_or_default()
+                ),
+                Error::SourceRanLong => format!(
+                    "{input_name} holds more than the {} bytes it had when the transfer began (it grew while \
+                     being sent?); the receiver will discard what it got",
+                    size.unwrap_or_default()
                 ),
                 Error::Rejected => format!(
                     "the receiver rejected the data: it does not match the {} digest; the receiver discarded it",
@@ -401,6 +416,30 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
             Err(anyhow!(message).into())
         }
         (_, Ok(_)) => Err(anyhow!("the transfer ended without a result").into()),
+    }
+}
+
+/// How much was acknowledged, of how much when the size is known.
+fn acknowledged(reporter: &Reporter, size: Option<u64>) -> String {
+    match size {
+        Some(size) => format!("{} of {size} bytes were acknowledged", reporter.bytes),
+        None => format!("{} bytes were acknowledged", reporter.bytes),
+    }
+}
+
+/// What the replies looked like before they stopped: rare (a path that loses most datagrams)
+/// or regular (the receiver went away, or the path broke).
+fn replies(reporter: &Reporter) -> String {
+    let counts = format!(
+        "{} replies came to {} frames sent, {} of them retransmissions",
+        reporter.frames_received, reporter.frames_sent, reporter.retransmissions
+    );
+    if reporter.retransmissions * 2 > reporter.frames_sent {
+        format!(
+            "replies were rare before they stopped ({counts}): the path loses most datagrams; a longer --idle-timeout may get through"
+        )
+    } else {
+        format!("replies stopped ({counts}): the receiver went away or the path broke")
     }
 }
 
@@ -488,6 +527,24 @@ mod tests {
             no_peer_message("x", a.port(), &attempts.tried[..1]),
             format!("nothing listens on {a} (port unreachable)")
         );
+    }
+
+    #[test]
+    fn a_give_up_says_whether_replies_were_rare_or_stopped() {
+        let mut reporter = quiet_watch().reporter;
+        (reporter.frames_sent, reporter.retransmissions, reporter.frames_received) = (218, 113, 59);
+        let rare = replies(&reporter);
+        assert!(rare.starts_with("replies were rare before they stopped (59 replies came to 218 frames sent, 113 of them retransmissions)"), "{rare}");
+        assert!(rare.contains("--idle-timeout"), "{rare}");
+        (reporter.frames_sent, reporter.retransmissions, reporter.frames_received) = (400, 12, 380);
+        let stopped = replies(&reporter);
+        assert!(
+            stopped.starts_with("replies stopped (380 replies came to 400 frames sent, 12 of them"),
+            "{stopped}"
+        );
+        reporter.bytes = 512;
+        assert_eq!(acknowledged(&reporter, Some(1000)), "512 of 1000 bytes were acknowledged");
+        assert_eq!(acknowledged(&reporter, None), "512 bytes were acknowledged");
     }
 
     #[test]

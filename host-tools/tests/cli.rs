@@ -899,3 +899,82 @@ fn a_wait_that_ends_before_any_data_does_not_call_stdout_incomplete() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn a_commit_that_fails_is_no_success_for_the_sender() {
+    // The output's name becomes a non-empty directory after the receiver started listening:
+    // the rename at the commit fails. The FIN is answered only after the commit (SPEC §5), so
+    // the sender must not report success.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    let output = dir.path().join("out.bin");
+    fs::write(&input, random_bytes(21, 5000)).unwrap();
+    let (receiver, port) = start_receiver(Some(&output), &[]);
+    fs::create_dir(&output).unwrap();
+    fs::write(output.join("occupant"), b"x").unwrap();
+    let sent = send_file(port, &input, &["--idle-timeout", "2s"]);
+    let received = finish(receiver);
+    assert_eq!(received.status.code(), Some(1), "recv: {}", stderr(&received));
+    assert!(stderr(&received).contains("renaming"), "{}", stderr(&received));
+    assert_eq!(sent.status.code(), Some(1), "send: {}", stderr(&sent));
+    assert!(!stderr(&sent).contains("sent 5000 bytes"), "{}", stderr(&sent));
+    // Only the occupant is there: no temporary file left beside the output either.
+    let left: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+}
+
+/// Sends a 100 KB file through a relay that delays each datagram by 300 ms, and calls
+/// `change` on the file 150 ms after the sender started: after it took the file's size, before
+/// it read anything (it reads only once the receiver answered). Returns both outcomes.
+fn send_a_file_that_changes(change: impl FnOnce(&Path)) -> (Output, Output, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    let output = dir.path().join("out.bin");
+    fs::write(&input, random_bytes(22, 100_000)).unwrap();
+    let (receiver, port) = start_receiver(Some(&output), &["--idle-timeout", "2s"]);
+    let (mut relay, relay_port) = start_relay(port, &["--delay", "300ms"]);
+    let port_s = relay_port.to_string();
+    let sender = rudp(&["send", "127.0.0.1", &port_s, input.to_str().unwrap()]).spawn().unwrap();
+    thread::sleep(Duration::from_millis(150));
+    change(&input);
+    let sent = finish(sender);
+    let received = finish(receiver);
+    let _ = relay.kill();
+    let _ = relay.wait();
+    (sent, received, output, dir)
+}
+
+#[test]
+fn a_file_that_shrinks_while_it_is_sent_fails_both_sides() {
+    let (sent, received, output, _dir) = send_a_file_that_changes(|input| {
+        fs::File::options().write(true).open(input).unwrap().set_len(50_000).unwrap()
+    });
+    assert_eq!(sent.status.code(), Some(1), "send: {}", stderr(&sent));
+    assert!(stderr(&sent).contains("ended before the 100000 bytes"), "{}", stderr(&sent));
+    assert_eq!(received.status.code(), Some(1), "recv: {}", stderr(&received));
+    assert!(!output.exists(), "a partial file presented as complete");
+}
+
+#[test]
+fn a_file_that_grows_while_it_is_sent_fails_both_sides() {
+    let (sent, received, output, _dir) = send_a_file_that_changes(|input| {
+        fs::File::options().append(true).open(input).unwrap().write_all(b"more").unwrap()
+    });
+    assert_eq!(sent.status.code(), Some(1), "send: {}", stderr(&sent));
+    assert!(stderr(&sent).contains("holds more than the 100000 bytes"), "{}", stderr(&sent));
+    assert_eq!(received.status.code(), Some(1), "recv: {}", stderr(&received));
+    assert!(!output.exists(), "a partial file presented as complete");
+}
+
+#[test]
+fn a_file_whose_size_says_zero_is_sent_whole() {
+    // Files in /proc say 0 bytes whatever they hold: no size is announced for them.
+    let expected = fs::read("/proc/version").unwrap();
+    assert!(!expected.is_empty());
+    let (receiver, port) = start_receiver(None, &[]);
+    let sent = send_file(port, Path::new("/proc/version"), &[]);
+    let received = finish(receiver);
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    assert_eq!(received.stdout, expected);
+}
