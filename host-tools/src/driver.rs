@@ -61,6 +61,8 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
 
 /// Runs `engine` over `udp` until it is done or interrupted, reporting every trace and event;
 /// while `attempt` is given, also until the peer refuses or the attempt's time is up.
+/// `observe` sees the engine after each poll (to read its state between events, without
+/// pausing the loop).
 pub fn run<En>(
     engine: &mut En,
     udp: &mut UdpTransport,
@@ -68,6 +70,7 @@ pub fn run<En>(
     interrupted: &AtomicBool,
     attempt: Option<Attempt>,
     mut report: impl FnMut(Report<En::Event>) -> Flow,
+    mut observe: impl FnMut(&En),
 ) -> io::Result<Stop>
 where
     En: Engine<Endpoint = std::net::SocketAddr>,
@@ -75,6 +78,7 @@ where
     loop {
         let mut pause = false;
         let next = transport::poll(engine, udp, clock.now(), |r| pause |= report(r) == Flow::Pause)?;
+        observe(engine);
         if pause {
             return Ok(Stop::Paused);
         }

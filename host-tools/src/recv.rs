@@ -106,7 +106,7 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
     let mut granted_window = 1;
     let mut announced = None;
     let result = loop {
-        let run = driver::run(&mut receiver, &mut udp, &clock, &interrupted, None, |report| {
+        let report = |report| {
             match report {
                 Report::Trace(trace) => reporter.trace(&trace),
                 Report::Event(ReceiverEvent::Connected { transfer_size, .. }) => {
@@ -127,7 +127,8 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
                 Report::Event(ReceiverEvent::Closed) => {}
             }
             Flow::Continue
-        });
+        };
+        let run = driver::run(&mut receiver, &mut udp, &clock, &interrupted, None, report, |_| {});
         match run {
             Ok(Stop::Paused) => {
                 // The connection is still there (lingering): note its window for the summary.

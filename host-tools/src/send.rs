@@ -1,5 +1,6 @@
 //! `rudp send HOST PORT [FILE]`.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -165,28 +166,14 @@ struct Watch {
     outcome: Option<Result<(), Error>>,
     finished_at: Option<f64>,
     fin_sent: bool,
-    /// Acknowledgement events since the congestion window was last sampled.
-    acks: u64,
-    /// The congestion window summed over acknowledgement events, and how many.
-    cwnd_sum: u64,
-    cwnd_samples: u64,
 }
 
 impl Watch {
     fn new(reporter: Reporter) -> Watch {
-        Watch {
-            reporter,
-            outcome: None,
-            finished_at: None,
-            fin_sent: false,
-            acks: 0,
-            cwnd_sum: 0,
-            cwnd_samples: 0,
-        }
+        Watch { reporter, outcome: None, finished_at: None, fin_sent: false }
     }
 
-    /// Takes a report. Pauses the loop on the connection (to leave the attempt) and on
-    /// acknowledgements (to sample the congestion window, which needs the engine).
+    /// Takes a report. Pauses the loop on the connection (to leave the attempt).
     fn on(&mut self, report: Report<SenderEvent>, clock: &Clock) -> Flow {
         match report {
             Report::Trace(trace) => {
@@ -194,11 +181,7 @@ impl Watch {
                     && trace.header.is_ok_and(|h| h.flags.contains(Flags::FIN));
                 self.reporter.trace(&trace);
             }
-            Report::Event(SenderEvent::Acknowledged { bytes }) => {
-                self.reporter.add_bytes(bytes.into());
-                self.acks += 1;
-                return Flow::Pause;
-            }
+            Report::Event(SenderEvent::Acknowledged { bytes }) => self.reporter.add_bytes(bytes.into()),
             Report::Event(SenderEvent::Finished) => {
                 self.finished_at = Some(clock.elapsed_secs());
                 self.outcome = Some(Ok(()));
@@ -209,16 +192,37 @@ impl Watch {
         }
         Flow::Continue
     }
+}
 
-    /// Counts the congestion window once for each acknowledgement event since the last pause.
-    fn sample(&mut self, cwnd: u8) {
-        self.cwnd_sum += u64::from(cwnd) * self.acks;
-        self.cwnd_samples += self.acks;
-        self.acks = 0;
+/// The congestion window averaged over acknowledgement events. The report callback counts the
+/// events; the window is read from the engine after each poll (the callback cannot reach the
+/// engine, and pausing the loop to read it cost a system call per batch). Cells, so that both
+/// closures can hold it.
+#[derive(Debug, Default)]
+struct CwndAverage {
+    /// Acknowledgement events since the window was last read.
+    pending: Cell<u64>,
+    /// The window summed over acknowledgement events, and how many.
+    sum: Cell<u64>,
+    samples: Cell<u64>,
+}
+
+impl CwndAverage {
+    fn on_report(&self, report: &Report<SenderEvent>) {
+        if let Report::Event(SenderEvent::Acknowledged { .. }) = report {
+            self.pending.set(self.pending.get() + 1);
+        }
     }
 
-    fn average_cwnd(&self) -> Option<f64> {
-        (self.cwnd_samples > 0).then(|| self.cwnd_sum as f64 / self.cwnd_samples as f64)
+    /// Counts `cwnd` once for each acknowledgement event since the last call.
+    fn sample(&self, cwnd: u8) {
+        let acks = self.pending.replace(0);
+        self.sum.set(self.sum.get() + u64::from(cwnd) * acks);
+        self.samples.set(self.samples.get() + acks);
+    }
+
+    fn average(&self) -> Option<f64> {
+        (self.samples.get() > 0).then(|| self.sum.get() as f64 / self.samples.get() as f64)
     }
 }
 
@@ -278,8 +282,15 @@ fn connect(
         }
         let attempt =
             driver::Attempt { give_up_at: (!last).then(|| std::time::Instant::now() + options.attempt_time) };
-        let stop =
-            driver::run(&mut *sender, &mut udp, clock, interrupted, Some(attempt), |r| watch.on(r, clock));
+        let stop = driver::run(
+            &mut *sender,
+            &mut udp,
+            clock,
+            interrupted,
+            Some(attempt),
+            |r| watch.on(r, clock),
+            |_| {},
+        );
         match stop {
             Ok(Stop::Refused) => tried.push(Tried::Refused(peer)),
             Ok(Stop::NoAnswer) => tried.push(Tried::Silent(peer, options.attempt_time)),
@@ -332,17 +343,21 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
         return Err(anyhow!(no_peer_message(&args.host, args.port, &tried)).into());
     };
     // Connected (or stopped): from here an ICMP unreachable is a soft error, as in TCP.
+    let cwnd = CwndAverage::default();
     let result = loop {
         match stop {
             Ok(Stop::Paused) => {
-                watch.sample(sender.cwnd());
-                stop =
-                    driver::run(&mut *sender, &mut udp, &clock, &interrupted, None, |r| watch.on(r, &clock));
+                let report = |r: Report<SenderEvent>| {
+                    cwnd.on_report(&r);
+                    watch.on(r, &clock)
+                };
+                let observe = |sender: &Engine| cwnd.sample(sender.cwnd());
+                stop = driver::run(&mut *sender, &mut udp, &clock, &interrupted, None, report, observe);
             }
             other => break other,
         }
     };
-    let average_cwnd = watch.average_cwnd();
+    let average_cwnd = cwnd.average();
     let Watch { outcome, finished_at, fin_sent, .. } = watch;
     let reporter = &mut watch.reporter;
     let elapsed = Duration::from_secs_f64(finished_at.unwrap_or_else(|| clock.elapsed_secs()));
@@ -459,9 +474,8 @@ mod tests {
             let clock = Clock::new();
             let mut receiver: Receiver<_, SocketAddr> =
                 Receiver::new(ReceiverConfig::new(7), StdSink::new(std::io::sink()), clock.now());
-            let _ = driver::run(&mut receiver, &mut udp, &clock, &AtomicBool::new(false), None, |_| {
-                Flow::Continue
-            });
+            let no_stop = AtomicBool::new(false);
+            let _ = driver::run(&mut receiver, &mut udp, &clock, &no_stop, None, |_| Flow::Continue, |_| {});
         });
         addr
     }
@@ -549,12 +563,16 @@ mod tests {
 
     #[test]
     fn the_congestion_window_is_averaged_over_acknowledgements() {
-        let mut watch = quiet_watch();
-        assert_eq!(watch.average_cwnd(), None);
-        watch.acks = 3;
-        watch.sample(4);
-        watch.acks = 1;
-        watch.sample(8);
-        assert_eq!(watch.average_cwnd(), Some(5.0));
+        let cwnd = CwndAverage::default();
+        let ack = Report::Event(SenderEvent::Acknowledged { bytes: 512 });
+        assert_eq!(cwnd.average(), None);
+        for _ in 0..3 {
+            cwnd.on_report(&ack);
+        }
+        cwnd.sample(4);
+        cwnd.on_report(&ack);
+        cwnd.on_report(&Report::Event(SenderEvent::Finished));
+        cwnd.sample(8);
+        assert_eq!(cwnd.average(), Some(5.0));
     }
 }
