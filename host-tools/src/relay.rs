@@ -87,6 +87,12 @@ pub struct RelayArgs {
     #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability)]
     pub reorder: f64,
 
+    /// Probability of damaging a datagram from the client to the server (the data's way; the
+    /// replies pass unharmed): one byte of its payload, after the 12-byte header, inverted;
+    /// datagrams without a payload pass unharmed. 0.1 or 10%.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability)]
+    pub corrupt: f64,
+
     /// Delay every datagram by this much, e.g. 50ms or 1s.
     #[arg(long, value_name = "DUR", default_value = "0s", value_parser = parse_duration)]
     pub delay: Duration,
@@ -107,24 +113,38 @@ struct Impairment {
     loss: f64,
     dup: f64,
     reorder: f64,
+    corrupt: f64,
     delay: Duration,
     jitter: Duration,
 }
 
 /// What happens to one datagram.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 enum Fate {
     Drop,
-    /// Send after this long; twice if `dup`; `reordered` if held back on purpose.
+    /// Send after this long; twice if `dup`; `reordered` if held back on purpose; with the
+    /// payload byte at this fraction of the payload inverted if `corrupt`.
     Send {
         after: Duration,
         dup: bool,
         reordered: bool,
+        corrupt: Option<f64>,
     },
 }
 
+/// Inverts the payload byte at `fraction` (0 to 1) of the payload, if there is a payload.
+fn damage(datagram: &mut [u8], fraction: f64) -> bool {
+    let payload = datagram.len().saturating_sub(rudp_nostd::HEADER_LEN);
+    if payload == 0 {
+        return false;
+    }
+    let at = rudp_nostd::HEADER_LEN + ((payload as f64 * fraction) as usize).min(payload - 1);
+    datagram[at] ^= 0xff;
+    true
+}
+
 impl Impairment {
-    /// Decides a datagram's fate, always drawing five values so that the n-th datagram's
+    /// Decides a datagram's fate, always drawing seven values so that the n-th datagram's
     /// fate depends on the seed and n only (not on the other settings' outcomes).
     fn decide(&self, rng: &mut Rng) -> Fate {
         let lose = rng.chance(self.loss);
@@ -132,6 +152,8 @@ impl Impairment {
         let reordered = rng.chance(self.reorder);
         let jitter = rng.up_to(self.jitter);
         let scale = 1.0 + 2.0 * rng.unit();
+        let corrupt = rng.chance(self.corrupt);
+        let position = rng.unit();
         if lose {
             return Fate::Drop;
         }
@@ -140,7 +162,7 @@ impl Impairment {
             let base = self.delay.saturating_add(self.jitter).saturating_add(REORDER_BASE);
             after = after.saturating_add(base.mul_f64(scale));
         }
-        Fate::Send { after, dup, reordered }
+        Fate::Send { after, dup, reordered, corrupt: corrupt.then_some(position) }
     }
 }
 
@@ -252,6 +274,7 @@ struct Received {
     dropped: u64,
     duplicated: u64,
     reordered: u64,
+    corrupted: u64,
     queue_full: u64,
     /// Server datagrams that came before any client did (server->client only).
     no_client: u64,
@@ -323,14 +346,19 @@ fn receive(
             }
         }
         counts.received += 1;
-        let (after, dup, reordered) = match impairment.decide(&mut rng) {
+        let (after, dup, reordered, corrupt) = match impairment.decide(&mut rng) {
             Fate::Drop => {
                 counts.dropped += 1;
                 continue;
             }
-            Fate::Send { after, dup, reordered } => (after, dup, reordered),
+            Fate::Send { after, dup, reordered, corrupt } => (after, dup, reordered, corrupt),
         };
         let due = now + after;
+        if let Some(fraction) = corrupt
+            && damage(&mut buf[..len], fraction)
+        {
+            counts.corrupted += 1;
+        }
         let data = &buf[..len];
         let mut queue = shared.lock();
         if !queue.push(due, data) {
@@ -446,6 +474,7 @@ pub fn run(args: &RelayArgs) -> Result<(), Failure> {
         loss: args.loss,
         dup: args.dup,
         reorder: args.reorder,
+        corrupt: args.corrupt,
         delay: args.delay,
         jitter: args.jitter,
     };
@@ -473,6 +502,11 @@ pub fn run(args: &RelayArgs) -> Result<(), Failure> {
     let client = Arc::new(OnceLock::new());
     let mut handles = Vec::new();
     for ends in [to_server, to_client] {
+        // Corruption is for the data's way only (see --corrupt).
+        let impairment = match ends.direction {
+            Direction::ClientToServer => impairment,
+            Direction::ServerToClient => Impairment { corrupt: 0.0, ..impairment },
+        };
         match spawn_direction(ends, client.clone(), impairment, seed, stop.clone()) {
             Ok(handle) => handles.push(handle),
             Err(e) => {
@@ -516,8 +550,13 @@ pub fn run(args: &RelayArgs) -> Result<(), Failure> {
 /// One direction's counters on one line.
 fn summary(direction: Direction, received: &Received, sent: &Sent) -> String {
     let mut line = format!(
-        "{direction}: {} received, {} dropped, {} duplicated, {} reordered, {} forwarded",
-        received.received, received.dropped, received.duplicated, received.reordered, sent.forwarded
+        "{direction}: {} received, {} dropped, {} duplicated, {} reordered, {} corrupted, {} forwarded",
+        received.received,
+        received.dropped,
+        received.duplicated,
+        received.reordered,
+        received.corrupted,
+        sent.forwarded
     );
     for (count, what) in [
         (received.queue_full, "dropped (queue full)"),
@@ -537,7 +576,14 @@ mod tests {
     use super::*;
 
     fn impairment() -> Impairment {
-        Impairment { loss: 0.0, dup: 0.0, reorder: 0.0, delay: Duration::ZERO, jitter: Duration::ZERO }
+        Impairment {
+            loss: 0.0,
+            dup: 0.0,
+            reorder: 0.0,
+            corrupt: 0.0,
+            delay: Duration::ZERO,
+            jitter: Duration::ZERO,
+        }
     }
 
     #[test]
@@ -567,12 +613,27 @@ mod tests {
     }
 
     #[test]
+    fn damage_inverts_one_payload_byte_and_spares_the_header() {
+        let mut header_only = [7u8; 12];
+        assert!(!damage(&mut header_only, 0.5));
+        assert_eq!(header_only, [7; 12]);
+        for fraction in [0.0, 0.5, 0.999_999, 1.0] {
+            let mut frame = [7u8; 20];
+            assert!(damage(&mut frame, fraction));
+            let changed: Vec<usize> = (0..20).filter(|&i| frame[i] != 7).collect();
+            assert_eq!(changed.len(), 1, "{fraction}");
+            assert!(changed[0] >= 12, "{fraction}: the header was damaged");
+            assert_eq!(frame[changed[0]], !7);
+        }
+    }
+
+    #[test]
     fn no_impairment_sends_at_once() {
         let mut r = Rng::new(5);
         for _ in 0..100 {
             assert_eq!(
                 impairment().decide(&mut r),
-                Fate::Send { after: Duration::ZERO, dup: false, reordered: false }
+                Fate::Send { after: Duration::ZERO, dup: false, reordered: false, corrupt: None }
             );
         }
     }

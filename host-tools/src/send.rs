@@ -60,10 +60,6 @@ pub struct SendArgs {
     #[arg(long, value_enum, default_value = "reno")]
     pub congestion: CongestionArg,
 
-    /// Test hook: send a wrong digest, to check that the receiver rejects the data.
-    #[arg(long, hide = true)]
-    pub corrupt_digest_for_testing: bool,
-
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -236,7 +232,6 @@ struct Attempts {
 /// What `connect` needs besides the addresses and the input.
 struct ConnectOptions<'a> {
     config: &'a dyn Fn() -> SenderConfig,
-    corrupt_digest: bool,
     busy_poll: Duration,
     /// How long each address but the last gets to answer.
     attempt_time: Duration,
@@ -277,9 +272,6 @@ fn connect(
         let Some(source) = input.take() else { break };
         let mut sender: Box<Engine> =
             Box::new(Sender::windowed((options.config)(), source, peer, clock.now()));
-        if options.corrupt_digest {
-            sender.corrupt_digest_for_testing();
-        }
         let attempt =
             driver::Attempt { give_up_at: (!last).then(|| std::time::Instant::now() + options.attempt_time) };
         let stop = driver::run(
@@ -329,7 +321,6 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
     let interrupted = driver::interrupt_flag();
     let options = ConnectOptions {
         config: &config,
-        corrupt_digest: args.corrupt_digest_for_testing,
         busy_poll: args.common.busy_poll(),
         attempt_time: ATTEMPT_TIME.min(args.common.idle_timeout),
     };
@@ -490,7 +481,6 @@ mod tests {
         let config = || SenderConfig::new(random_seed());
         let options = ConnectOptions {
             config: &config,
-            corrupt_digest: false,
             busy_poll: Duration::ZERO,
             attempt_time: Duration::from_millis(300),
         };

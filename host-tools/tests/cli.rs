@@ -636,6 +636,18 @@ fn the_summary_says_whether_and_how_the_content_was_verified() {
     }
 }
 
+/// A relay in front of `port` that damages a payload byte of one datagram in five on the way
+/// to the receiver. Its seed leaves the SYN (the first datagram) intact, so that a digest is
+/// agreed, and damages data frames (the relay's summary counts them).
+fn start_corrupting_relay(port: u16) -> (Child, u16) {
+    start_relay(port, &["--corrupt", "20%", "--seed", "3"])
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[test]
 fn a_wrong_digest_leaves_no_file_and_fails_both_sides() {
     let dir = tempfile::tempdir().unwrap();
@@ -644,8 +656,10 @@ fn a_wrong_digest_leaves_no_file_and_fails_both_sides() {
     for digest in ["crc32c", "sha256"] {
         let output = dir.path().join("out.bin");
         let (receiver, port) = start_receiver(Some(&output), &[]);
-        let sent = send_file(port, &input, &["--digest", digest, "--corrupt-digest-for-testing"]);
+        let (relay, relay_port) = start_corrupting_relay(port);
+        let sent = send_file(relay_port, &input, &["--digest", digest]);
         let received = finish(receiver);
+        stop(relay);
         assert_eq!(sent.status.code(), Some(1), "{}", stderr(&sent));
         assert!(stderr(&sent).contains("the receiver rejected the data"), "{}", stderr(&sent));
         assert_eq!(received.status.code(), Some(1), "{}", stderr(&received));
@@ -662,8 +676,10 @@ fn a_wrong_digest_to_stdout_says_the_data_is_bad() {
     let input = dir.path().join("in.bin");
     fs::write(&input, random_bytes(14, 3000)).unwrap();
     let (receiver, port) = start_receiver(None, &[]);
-    let sent = send_file(port, &input, &["--corrupt-digest-for-testing"]);
+    let (relay, relay_port) = start_corrupting_relay(port);
+    let sent = send_file(relay_port, &input, &[]);
     let received = finish(receiver);
+    stop(relay);
     assert_eq!(sent.status.code(), Some(1));
     assert_eq!(received.status.code(), Some(1));
     assert!(stderr(&received).contains("stdout is BAD"), "{}", stderr(&received));

@@ -78,12 +78,6 @@ impl DigestValue {
         &self.bytes[..usize::from(self.len).min(MAX_DIGEST_LEN)]
     }
 
-    /// The same value with its first byte inverted: a wrong digest, for tests.
-    pub(crate) fn with_first_byte_flipped(mut self) -> DigestValue {
-        self.bytes[0] ^= 0xff;
-        self
-    }
-
     #[cfg_attr(not(any(feature = "crc32c", feature = "sha256")), allow(dead_code))]
     fn new(value: &[u8]) -> DigestValue {
         let mut bytes = [0; MAX_DIGEST_LEN];

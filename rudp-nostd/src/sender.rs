@@ -38,10 +38,6 @@ const MAX_INTERRUPTED_READS: u8 = 16;
 /// The linger after success lasts this many retransmission timeouts (SPEC §5).
 const LINGER_RTOS: u64 = 2;
 
-/// The sender keeps its idle timeout in ticks of `1 << IDLE_TICK_SHIFT` microseconds (16 µs:
-/// exact for every even number of milliseconds, up to 19 hours), in 32 bits.
-const IDLE_TICK_SHIFT: u32 = 4;
-
 /// The congestion window is kept in 1/256 frames (SPEC §10.1: "kept as a fraction").
 const CWND_ONE: u32 = 256;
 
@@ -95,25 +91,73 @@ enum State {
     Failed,
 }
 
-/// [`Slot::meta`]: the payload length (10 bits) and the frame's flags.
-const LEN_MASK: u16 = 0x3ff;
-/// Waiting for `poll_transmit`.
-const PENDING: u16 = 1 << 10;
-/// Sent more than once: no RTT sample from it (Karn), and traced as `DUP`.
-const RETRANSMITTED: u16 = 1 << 11;
-/// Shown held by a receiver's `sack` (SPEC §10.1).
-const HELD: u16 = 1 << 12;
-/// Sent at least once.
-const SENT: u16 = 1 << 13;
+/// What has happened to a frame in a frame buffer: a small set of named marks.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct FrameState(u8);
+
+impl FrameState {
+    /// Waiting for `poll_transmit`.
+    const PENDING: u8 = 1;
+    /// Sent at least once.
+    const SENT: u8 = 1 << 1;
+    /// Sent more than once: no RTT sample from it (Karn), and traced as `DUP`.
+    const RETRANSMITTED: u8 = 1 << 2;
+    /// Shown held by a receiver's `sack` (SPEC §10.1).
+    const HELD: u8 = 1 << 3;
+
+    /// A frame just loaded: waiting for its first transmission.
+    const fn new_pending() -> FrameState {
+        FrameState(FrameState::PENDING)
+    }
+
+    fn is_pending(self) -> bool {
+        self.0 & FrameState::PENDING != 0
+    }
+
+    fn is_sent(self) -> bool {
+        self.0 & FrameState::SENT != 0
+    }
+
+    fn is_retransmitted(self) -> bool {
+        self.0 & FrameState::RETRANSMITTED != 0
+    }
+
+    fn is_held(self) -> bool {
+        self.0 & FrameState::HELD != 0
+    }
+
+    /// To be sent again: pending, and a retransmission.
+    fn mark_for_retransmission(&mut self) {
+        self.0 |= FrameState::PENDING | FrameState::RETRANSMITTED;
+    }
+
+    /// Handed to the driver.
+    fn mark_sent(&mut self) {
+        self.0 = (self.0 & !FrameState::PENDING) | FrameState::SENT;
+    }
+
+    /// Not to be sent (the transfer ended).
+    fn cancel(&mut self) {
+        self.0 &= !FrameState::PENDING;
+    }
+
+    /// Shown in a sack.
+    fn mark_held(&mut self) {
+        self.0 |= FrameState::HELD;
+    }
+}
 
 /// One frame buffer: a frame's bytes, exactly as sent, and its state.
 #[derive(Clone, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Slot {
     buf: [u8; MAX_FRAME],
-    /// The payload length and the flags above, in one `u16` (the sender stays within 600
-    /// bytes with `N = 1`).
-    meta: u16,
+    /// The payload length (at most [`MAX_PAYLOAD`]).
+    payload_len: u16,
+    state: FrameState,
+    /// When it was last handed to the driver.
+    sent_at: Instant,
 }
 
 impl Slot {
@@ -124,11 +168,8 @@ impl Slot {
     }
 
     fn payload_len(&self) -> usize {
-        usize::from(self.meta & LEN_MASK)
-    }
-
-    fn has(&self, flag: u16) -> bool {
-        self.meta & flag != 0
+        debug_assert!(usize::from(self.payload_len) <= MAX_PAYLOAD);
+        usize::from(self.payload_len).min(MAX_PAYLOAD)
     }
 
     /// The bytes that go on the wire: padded to 524 in the reference profile (SPEC §7).
@@ -149,31 +190,12 @@ impl Slot {
     /// Its acknowledgement: `seq` plus the sequence numbers it consumes (data bytes; SYN and
     /// FIN one; the final ACK, whose end is never asked for, none).
     fn end(&self) -> SeqNum {
-        let [.., flags, _] = *self.buf.first_chunk::<HEADER_LEN>().unwrap_or(&[0; HEADER_LEN]);
+        let flags = self.repr().flags;
         // SYN, or FIN alone (the reference final ACK is ACK|FIN and consumes nothing).
-        let consumed = if flags & 2 != 0 || flags == 1 { 1 } else { self.payload_len() as u32 };
+        let consumed =
+            if flags.contains(Flags::SYN) || flags == Flags::FIN { 1 } else { self.payload_len() as u32 };
         self.seq() + consumed
     }
-}
-
-/// [`Sender`] bits.
-const SOURCE_ENDED: u8 = 1;
-const REQUIRE_DIGEST: u8 = 1 << 1;
-/// Test hook: send a wrong digest value.
-const CORRUPT_DIGEST: u8 = 1 << 2;
-const REFERENCE: u8 = 1 << 3;
-/// Congestion policy `fixed`.
-const FIXED: u8 = 1 << 4;
-/// A window was granted and the third frame acknowledged: the window is open (SPEC §10.1).
-const OPEN: u8 = 1 << 5;
-/// The digest offered in the SYN: its code (1 or 2) in these two bits.
-const DIGEST_SHIFT: u8 = 6;
-
-/// The low 32 bits of `now` in microseconds: enough for the spans measured from frame send
-/// times (RTT samples, "retransmitted less than one RTO ago"), which stay far below the 71
-/// minutes at which they wrap.
-fn micros32(now: Instant) -> u32 {
-    now.as_micros() as u32
 }
 
 /// Reads from `source` until `buf` is full or the source ends; returns how many bytes.
@@ -223,8 +245,6 @@ pub struct Sender<S, E = (), const N: usize = 1> {
     /// A ring of frame buffers: the frame `k` places after the oldest unacknowledged one is
     /// in `slots[(base + k) % N]`, for `k < count`.
     slots: [Slot; N],
-    /// When each frame was last handed to the driver ([`micros32`]).
-    sent_us: [u32; N],
     source: S,
     peer: E,
     rto: RtoEstimator,
@@ -232,8 +252,8 @@ pub struct Sender<S, E = (), const N: usize = 1> {
     last_reply_at: Instant,
     /// When the retransmission timer of the oldest frame was last (re)started.
     timer_at: Instant,
-    /// The idle timeout in ticks of 16 µs (rounded up; at most 19 hours).
-    idle_ticks: u32,
+    /// How long without a valid reply before giving up (SPEC §6).
+    idle_timeout: Duration,
     /// Our initial sequence number (the SYN's `seq`).
     isn: SeqNum,
     /// The receiver's initial sequence number, from its SYN|ACK.
@@ -246,10 +266,21 @@ pub struct Sender<S, E = (), const N: usize = 1> {
     cwnd: u16,
     ssthresh: u16,
     state: State,
-    /// [`SOURCE_ENDED`] and its neighbours.
-    bits: u8,
-    /// The window granted (1 when none).
+    profile: Profile,
+    congestion: Congestion,
+    /// Fail before sending data when the digest offered is not granted.
+    require_digest: bool,
+    /// The digest offered in the SYN (native profile, supported by this build).
+    digest_offered: Option<DigestAlgorithm>,
+    /// The window offered in the SYN (1: none offered).
+    window_offered: u8,
+    /// The window granted in the SYN|ACK (1 until then, and when none was granted).
     window: u8,
+    /// A window was granted and the third frame acknowledged: the window is open (SPEC
+    /// §10.1).
+    window_open: bool,
+    /// The source has ended: no data frame after the ones in the ring.
+    source_ended: bool,
     base: u8,
     count: u8,
     /// Frames still to be acknowledged before the recovery ends (0: no recovery).
@@ -282,20 +313,19 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
             Profile::Reference => SeqNum::from_wrapping(REFERENCE_ISN),
         };
         let timing = config.timing;
-        // Rounded up to a tick, at most u32::MAX ticks.
-        let idle_ticks = timing.idle_timeout.as_micros().div_ceil(1 << IDLE_TICK_SHIFT);
-        let bits = (u8::from(config.require_digest) * REQUIRE_DIGEST)
-            | (u8::from(config.profile == Profile::Reference) * REFERENCE)
-            | (u8::from(config.congestion == Congestion::Fixed) * FIXED);
         let mut sender = Sender {
-            slots: core::array::from_fn(|_| Slot { buf: [0; MAX_FRAME], meta: 0 }),
-            sent_us: [0; N],
+            slots: core::array::from_fn(|_| Slot {
+                buf: [0; MAX_FRAME],
+                payload_len: 0,
+                state: FrameState::default(),
+                sent_at: now,
+            }),
             source,
             peer,
             rto: RtoEstimator::new(timing.initial_rto, timing.min_rto, timing.max_rto),
             last_reply_at: now,
             timer_at: now,
-            idle_ticks: u32::try_from(idle_ticks).unwrap_or(u32::MAX),
+            idle_timeout: timing.idle_timeout,
             isn,
             risn: SeqNum::ZERO,
             // Announced only in the native profile; only what was announced binds.
@@ -304,8 +334,14 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
             cwnd: CWND_ONE as u16,
             ssthresh: CWND_ONE as u16,
             state: State::SynSent,
-            bits,
+            profile: config.profile,
+            congestion: config.congestion,
+            require_digest: config.require_digest,
+            digest_offered: None,
+            window_offered: 1,
             window: 1,
+            window_open: false,
+            source_ended: false,
             base: 0,
             count: 0,
             recover: 0,
@@ -323,13 +359,12 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
                 let area = &mut sender.slots[0].buf[HEADER_LEN + options_len..];
                 options_len += options::write_option(area, options::WINDOW, &[offer]).unwrap_or(0);
             }
-            // Until the SYN|ACK, `window` is the offer.
-            sender.window = offer.max(1);
+            sender.window_offered = offer.max(1);
             // Only what this build can compute is offered.
             if let Some(digest) = config.digest.filter(|d| d.is_supported()) {
                 let area = &mut sender.slots[0].buf[HEADER_LEN + options_len..];
                 options_len += options::write_option(area, options::DIGEST, &[digest.code()]).unwrap_or(0);
-                sender.bits |= digest.code() << DIGEST_SHIFT;
+                sender.digest_offered = Some(digest);
             }
         }
         let syn = Repr { seq: isn, ack: SeqNum::ZERO, conn: 0, flags: Flags::SYN };
@@ -346,19 +381,12 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
     /// The window the receiver granted: the most data frames in flight (1 before the
     /// SYN|ACK, and when no window was granted: stop-and-wait).
     pub fn window(&self) -> u8 {
-        if self.state == State::SynSent { 1 } else { self.w() as u8 }
+        self.w() as u8
     }
 
     /// The congestion window, in frames (fractions dropped): at most [`Sender::window`].
     pub fn cwnd(&self) -> u8 {
         self.limit() as u8
-    }
-
-    /// Test hook (not part of the API): send a wrong digest value in the FIN, to check that
-    /// the receiver rejects it.
-    #[doc(hidden)]
-    pub fn corrupt_digest_for_testing(&mut self) {
-        self.bits |= CORRUPT_DIGEST;
     }
 
     /// The connection id, once the receiver has answered (0 before).
@@ -393,13 +421,9 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         if N == 1 { 1 } else { usize::from(self.window).min(N) }
     }
 
-    fn profile(&self) -> Profile {
-        if self.bits & REFERENCE != 0 { Profile::Reference } else { Profile::Native }
-    }
-
     /// Whether the window is open: granted (2 or more) and the third frame acknowledged.
     fn is_open(&self) -> bool {
-        self.w() >= 2 && self.bits & OPEN != 0
+        self.w() >= 2 && self.window_open
     }
 
     /// The most frames between `A` and the next new frame: 1 until the window opens, then
@@ -409,7 +433,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
             return 1;
         }
         let w = self.w();
-        if self.bits & FIXED != 0 {
+        if self.congestion == Congestion::Fixed {
             return w;
         }
         (usize::from(self.cwnd) / CWND_ONE as usize).max(1).min(w)
@@ -445,26 +469,28 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
     /// Puts `repr` and the first `payload_len` bytes already in its payload area in the frame
     /// buffer `k`, waiting to be sent, padded to 524 bytes in the reference profile (SPEC §7).
     fn load(&mut self, k: usize, repr: Repr, payload_len: usize) {
-        let reference = self.profile() == Profile::Reference;
+        let reference = self.profile == Profile::Reference;
         let slot = self.slot_mut(k);
         if reference {
             // `min`: the bound the optimizer needs to drop the slice's panic path.
             slot.buf[(HEADER_LEN + payload_len).min(MAX_FRAME)..].fill(0);
         }
         repr.emit(&mut Packet::new_unchecked(&mut slot.buf[..]));
-        slot.meta = (payload_len.min(MAX_PAYLOAD) as u16) | PENDING;
+        debug_assert!(payload_len <= MAX_PAYLOAD);
+        slot.payload_len = payload_len.min(MAX_PAYLOAD) as u16;
+        slot.state = FrameState::new_pending();
     }
 
     /// Marks the frame `k` to be sent again.
     fn retransmit(&mut self, k: usize) {
-        self.slot_mut(k).meta |= PENDING | RETRANSMITTED;
+        self.slot_mut(k).state.mark_for_retransmission();
     }
 
     /// Reads up to 512 bytes from the source into the payload area of the frame buffer `k`
     /// (no further than an announced `transfer-size`); returns how many. A source that ends
     /// before the announced size, or holds more, fails the transfer (SPEC §3.1).
     fn fill_payload(&mut self, k: usize) -> Result<usize, Error> {
-        if self.bits & SOURCE_ENDED != 0 {
+        if self.source_ended {
             return Ok(0);
         }
         let limit = self.unread.map_or(MAX_PAYLOAD, |unread| unread.min(MAX_PAYLOAD as u64) as usize);
@@ -473,7 +499,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         // `min`: the bound the optimizer needs to drop the panic path of the slice below.
         let filled = read_fully(&mut self.source, area)?.min(limit);
         match &mut self.unread {
-            None if filled < MAX_PAYLOAD => self.bits |= SOURCE_ENDED,
+            None if filled < MAX_PAYLOAD => self.source_ended = true,
             None => {}
             Some(_) if filled < limit => return Err(Error::SourceEndedEarly),
             Some(unread) => {
@@ -483,7 +509,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
                     if read_fully(&mut self.source, &mut [0u8; 1])? != 0 {
                         return Err(Error::SourceRanLong);
                     }
-                    self.bits |= SOURCE_ENDED;
+                    self.source_ended = true;
                 }
             }
         }
@@ -504,7 +530,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
             return Ok(false);
         }
         // The reference sender sends data frames after the first with flags 0 and ack 0.
-        let (flags, ack) = match (self.profile(), first) {
+        let (flags, ack) = match (self.profile, first) {
             (Profile::Reference, false) => (Flags::NONE, SeqNum::ZERO),
             _ => (Flags::ACK, self.risn + 1),
         };
@@ -517,12 +543,12 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
     /// has ended, puts the FIN in flight.
     fn fill_window(&mut self) -> Result<(), Error> {
         let limit = self.limit();
-        while self.count() < limit && self.bits & SOURCE_ENDED == 0 {
+        while self.count() < limit && !self.source_ended {
             if !self.push_data(false)? {
                 break;
             }
         }
-        if self.count() == 0 && self.bits & SOURCE_ENDED != 0 {
+        if self.count() == 0 && self.source_ended {
             self.load_fin();
         }
         Ok(())
@@ -534,10 +560,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         // data and consumes no sequence number.
         let mut payload_len = 0;
         if let Some(hasher) = &self.hasher {
-            let mut value = hasher.value();
-            if self.bits & CORRUPT_DIGEST != 0 {
-                value = value.with_first_byte_flipped();
-            }
+            let value = hasher.value();
             let i = self.index(0);
             let area = &mut self.slots[i].buf[HEADER_LEN..];
             payload_len = options::write_option(area, options::DIGEST_VALUE, value.as_bytes()).unwrap_or(0);
@@ -550,21 +573,20 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
     fn fail(&mut self, error: Error) -> SenderEvent {
         self.state = State::Failed;
         for slot in &mut self.slots {
-            slot.meta &= !PENDING;
+            slot.state.cancel();
         }
         SenderEvent::Failed(error)
     }
 
     /// The time since the frame `k` was last sent.
     fn since_sent(&self, k: usize, now: Instant) -> Duration {
-        let sent = self.sent_us.get(self.index(k)).copied().unwrap_or(0);
-        Duration::from_micros(u64::from(micros32(now).wrapping_sub(sent)))
+        now.saturating_since(self.slot(k).sent_at)
     }
 
     /// The oldest frame (the SYN or the FIN) is acknowledged at `now`: an RTT sample unless
     /// it was retransmitted (Karn), and it leaves the ring.
     fn acknowledge_oldest(&mut self, now: Instant) {
-        if !self.slot(0).has(RETRANSMITTED) {
+        if !self.slot(0).state.is_retransmitted() {
             self.rto.on_rtt_sample(self.since_sent(0, now));
         }
         self.rto.clear_back_off();
@@ -577,10 +599,9 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         // What our SYN offered.
         let offered = SynOptions {
             transfer_size: None,
-            window: (N > 1 && self.window >= 2).then_some(self.window),
-            digest: DigestAlgorithm::from_code(self.bits >> DIGEST_SHIFT),
+            window: (N > 1 && self.window_offered >= 2).then_some(self.window_offered),
+            digest: self.digest_offered,
         };
-        self.window = 1;
         self.acknowledge_oldest(now);
         self.conn = repr.conn;
         self.risn = repr.seq;
@@ -593,7 +614,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
                 return handled;
             }
         };
-        if self.bits & REQUIRE_DIGEST != 0 && offered.digest.is_some() && grants.digest.is_none() {
+        if self.require_digest && offered.digest.is_some() && grants.digest.is_none() {
             handled.push(self.fail(Error::DigestRefused));
             return handled;
         }
@@ -645,7 +666,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
             let highest = 64 - bits.leading_zeros() as usize; // the highest k shown
             highest < w
                 && covered + highest < count
-                && (1..=highest).all(|k| bits >> (k - 1) & 1 == 0 || self.slot(covered + k).has(SENT))
+                && (1..=highest).all(|k| bits >> (k - 1) & 1 == 0 || self.slot(covered + k).state.is_sent())
         });
         if covered == 0 && sack.is_none() {
             return drop;
@@ -655,7 +676,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         if let Some(bits) = sack {
             for k in 1..w.min(count - covered) {
                 if bits >> (k - 1) & 1 != 0 {
-                    self.slot_mut(covered + k).meta |= HELD;
+                    self.slot_mut(covered + k).state.mark_held();
                 }
             }
         }
@@ -668,7 +689,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
             self.timer_at = now;
             self.rto.clear_back_off();
             if w >= 2 {
-                self.bits |= OPEN;
+                self.window_open = true;
                 self.recover = self.recover.saturating_sub(covered as u8);
                 self.grow_cwnd(covered);
             }
@@ -691,15 +712,15 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
             (1..=64usize.min(self.count().saturating_sub(covered)))
                 .rev()
                 .map(|k| covered + k)
-                .find(|&j| sack >> (j - covered - 1) & 1 != 0 && !self.slot(j).has(HELD))
+                .find(|&j| sack >> (j - covered - 1) & 1 != 0 && !self.slot(j).state.is_held())
         } else {
             None
         };
-        let newest = shown.or_else(|| (0..covered).rev().find(|&j| !self.slot(j).has(HELD)));
-        let retransmitted = (0..covered).any(|j| self.slot(j).has(RETRANSMITTED));
+        let newest = shown.or_else(|| (0..covered).rev().find(|&j| !self.slot(j).state.is_held()));
+        let retransmitted = (0..covered).any(|j| self.slot(j).state.is_retransmitted());
         if let Some(j) = newest
             && !retransmitted
-            && !self.slot(j).has(RETRANSMITTED)
+            && !self.slot(j).state.is_retransmitted()
         {
             self.rto.on_rtt_sample(self.since_sent(j, now));
         }
@@ -708,7 +729,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
     /// `reno`: one frame per frame newly covered below `ssthresh`, `1/cwnd` above, never
     /// beyond `W`.
     fn grow_cwnd(&mut self, covered: usize) {
-        if self.bits & FIXED != 0 {
+        if self.congestion == Congestion::Fixed {
             return;
         }
         let max = self.w() as u32 * CWND_ONE;
@@ -734,17 +755,17 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         let mut fast = false;
         for k in (0..f).rev() {
             let slot = self.slot(k);
-            if slot.has(HELD) {
+            if slot.state.is_held() {
                 held_above += 1;
-            } else if held_above >= threshold && slot.has(SENT) && !slot.has(PENDING) {
-                if slot.has(RETRANSMITTED) && self.since_sent(k, now) < rto {
+            } else if held_above >= threshold && slot.state.is_sent() && !slot.state.is_pending() {
+                if slot.state.is_retransmitted() && self.since_sent(k, now) < rto {
                     continue;
                 }
                 self.retransmit(k);
                 fast = true;
             }
         }
-        if fast && self.recover == 0 && self.bits & FIXED == 0 {
+        if fast && self.recover == 0 && self.congestion != Congestion::Fixed {
             let cwnd = (u32::from(self.cwnd) / 2).max(CWND_ONE) as u16;
             self.cwnd = cwnd;
             self.ssthresh = cwnd;
@@ -762,7 +783,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         };
         let end = self.slot(0).end();
         self.acknowledge_oldest(now);
-        let flags = match self.profile() {
+        let flags = match self.profile {
             Profile::Native => Flags::ACK,
             Profile::Reference => Flags::ACK | Flags::FIN,
         };
@@ -838,7 +859,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Engine for Sender<S, E, N> {
             // is: every FIN answer of the original receiver has it, and without it a network
             // duplicate of the last data ACK, arriving after our FIN, would pass for the
             // answer and leave the receiver without its FIN.
-            State::FinSent if self.profile() == Profile::Reference && repr.flags.contains(Flags::FIN) => {
+            State::FinSent if self.profile == Profile::Reference && repr.flags.contains(Flags::FIN) => {
                 self.on_fin_ack(now, repr, payload)
             }
             _ => drop(DropReason::Unexpected),
@@ -848,10 +869,13 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Engine for Sender<S, E, N> {
     fn handle_timeout(&mut self, now: Instant) -> Option<SenderEvent> {
         match self.state {
             State::SynSent | State::Transfer | State::FinSent => {
-                if now >= self.last_reply_at + self.idle_timeout() {
+                if now >= self.last_reply_at + self.idle_timeout {
                     return Some(self.fail(Error::IdleTimeout));
                 }
-                if self.count() > 0 && !self.slot(0).has(PENDING) && now >= self.timer_at + self.rto.rto() {
+                if self.count() > 0
+                    && !self.slot(0).state.is_pending()
+                    && now >= self.timer_at + self.rto.rto()
+                {
                     // The timer of the oldest frame expired: send it again and back off.
                     self.rto.on_timeout();
                     self.retransmit(0);
@@ -859,7 +883,8 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Engine for Sender<S, E, N> {
                         // Restarted now (at window 1, when the retransmission goes).
                         self.timer_at = now;
                     }
-                    if self.is_open() && self.state == State::Transfer && self.bits & FIXED == 0 {
+                    if self.is_open() && self.state == State::Transfer && self.congestion != Congestion::Fixed
+                    {
                         // Every timeout: ssthresh = max(cwnd/2, 2), cwnd = 1, (re)start a
                         // recovery (RFC 6582).
                         self.ssthresh = (u32::from(self.cwnd) / 2).max(2 * CWND_ONE) as u16;
@@ -871,7 +896,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Engine for Sender<S, E, N> {
             }
             State::Linger | State::LingerRejected if now >= self.linger_deadline() => {
                 self.state = if self.state == State::Linger { State::Closed } else { State::Failed };
-                self.slot_mut(0).meta &= !PENDING;
+                self.slot_mut(0).state.cancel();
                 Some(SenderEvent::Closed)
             }
             State::Linger | State::LingerRejected | State::Closed | State::Failed => None,
@@ -880,30 +905,28 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Engine for Sender<S, E, N> {
 
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<'_, E>> {
         // Oldest first: retransmissions before new frames.
-        let k = (0..self.count()).find(|&k| self.slot(k).has(PENDING))?;
+        let k = (0..self.count()).find(|&k| self.slot(k).state.is_pending())?;
         let i = self.index(k);
-        if let Some(sent) = self.sent_us.get_mut(i) {
-            *sent = micros32(now);
-        }
         // The timer of the oldest frame starts when it is first sent (nothing older is
         // outstanding then) and, with a window open, restarts only on the cumulative ack's
         // advance and on its own expiry (RFC 6298 §5): a fast retransmission leaves it alone.
         // At window 1 every transmission restarts it, as SPEC §4 has it.
-        if k == 0 && !(self.is_open() && self.slots[i].has(SENT)) {
+        if k == 0 && !(self.is_open() && self.slots[i].state.is_sent()) {
             self.timer_at = now;
         }
-        let profile = self.profile();
+        let profile = self.profile;
         let slot = &mut self.slots[i];
-        slot.meta = (slot.meta & !PENDING) | SENT;
-        let trace = Trace::send(slot.repr(), slot.has(RETRANSMITTED));
+        slot.state.mark_sent();
+        slot.sent_at = now;
+        let trace = Trace::send(slot.repr(), slot.state.is_retransmitted());
         Some(Transmit { to: self.peer, datagram: slot.bytes(profile), trace })
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::SynSent | State::Transfer | State::FinSent => {
-                let idle = self.last_reply_at + self.idle_timeout();
-                if self.count() == 0 || self.slot(0).has(PENDING) {
+                let idle = self.last_reply_at + self.idle_timeout;
+                if self.count() == 0 || self.slot(0).state.is_pending() {
                     Some(idle)
                 } else {
                     Some(idle.min(self.timer_at + self.rto.rto()))
@@ -920,14 +943,10 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Engine for Sender<S, E, N> {
 }
 
 impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
-    fn idle_timeout(&self) -> Duration {
-        Duration::from_micros(u64::from(self.idle_ticks) << IDLE_TICK_SHIFT)
-    }
-
     /// About two retransmission timeouts after the last reply, and never longer than the
     /// idle timeout (SPEC §6).
     fn linger_deadline(&self) -> Instant {
-        self.last_reply_at + self.rto.rto().saturating_mul(LINGER_RTOS).min(self.idle_timeout())
+        self.last_reply_at + self.rto.rto().saturating_mul(LINGER_RTOS).min(self.idle_timeout)
     }
 
     /// In the linger, a repeated FIN|ACK (or the reference receiver's lone FIN) means our
@@ -935,7 +954,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
     /// final ACK not sent yet (the FIN's two answers read in one batch) goes once, as itself.
     fn repeat_final_ack(&mut self, now: Instant, repr: Repr) -> Handled<SenderEvent> {
         self.last_reply_at = now;
-        if self.slot(0).has(SENT) {
+        if self.slot(0).state.is_sent() {
             self.retransmit(0);
         }
         Handled::trace(Trace::recv(repr, true))

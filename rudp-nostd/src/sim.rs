@@ -71,7 +71,7 @@ pub(crate) struct Scenario {
     pub require_digest: bool,
     /// Whether the receiver verifies digests.
     pub verify_digest: bool,
-    /// Test hook: the sender sends a wrong digest value.
+    /// The link damages the digest-value of every FIN (the sender's digest stays right).
     pub corrupt_digest: bool,
     /// The sender's window offer cap and the receiver's grant cap (both further bounded by
     /// the engines' const generics).
@@ -279,9 +279,6 @@ pub(crate) fn run_windowed<const N: usize, const R: usize>(s: &Scenario) -> Outc
     let mut commit_at: Option<Instant> = None;
     let mut now = Instant::ZERO;
     let mut sender: Sender<_, _, N> = Sender::windowed(sender_config, &s.data[..], Node::Receiver, now);
-    if s.corrupt_digest {
-        sender.corrupt_digest_for_testing();
-    }
     let mut receiver: Receiver<VecSink, Node, 4, R> = Receiver::new(receiver_config, VecSink::default(), now);
     let mut wire = Wire {
         link: s.link.clone(),
@@ -352,7 +349,17 @@ pub(crate) fn run_windowed<const N: usize, const R: usize>(s: &Scenario) -> Outc
             if trace_on {
                 out.trace.push(format!("{now:?} tx {}", t.trace));
             }
-            wire.send(now, Node::Sender, t.to, t.datagram);
+            if s.corrupt_digest && is_fin_with_payload(t.datagram) {
+                // The path damages the FIN's digest-value (its last byte): the receiver must
+                // find the data does not match.
+                let mut damaged = t.datagram.to_vec();
+                if let Some(last) = damaged.last_mut() {
+                    *last ^= 0xff;
+                }
+                wire.send(now, Node::Sender, t.to, &damaged);
+            } else {
+                wire.send(now, Node::Sender, t.to, t.datagram);
+            }
             if s.intruder_rate > 0.0 && (intruder.next_u64() % 1000) as f64 / 1000.0 < s.intruder_rate {
                 let (from, junk) = intruder_datagram(&mut intruder);
                 wire.send(now, from, Node::Receiver, &junk);
@@ -393,6 +400,12 @@ pub(crate) fn run_windowed<const N: usize, const R: usize>(s: &Scenario) -> Outc
     out.sender_window = sender.window();
     out.sink = receiver.into_sink().0;
     out
+}
+
+/// Whether `datagram` is a FIN carrying a payload (a digest-value).
+fn is_fin_with_payload(datagram: &[u8]) -> bool {
+    crate::frame::decode(datagram)
+        .is_ok_and(|f| f.repr.flags == crate::frame::Flags::FIN && !f.payload.is_empty())
 }
 
 /// A datagram an intruder might send: random bytes, a forged frame with a random connection
