@@ -1,4 +1,4 @@
-//! `cargo +nightly fuzz run decode_frame`: the body and what it checks are in `src/lib.rs`.
+//! `cargo +nightly fuzz run decode_frame`: the body and what it checks are in `src/frame_targets.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

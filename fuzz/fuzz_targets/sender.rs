@@ -1,4 +1,4 @@
-//! `cargo +nightly fuzz run sender`: the body and what it checks are in `src/lib.rs`.
+//! `cargo +nightly fuzz run sender`: the body and what it checks are in `src/sender_world.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

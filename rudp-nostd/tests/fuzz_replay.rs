@@ -11,6 +11,8 @@
 //! it. `RUDP_WRITE_SEEDS=1 cargo test -p rudp-nostd --test fuzz_replay -- --ignored` rewrites
 //! the `seed-*` files.
 
+// A file loaded by `#[path]` resolves its own `mod` declarations from its directory (as a
+// `mod.rs` does), so the fuzz crate's modules come from `fuzz/src/` here too.
 #[path = "../../fuzz/src/lib.rs"]
 mod bodies;
 
