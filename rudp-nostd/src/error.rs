@@ -45,14 +45,14 @@ impl fmt::Display for Error {
         match self {
             Error::IdleTimeout => f.write_str("peer not answering (idle timeout)"),
             Error::AcceptTimeout => f.write_str("no sender connected in time"),
-            Error::Source(kind) => write!(f, "reading the data source failed ({kind:?})"),
+            Error::Source(kind) => write!(f, "reading the data source failed: {}", describe(*kind)),
             Error::SourceEndedEarly => f.write_str("the data source ended before the size announced"),
             Error::SourceRanLong => f.write_str("the data source holds more than the size announced"),
             Error::LengthMismatch => {
                 f.write_str("the data received did not match the size the sender announced")
             }
-            Error::Sink(kind) => write!(f, "writing the output failed ({kind:?})"),
-            Error::BadGrant(error) => write!(f, "the receiver granted what was not offered ({error:?})"),
+            Error::Sink(kind) => write!(f, "writing the output failed: {}", describe(*kind)),
+            Error::BadGrant(error) => write!(f, "the receiver's answer breaks the protocol: {error}"),
             Error::DigestRefused => f.write_str("the receiver does not verify a digest, and one is required"),
             Error::Rejected => f.write_str("the receiver rejected the data: digest mismatch"),
             Error::DigestUnconfirmed => f.write_str("the receiver did not confirm the digest"),
@@ -61,5 +61,29 @@ impl fmt::Display for Error {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
+
+/// Words for an I/O error kind (embedded-io's `Display` prints the variant's name).
+fn describe(kind: embedded_io::ErrorKind) -> &'static str {
+    use embedded_io::ErrorKind as K;
+    match kind {
+        K::NotFound => "not found",
+        K::PermissionDenied => "permission denied",
+        K::ConnectionRefused => "connection refused",
+        K::ConnectionReset => "connection reset",
+        K::ConnectionAborted => "connection aborted",
+        K::NotConnected => "not connected",
+        K::AddrInUse => "address in use",
+        K::AddrNotAvailable => "address not available",
+        K::BrokenPipe => "broken pipe",
+        K::AlreadyExists => "already exists",
+        K::InvalidInput => "invalid input",
+        K::InvalidData => "invalid data",
+        K::TimedOut => "timed out",
+        K::Interrupted => "interrupted",
+        K::Unsupported => "unsupported",
+        K::OutOfMemory => "out of memory (or of space)",
+        K::WriteZero => "nothing could be written",
+        _ => "an I/O error",
+    }
+}

@@ -157,8 +157,7 @@ impl fmt::Display for DecodeError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for DecodeError {}
+impl core::error::Error for DecodeError {}
 
 /// A read/write view of a frame in a byte buffer. Nothing is copied.
 ///

@@ -191,6 +191,20 @@ pub enum GrantError {
     OtherDigest,
 }
 
+impl core::fmt::Display for GrantError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            GrantError::NotOffered { kind } => {
+                write!(f, "it grants an option of type {kind}, which was not offered")
+            }
+            GrantError::WindowAboveOffer => f.write_str("it grants a window larger than the one offered"),
+            GrantError::OtherDigest => f.write_str("it grants a digest other than the one offered"),
+        }
+    }
+}
+
+impl core::error::Error for GrantError {}
+
 impl Grants {
     /// Reads a SYN|ACK's payload against what our SYN offered. Ill-formed options of the
     /// known types are ignored first (a malformed list is ignored whole); then anything not
