@@ -127,26 +127,22 @@ pub struct ReceiverConfig {
     /// buffer (a receiver with `R` reorder slots grants at most `R + 1`). Default
     /// [`MAX_WINDOW`]: as many as the receiver was built for.
     pub max_window: u8,
-    /// Who commits the output before the FIN is answered (SPEC §5, §10.2: commit, then
-    /// answer).
-    pub commit: Commit,
 }
 
-/// Who commits a receiver's output, and so when the FIN is answered (SPEC §5, §10.2: a
-/// FIN|ACK means the object is in place).
+/// Who commits a [`SinkReceiver`](crate::blocking::SinkReceiver)'s output, and so when the FIN
+/// is answered (SPEC §5, §10.2: a FIN|ACK means the object is in place).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Commit {
     /// Flushing the sink commits the data (a buffer in RAM, a sink whose `flush` makes it
-    /// durable): the FIN is answered as soon as the sink is flushed and the digest matches.
+    /// durable): the FIN is answered as soon as the sink is flushed.
     #[default]
     Flush,
     /// The application commits the output after
     /// [`ReceiverEvent::Finished`](crate::ReceiverEvent::Finished) (sync and rename a file,
-    /// mark a firmware image): the FIN is answered only once it calls
-    /// [`Receiver::committed`](crate::Receiver::committed); after
-    /// [`Receiver::commit_failed`](crate::Receiver::commit_failed) it is never answered, so the
-    /// sender cannot report success.
+    /// mark a firmware image) and calls [`Receiver::committed`](crate::Receiver::committed);
+    /// after [`Receiver::commit_failed`](crate::Receiver::commit_failed) the FIN is never
+    /// answered, so the sender cannot report success.
     Application,
 }
 
@@ -160,7 +156,6 @@ impl ReceiverConfig {
             accept_timeout: None,
             verify_digest: true,
             max_window: MAX_WINDOW,
-            commit: Commit::Flush,
         }
     }
 }

@@ -5,8 +5,9 @@ use crate::time::Instant;
 use crate::trace::Trace;
 
 /// The most application events one call can produce (for example a receiver's `Connected`
-/// and `Delivered` for the third frame of a handshake).
-pub const MAX_EVENTS_PER_CALL: usize = 2;
+/// and `Delivered` for the third frame of a handshake, and a failure of the sink that
+/// [`SinkReceiver`](crate::blocking::SinkReceiver) writes it to).
+pub const MAX_EVENTS_PER_CALL: usize = 3;
 
 /// A datagram the engine wants sent, borrowed from the engine's own buffer.
 #[derive(Debug)]

@@ -1,5 +1,5 @@
-//! The receiver (SPEC §2-§6, §10.1): accepts one connection, writes the data to its sink in
-//! order, and acknowledges only what it has written.
+//! The receiver (SPEC §2-§6, §10.1): accepts one connection, hands the data to the
+//! application in order, and acknowledges only what the application has taken.
 //!
 //! A sans-IO state machine: see [`Engine`] for how a driver runs it. It answers every frame it
 //! accepts with one reply (a header, and options where an extension was granted), kept in its
@@ -11,14 +11,20 @@
 //! the idle timeout, so half-open peers never block others. The first peer to complete the
 //! handshake gets the transfer; after that, frames from any other endpoint are dropped.
 //!
-//! `R` is the number of reorder slots (512 bytes each): a receiver built with `R` grants a
-//! window of at most `R + 1` frames (SPEC §10.1: a window `W` needs `W - 1` slots). With the
-//! default `R = 0` it grants none and is the stop-and-wait receiver of SPEC §4; every window
-//! branch is behind `Receiver::window_of`, the constant 1 then.
+//! It does no IO of the application's data: arriving frames wait in the receiver's own
+//! payload slots until the application takes them ([`Receiver::readable`] and
+//! [`Receiver::consume`], or [`Receiver::read`]), and only then are they acknowledged
+//! (backpressure: the sender's timer and window wait for a slow application). After
+//! [`ReceiverEvent::Finished`] the application commits its output (syncs a file, marks a
+//! firmware image) and calls [`Receiver::committed`]; only then is the FIN answered (SPEC §5:
+//! commit, then answer). [`crate::blocking::SinkReceiver`] does all this with an
+//! [`embedded_io::Write`] sink, and [`crate::asynch`] with an async one.
+//!
+//! `W` is the number of payload slots (512 bytes each), the largest window it grants (SPEC
+//! §10.1). With the default `W = 1` it grants none and is the stop-and-wait receiver of SPEC
+//! §4; every window branch is behind `Receiver::window_of`, the constant 1 then.
 
-use embedded_io::{Error as _, Write};
-
-use crate::config::{Commit, MAX_WINDOW, Profile, ReceiverConfig};
+use crate::config::{MAX_WINDOW, Profile, ReceiverConfig};
 use crate::digest::{DigestAlgorithm, Hasher};
 use crate::engine::{Engine, Handled, Transmit};
 use crate::error::Error;
@@ -44,20 +50,19 @@ pub enum ReceiverEvent {
         /// the data is the FIN).
         transfer_size: Option<u64>,
     },
-    /// This many more bytes were written to the sink (and then acknowledged).
+    /// This many more bytes arrived in order: read them with [`Receiver::readable`] (they
+    /// are acknowledged once taken).
     Delivered {
-        /// Bytes written (0 to 512 a frame; one event for a frame and the held frames it
-        /// released from the reorder buffer).
+        /// Bytes (0 to 512 a frame; one event for a frame and the held frames it joins).
         bytes: u16,
     },
-    /// The FIN arrived in order and the sink was flushed: all data is in (and verified, when
-    /// a digest was agreed). With [`Commit::Flush`] the FIN is answered at once and the
-    /// receiver lingers to answer a repeated FIN; with [`Commit::Application`] it waits for
-    /// [`Receiver::committed`] first.
+    /// The FIN arrived in order: all data is in and was taken (and verified, when a digest
+    /// was agreed). Commit the output, then call [`Receiver::committed`]: the FIN is answered
+    /// then, and the receiver lingers to answer a repeated FIN.
     Finished,
     /// The connection is closed (after [`ReceiverEvent::Finished`]); the receiver is done.
     Closed,
-    /// The transfer failed; the receiver is done and the sink holds an incomplete transfer.
+    /// The transfer failed; the receiver is done and the data taken so far is incomplete.
     Failed(Error),
 }
 
@@ -111,9 +116,9 @@ struct Connection<E> {
     conn: u16,
     isn: SeqNum,
     risn: SeqNum,
-    /// The next sequence number expected (`A`): everything before it is written to the sink.
+    /// The cumulative ack point (`A`): everything before it was taken by the application.
     rcv_nxt: SeqNum,
-    /// The `seq` of the last frame delivered, whose retransmission is re-acknowledged.
+    /// The `seq` of the last frame taken, whose retransmission is re-acknowledged.
     prev_seq: Option<SeqNum>,
     /// The last valid frame from the peer (for the idle timeout).
     last_heard: Instant,
@@ -123,13 +128,16 @@ struct Connection<E> {
     verdict: Verdict,
     /// The window granted (1: none).
     window: u8,
-    /// Data bytes still to come when the sender announced a `transfer-size`, which binds
+    /// Data bytes from `A` on when the sender announced a `transfer-size`, which binds
     /// (SPEC §3.1).
     unreceived: Option<u64>,
-    /// The reorder slot of the frame at `k = 1`; the frame at `k` is in `head + k - 1`.
+    /// The payload slot of the frame at `A` (`k = 0`); the frame at `k` is in `head + k`.
     head: u8,
-    /// Bit `i`: the frame at `k = i + 1` is held in the reorder buffer (the `sack` bitmap).
-    held: u64,
+    /// Bit `k`: the frame at `k` is in its slot (not yet taken, or held above a hole). Bits
+    /// 1 and up are the `sack` bitmap.
+    stored: u64,
+    /// Bytes of the frame at `A` already taken.
+    taken: u16,
 }
 
 impl<E> Connection<E> {
@@ -151,8 +159,8 @@ enum State<E> {
     Listening,
     /// Receiving data.
     Established(Connection<E>),
-    /// FIN received, all data in and verified; waiting for the application to commit before
-    /// the FIN is answered ([`Commit::Application`]). `rcv_nxt` is `END + 1`.
+    /// FIN received, all data taken and verified; waiting for the application to commit
+    /// before the FIN is answered. `rcv_nxt` is `END + 1`.
     Committing(Connection<E>),
     /// FIN received and answered; `rcv_nxt` is `END + 1`.
     Closing(Connection<E>),
@@ -162,23 +170,19 @@ enum State<E> {
 
 /// The receiving side of one transfer.
 ///
-/// `W` is the sink; `E` the endpoint type; `H` the number of half-open entries; `R` the
-/// number of reorder slots: it grants a window of at most `R + 1` frames (`R = 0`, the
-/// default: none, stop-and-wait).
+/// `E` is the endpoint type; `W` the number of payload slots of 512 bytes, the largest window
+/// it grants (`W = 1`, the default: none, stop-and-wait); `H` the number of half-open entries.
 ///
 /// ```
 /// use rudp_nostd::{Receiver, ReceiverConfig, Instant};
 ///
-/// // Grants windows of up to 32 frames: 31 reorder slots of 512 bytes.
-/// let mut out = [0u8; 64];
-/// let receiver: Receiver<&mut [u8], (), 4, 31> =
-///     Receiver::new(ReceiverConfig::new(1), &mut out[..], Instant::ZERO);
+/// // Grants windows of up to 32 frames: 32 payload slots of 512 bytes.
+/// let receiver: Receiver<(), 32> = Receiver::new(ReceiverConfig::new(1), Instant::ZERO);
 /// assert_eq!(receiver.max_window(), 32);
 /// ```
 #[derive(Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Receiver<W, E, const H: usize = DEFAULT_HALF_OPEN, const R: usize = 0> {
-    sink: W,
+pub struct Receiver<E, const W: usize = 1, const H: usize = DEFAULT_HALF_OPEN> {
     config: ReceiverConfig,
     random: SplitMix64,
     started_at: Instant,
@@ -190,16 +194,22 @@ pub struct Receiver<W, E, const H: usize = DEFAULT_HALF_OPEN, const R: usize = 0
     reply_len: u8,
     reply_to: Option<E>,
     reply_is_dup: bool,
-    /// The reorder buffer: frames held above a hole, and their lengths.
-    reorder: [[u8; MAX_PAYLOAD]; R],
-    reorder_len: [u16; R],
+    /// The payload slots: frames not yet taken by the application, and frames held above a
+    /// hole, with their lengths.
+    slots: [[u8; MAX_PAYLOAD]; W],
+    slot_len: [u16; W],
 }
 
-impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, E, H, R> {
+impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
+    /// `W` payload slots: 1 to 64 (SPEC §10.1). Checked when the receiver is built.
+    const SLOTS: usize = {
+        assert!(W >= 1 && W <= MAX_WINDOW as usize, "a receiver has 1 to 64 payload slots");
+        W
+    };
+
     /// A receiver waiting for a connection, from `now`.
-    pub fn new(config: ReceiverConfig, sink: W, now: Instant) -> Receiver<W, E, H, R> {
+    pub fn new(config: ReceiverConfig, now: Instant) -> Receiver<E, W, H> {
         Receiver {
-            sink,
             config,
             random: SplitMix64::new(config.random_seed),
             started_at: now,
@@ -210,24 +220,90 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
             reply_len: 0,
             reply_to: None,
             reply_is_dup: false,
-            reorder: [[0; MAX_PAYLOAD]; R],
-            reorder_len: [0; R],
+            slots: [[0; MAX_PAYLOAD]; W],
+            slot_len: [0; W],
         }
     }
 
-    /// The sink.
-    pub fn sink(&self) -> &W {
-        &self.sink
+    /// The data that arrived in order and is not yet taken: the rest of one frame (call
+    /// again after [`Receiver::consume`] for the next). Empty when there is none.
+    pub fn readable(&self) -> &[u8] {
+        let State::Established(c) = &self.state else {
+            return &[];
+        };
+        if c.stored & 1 == 0 {
+            return &[];
+        }
+        let slot = usize::from(c.head) % Self::SLOTS;
+        let len = usize::from(self.slot_len[slot]).min(MAX_PAYLOAD);
+        let taken = usize::from(c.taken).min(len);
+        &self.slots[slot][taken..len]
     }
 
-    /// The sink, writable (for example to sync a file before committing it).
-    pub fn sink_mut(&mut self) -> &mut W {
-        &mut self.sink
+    /// The application took the first `n` bytes of [`Receiver::readable`]. Once a whole frame
+    /// is taken its slot is free, the cumulative ack moves past it and an ACK is due (SPEC
+    /// §4: data is acknowledged only once taken).
+    pub fn consume(&mut self, n: usize) {
+        let State::Established(mut c) = self.state else {
+            return;
+        };
+        let mut n = n;
+        let mut advanced = false;
+        // One pass per frame: at most W.
+        for _ in 0..W {
+            if c.stored & 1 == 0 || n == 0 {
+                break;
+            }
+            let slot = usize::from(c.head) % Self::SLOTS;
+            let len = usize::from(self.slot_len[slot]).min(MAX_PAYLOAD);
+            let from = usize::from(c.taken).min(len);
+            let take = n.min(len - from);
+            debug_assert!(take == n || from + take == len);
+            if let Some(hasher) = &mut self.hasher {
+                hasher.update(&self.slots[slot][from..from + take]);
+            }
+            n -= take;
+            c.taken = (from + take) as u16;
+            if from + take == len {
+                // The whole frame is taken: `A` moves past it.
+                c.prev_seq = Some(c.rcv_nxt);
+                c.rcv_nxt = c.rcv_nxt + len as u32;
+                c.unreceived = c.unreceived.map(|left| left.saturating_sub(len as u64));
+                c.stored >>= 1;
+                c.head = ((slot + 1) % Self::SLOTS) as u8;
+                c.taken = 0;
+                advanced = true;
+            }
+        }
+        debug_assert_eq!(n, 0, "consume past readable");
+        self.state = State::Established(c);
+        if advanced {
+            self.queue_ack(&c, false);
+        }
     }
 
-    /// Gives the sink back.
-    pub fn into_sink(self) -> W {
-        self.sink
+    /// Copies data that arrived in order into `buf` and takes it; returns how many bytes.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let mut done = 0;
+        // One pass per frame: at most W + 1.
+        for _ in 0..=W {
+            let rest = buf.get_mut(done..).unwrap_or(&mut []);
+            let readable = self.readable();
+            let n = readable.len().min(rest.len());
+            if n == 0 {
+                break;
+            }
+            rest[..n].copy_from_slice(&readable[..n]);
+            self.consume(n);
+            done += n;
+        }
+        done
+    }
+
+    /// The application stops the transfer with `error` (its sink failed, it was cancelled):
+    /// nothing more is answered and the receiver is done.
+    pub fn abort(&mut self, error: Error) -> ReceiverEvent {
+        self.fail(error)
     }
 
     /// The peer that holds the transfer, once one has completed the handshake.
@@ -262,9 +338,9 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
         }
     }
 
-    /// The application has committed the output ([`Commit::Application`], after
-    /// [`ReceiverEvent::Finished`]): the FIN is answered now, and the receiver lingers to
-    /// answer a repeated FIN. Does nothing in any other state.
+    /// The application has committed its output after [`ReceiverEvent::Finished`]: the FIN
+    /// is answered now, and the receiver lingers to answer a repeated FIN. Does nothing in any
+    /// other state.
     pub fn committed(&mut self, now: Instant) {
         if let State::Committing(mut c) = self.state {
             c.last_heard = now;
@@ -273,9 +349,9 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
         }
     }
 
-    /// The application could not commit the output ([`Commit::Application`], after
-    /// [`ReceiverEvent::Finished`]): the FIN is never answered, so the sender cannot report
-    /// success, and the receiver is done. Does nothing in any other state.
+    /// The application could not commit its output after [`ReceiverEvent::Finished`]: the FIN
+    /// is never answered, so the sender cannot report success, and the receiver is done. Does
+    /// nothing in any other state.
     pub fn commit_failed(&mut self) {
         if let State::Committing(_) = self.state {
             self.state = State::Failed;
@@ -283,19 +359,19 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
         }
     }
 
-    /// The largest window this receiver grants: `R + 1` within `config.max_window` and 64
-    /// (the native profile only; none in the reference profile).
+    /// The largest window this receiver grants: `W` within `config.max_window` (the native
+    /// profile only; none in the reference profile).
     pub fn max_window(&self) -> u8 {
-        if R == 0 || self.config.profile == Profile::Reference {
+        if W == 1 || self.config.profile == Profile::Reference {
             return 1;
         }
-        (R + 1).min(usize::from(self.config.max_window)).min(usize::from(MAX_WINDOW)).max(1) as u8
+        Self::SLOTS.min(usize::from(self.config.max_window)).max(1) as u8
     }
 
-    /// The window of `c`: the constant 1 when `R = 0`, so that the optimizer removes every
+    /// The window of `c`: the constant 1 when `W = 1`, so that the optimizer removes every
     /// window branch from the stop-and-wait receiver.
     fn window_of(c: &Connection<E>) -> usize {
-        if R == 0 { 1 } else { usize::from(c.window).min(R + 1) }
+        if W == 1 { 1 } else { usize::from(c.window).min(W) }
     }
 
     /// Puts a reply in the buffer: `repr` and `options`, an option list (SPEC §10: only
@@ -314,7 +390,7 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
     fn queue_syn_ack(&mut self, to: E, repr: Repr, window: u8, digest: Option<DigestAlgorithm>, dup: bool) {
         let code = digest.map_or(0, DigestAlgorithm::code);
         let both = [options::WINDOW, 1, window, options::DIGEST, 1, code];
-        let granted = match (R > 0 && window >= 2, digest.is_some()) {
+        let granted = match (W > 1 && window >= 2, digest.is_some()) {
             (true, true) => &both[..],
             (true, false) => &both[..3],
             (false, true) => &both[3..],
@@ -323,9 +399,9 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
         self.queue_reply(to, repr, granted, dup);
     }
 
-    /// The frames held above a hole: always none without reorder slots.
+    /// The `sack` bitmap: the frames stored above `A` (always none at window 1).
     fn held(c: &Connection<E>) -> u64 {
-        if R == 0 { 0 } else { c.held }
+        if W == 1 { 0 } else { c.stored >> 1 }
     }
 
     /// The ACK of data: the cumulative `ack`, and a `sack` while frames are held above a hole.
@@ -443,7 +519,8 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
             // would not match it anyway.
             unreceived: entry.transfer_size.filter(|_| self.config.profile == Profile::Native),
             head: 0,
-            held: 0,
+            stored: 0,
+            taken: 0,
         };
         self.hasher = entry.digest.and_then(Hasher::new);
         self.state = State::Established(connection);
@@ -466,16 +543,13 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
     ) -> Handled<ReceiverEvent> {
         let repr = frame.repr;
         if repr.flags.contains(Flags::FIN) {
-            // In order only, and never past a frame shown in a sack.
-            if repr.seq != c.rcv_nxt || Self::held(&c) != 0 {
+            // In order only: all data taken, nothing held above a hole.
+            if repr.seq != c.rcv_nxt || c.stored != 0 {
                 return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
             }
             // A FIN at another length than the announced one (SPEC §3.1).
             if c.unreceived.is_some_and(|unreceived| unreceived != 0) {
                 return Handled::with_event(Trace::recv(repr, false), self.fail(Error::LengthMismatch));
-            }
-            if let Err(e) = self.sink.flush() {
-                return Handled::with_event(Trace::recv(repr, false), self.fail(Error::Sink(e.kind())));
             }
             // The digest is checked before anything is reported (SPEC §10.2): the output may
             // be committed only on a match.
@@ -492,11 +566,11 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
             c.rcv_nxt = repr.seq + 1;
             c.last_heard = now;
             // Commit, then answer (SPEC §5, §10.2): a mismatch has nothing to commit.
-            if self.config.commit == Commit::Application && c.verdict != Verdict::Mismatch {
-                self.state = State::Committing(c);
-            } else {
+            if c.verdict == Verdict::Mismatch {
                 self.state = State::Closing(c);
                 self.queue_fin_ack(&c, false);
+            } else {
+                self.state = State::Committing(c);
             }
             let event = match c.verdict {
                 Verdict::Mismatch => ReceiverEvent::Failed(Error::DigestMismatch),
@@ -512,64 +586,22 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
         let w = Self::window_of(&c);
         // Where the frame sits relative to `A` (SPEC §10.1): `k` frames above it, or below.
         let above = repr.seq - c.rcv_nxt;
-        let k = above / MAX_PAYLOAD as u32;
-        let in_window = above.is_multiple_of(MAX_PAYLOAD as u32) && (k as usize) < w;
-        // Data past the announced size (SPEC §3.1): the frame ends beyond it.
-        let past_size =
-            |unreceived: u64| u64::from(k) * MAX_PAYLOAD as u64 + payload.len() as u64 > unreceived;
-        if (repr.seq == c.rcv_nxt || (R > 0 && in_window)) && c.unreceived.is_some_and(past_size) {
-            return Handled::with_event(Trace::recv(repr, false), self.fail(Error::LengthMismatch));
-        }
-        if repr.seq == c.rcv_nxt {
-            // Every frame but the last is full: a short one below held frames cannot be.
-            if Self::held(&c) != 0 && payload.len() != MAX_PAYLOAD {
+        let k = (above / MAX_PAYLOAD as u32) as usize;
+        let in_window = above.is_multiple_of(MAX_PAYLOAD as u32) && k < w;
+        if in_window && payload.is_empty() {
+            // An empty data frame: the third frame of an empty transfer. Nothing to take.
+            if k != 0 || c.stored != 0 {
                 return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
-            }
-            if let Err(e) = self.sink.write_all(payload) {
-                return Handled::with_event(Trace::recv(repr, false), self.fail(Error::Sink(e.kind())));
-            }
-            if let Some(hasher) = &mut self.hasher {
-                hasher.update(payload);
-            }
-            let mut delivered = payload.len() as u16;
-            if !payload.is_empty() {
-                c.prev_seq = Some(repr.seq);
-                c.rcv_nxt = repr.seq + payload.len() as u32;
-                c.unreceived = c.unreceived.map(|unreceived| unreceived.saturating_sub(payload.len() as u64));
-                if w >= 2 {
-                    match self.release_held(&mut c) {
-                        Ok(bytes) => delivered += bytes,
-                        Err(e) => {
-                            return Handled::with_event(Trace::recv(repr, false), self.fail(e));
-                        }
-                    }
-                }
             }
             c.last_heard = now;
             self.state = State::Established(c);
             self.queue_ack(&c, false);
-            let delivered = ReceiverEvent::Delivered { bytes: delivered };
-            Handled::with_event(Trace::recv(repr, false), delivered)
-        } else if R > 0 && in_window && !payload.is_empty() {
-            // Above a hole: held (once) and acknowledged with a sack.
-            let bit = 1u64 << (k - 1).min(63);
-            let dup = c.held & bit != 0;
-            if !dup {
-                let slot = Self::reorder_slot(&c, k as usize);
-                let (Some(buf), Some(len)) = (self.reorder.get_mut(slot), self.reorder_len.get_mut(slot))
-                else {
-                    return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
-                };
-                let n = payload.len().min(MAX_PAYLOAD);
-                buf[..n].copy_from_slice(&payload[..n]);
-                *len = n as u16;
-                c.held |= bit;
-            }
-            c.last_heard = now;
-            self.state = State::Established(c);
-            self.queue_ack(&c, dup);
-            Handled::trace(Trace::recv(repr, dup))
-        } else if self.is_duplicate(&c, repr.seq) {
+            return Handled::with_event(Trace::recv(repr, false), ReceiverEvent::Delivered { bytes: 0 });
+        }
+        if in_window {
+            return self.on_data(now, c, repr, k, payload);
+        }
+        if self.is_duplicate(&c, repr.seq) {
             // Our ACK was lost and the sender repeats the frame: acknowledge, don't deliver.
             c.last_heard = now;
             self.state = State::Established(c);
@@ -580,7 +612,65 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
         }
     }
 
-    /// A frame already delivered: at window 1 the previous frame (SPEC §4); with a window any
+    /// A data frame at `k` frames above `A`, within the window, with `payload`: stored in its
+    /// slot until the application takes it. A frame that joins the data already in order is
+    /// delivered (acknowledged once taken); one above a hole is held and shown in a sack.
+    fn on_data(
+        &mut self,
+        now: Instant,
+        mut c: Connection<E>,
+        repr: Repr,
+        k: usize,
+        payload: &[u8],
+    ) -> Handled<ReceiverEvent> {
+        let bit = 1u64 << k.min(63);
+        if c.stored & bit != 0 {
+            // Stored already (not taken yet, or held): a repeat, acknowledged again.
+            c.last_heard = now;
+            self.state = State::Established(c);
+            self.queue_ack(&c, true);
+            return Handled::trace(Trace::recv(repr, true));
+        }
+        // Data past the announced size (SPEC §3.1): the frame ends beyond it.
+        let end = (k * MAX_PAYLOAD + payload.len()) as u64;
+        if c.unreceived.is_some_and(|left| end > left) {
+            return Handled::with_event(Trace::recv(repr, false), self.fail(Error::LengthMismatch));
+        }
+        // Every frame but the last is full: a short frame cannot sit below a stored one, nor
+        // any frame above a short one.
+        let short = payload.len() < MAX_PAYLOAD;
+        let short_below = (0..k).any(|j| c.stored >> j & 1 != 0 && self.len_at(&c, j) < MAX_PAYLOAD);
+        if (short && c.stored >> k != 0) || short_below {
+            return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
+        }
+        let slot = (usize::from(c.head) + k) % Self::SLOTS;
+        let n = payload.len().min(MAX_PAYLOAD);
+        self.slots[slot][..n].copy_from_slice(&payload[..n]);
+        self.slot_len[slot] = n as u16;
+        let in_order_before = c.stored.trailing_ones() as usize;
+        c.stored |= bit;
+        let in_order_after = (c.stored.trailing_ones() as usize).min(w_bits(W));
+        c.last_heard = now;
+        self.state = State::Established(c);
+        if k == in_order_before {
+            // It and the held frames above it are in order now: the application may take
+            // them; the ACK goes once it has.
+            let bytes: usize = (k..in_order_after).map(|j| self.len_at(&c, j)).sum();
+            Handled::with_event(Trace::recv(repr, false), ReceiverEvent::Delivered { bytes: bytes as u16 })
+        } else {
+            // Above a hole: held, and shown in a sack.
+            self.queue_ack(&c, false);
+            Handled::trace(Trace::recv(repr, false))
+        }
+    }
+
+    /// The length of the frame stored at `k`.
+    fn len_at(&self, c: &Connection<E>, k: usize) -> usize {
+        let slot = (usize::from(c.head) + k) % Self::SLOTS;
+        usize::from(self.slot_len[slot]).min(MAX_PAYLOAD)
+    }
+
+    /// A frame already taken: at window 1 the previous frame (SPEC §4); with a window any
     /// frame below `A` (SPEC §10.1).
     fn is_duplicate(&self, c: &Connection<E>, seq: SeqNum) -> bool {
         if Self::window_of(c) >= 2 {
@@ -589,44 +679,6 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
         } else {
             Some(seq) == c.prev_seq
         }
-    }
-
-    /// The reorder slot of the frame at `k >= 1`.
-    fn reorder_slot(c: &Connection<E>, k: usize) -> usize {
-        if R == 0 { 0 } else { (usize::from(c.head) + k - 1) % R }
-    }
-
-    /// `A` moved up one frame: writes the held frames that now follow it in order, and
-    /// returns how many bytes.
-    fn release_held(&mut self, c: &mut Connection<E>) -> Result<u16, Error> {
-        let mut bytes = 0u16;
-        // At most one pass per bit of the bitmap.
-        for _ in 0..64 {
-            let next_held = c.held & 1 != 0;
-            let slot = Self::reorder_slot(c, 1);
-            c.held >>= 1;
-            c.head = Self::reorder_slot(c, 2) as u8;
-            if !next_held {
-                break;
-            }
-            let len = self.reorder_len.get(slot).map_or(0, |&len| usize::from(len).min(MAX_PAYLOAD));
-            let data = self.reorder.get(slot).map_or(&[][..], |buf| &buf[..len]);
-            self.sink.write_all(data).map_err(|e| Error::Sink(e.kind()))?;
-            if let Some(hasher) = &mut self.hasher {
-                hasher.update(data);
-            }
-            c.prev_seq = Some(c.rcv_nxt);
-            c.rcv_nxt = c.rcv_nxt + len as u32;
-            // Checked against the announced size when it was held.
-            c.unreceived = c.unreceived.map(|unreceived| unreceived.saturating_sub(len as u64));
-            bytes += len as u16;
-            if len != MAX_PAYLOAD {
-                // The last frame: nothing can follow it.
-                c.held = 0;
-                break;
-            }
-        }
-        Ok(bytes)
     }
 
     /// In `Closing`: a repeated FIN, or the final ACK. Any frame of the connection keeps
@@ -683,6 +735,11 @@ impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Receiver<W, 
     }
 }
 
+/// The most frames a `stored` bitmap can show for `w` slots.
+const fn w_bits(w: usize) -> usize {
+    if w < 64 { w } else { 64 }
+}
+
 /// The FIN's own sequence number, once it is in: `rcv_nxt - 1`.
 fn fin_seq<E>(c: &Connection<E>) -> SeqNum {
     c.rcv_nxt + (MAX_SEQ - 1)
@@ -701,7 +758,7 @@ fn strip_trailing_zeros(mut payload: &[u8]) -> &[u8] {
     payload
 }
 
-impl<W: Write, E: Copy + PartialEq, const H: usize, const R: usize> Engine for Receiver<W, E, H, R> {
+impl<E: Copy + PartialEq, const W: usize, const H: usize> Engine for Receiver<E, W, H> {
     type Endpoint = E;
     type Event = ReceiverEvent;
 
@@ -796,6 +853,8 @@ mod tests {
     use std::vec::Vec;
 
     use super::*;
+    use crate::blocking::SinkReceiver;
+    use crate::config::Commit;
     use crate::sim::VecSink;
     use crate::testing::{BrokenSink, datagram, next_frame};
     use crate::time::Duration;
@@ -810,13 +869,22 @@ mod tests {
         Instant::from_millis(ms)
     }
 
-    fn receiver(profile: Profile) -> Receiver<VecSink, u8, 2> {
+    /// A stop-and-wait receiver with two half-open entries, writing to a vector.
+    type Rx = SinkReceiver<VecSink, u8, 1, 2>;
+    /// One that grants windows of up to 8 frames.
+    type Rx8 = SinkReceiver<VecSink, u8, 8, 2>;
+
+    fn receiver(profile: Profile) -> Rx {
         let config = ReceiverConfig { profile, ..ReceiverConfig::new(99) };
-        Receiver::new(config, VecSink::default(), t(0))
+        SinkReceiver::new(Receiver::new(config, t(0)), VecSink::default())
+    }
+
+    fn rx8(config: ReceiverConfig) -> Rx8 {
+        SinkReceiver::new(Receiver::new(config, t(0)), VecSink::default())
     }
 
     /// Handshake with PEER: returns (conn, risn).
-    fn connect<W: Write>(rx: &mut Receiver<W, u8, 2>, payload: &[u8]) -> (u16, u32) {
+    fn connect<K: embedded_io::Write>(rx: &mut SinkReceiver<K, u8, 1, 2>, payload: &[u8]) -> (u16, u32) {
         rx.handle_datagram(t(1), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[]));
         let (syn_ack, _, _) = next_frame(rx, t(1)).unwrap();
         let (conn, risn) = (syn_ack.conn, syn_ack.seq.get());
@@ -1022,7 +1090,8 @@ mod tests {
     #[test]
     fn a_failing_sink_fails_the_transfer_without_acknowledging() {
         let config = ReceiverConfig::new(5);
-        let mut rx: Receiver<BrokenSink, u8, 2> = Receiver::new(config, BrokenSink, t(0));
+        let mut rx: SinkReceiver<BrokenSink, u8, 1, 2> =
+            SinkReceiver::new(Receiver::new(config, t(0)), BrokenSink);
         rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[]));
         let (syn_ack, _, _) = next_frame(&mut rx, t(0)).unwrap();
         let h = rx.handle_datagram(
@@ -1058,7 +1127,8 @@ mod tests {
     fn the_accept_timeout_bounds_the_wait_for_a_sender() {
         let config =
             ReceiverConfig { accept_timeout: Some(Duration::from_secs(3)), ..ReceiverConfig::new(1) };
-        let mut rx: Receiver<VecSink, u8> = Receiver::new(config, VecSink::default(), t(0));
+        let mut rx: SinkReceiver<VecSink, u8> =
+            SinkReceiver::new(Receiver::new(config, t(0)), VecSink::default());
         assert_eq!(rx.poll_timeout(), Some(t(3000)));
         assert_eq!(rx.handle_timeout(t(3000)), Some(ReceiverEvent::Failed(Error::AcceptTimeout)));
         assert!(rx.is_done());
@@ -1132,7 +1202,7 @@ mod tests {
     }
 
     /// A receiver connected by PEER with a SYN that announces `size`.
-    fn connect_announcing(size: u64) -> (Receiver<VecSink, u8, 2>, u16, u32) {
+    fn connect_announcing(size: u64) -> (Rx, u16, u32) {
         let mut rx = receiver(Profile::Native);
         let mut option = [0u8; 10];
         crate::options::write_transfer_size(&mut option, size).unwrap();
@@ -1164,8 +1234,7 @@ mod tests {
 
     #[test]
     fn a_held_frame_past_the_announced_size_fails_the_transfer() {
-        let mut rx: Receiver<VecSink, u8, 2, 7> =
-            Receiver::new(ReceiverConfig::new(9), VecSink::default(), t(0));
+        let mut rx = rx8(ReceiverConfig::new(9));
         // 1500 bytes: frames at 0, 512 and 1024 (476 bytes); window 8.
         let mut offer = [0u8; 13];
         crate::options::write_transfer_size(&mut offer, 1500).unwrap();
@@ -1187,8 +1256,8 @@ mod tests {
     #[test]
     fn with_commit_by_the_application_the_fin_is_answered_after_the_commit() {
         for succeed in [true, false] {
-            let config = ReceiverConfig { commit: Commit::Application, ..ReceiverConfig::new(99) };
-            let mut rx: Receiver<VecSink, u8, 2> = Receiver::new(config, VecSink::default(), t(0));
+            let receiver = Receiver::new(ReceiverConfig::new(99), t(0));
+            let mut rx: Rx = SinkReceiver::with_commit(receiver, VecSink::default(), Commit::Application);
             let (conn, risn) = connect(&mut rx, b"data");
             next_frame(&mut rx, t(2)).unwrap();
             let fin = datagram(ISN + 5, risn + 1, conn, Flags::FIN, &[]);
@@ -1228,9 +1297,8 @@ mod tests {
 
     /// A receiver with 7 reorder slots (windows up to 8), connected by PEER with a SYN that
     /// offers `window`; the third frame carries 512 bytes. Returns it, conn, risn, and `A`.
-    fn windowed(window: u8) -> (Receiver<VecSink, u8, 2, 7>, u16, u32, u32) {
-        let mut rx: Receiver<VecSink, u8, 2, 7> =
-            Receiver::new(ReceiverConfig::new(9), VecSink::default(), t(0));
+    fn windowed(window: u8) -> (Rx8, u16, u32, u32) {
+        let mut rx = rx8(ReceiverConfig::new(9));
         rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[2, 1, window]));
         let (syn_ack, _, _) = next_frame(&mut rx, t(0)).unwrap();
         let (conn, risn) = (syn_ack.conn, syn_ack.seq.get());
@@ -1242,8 +1310,7 @@ mod tests {
     #[test]
     fn the_window_grant_is_the_smaller_of_offer_and_reorder_buffer() {
         for (offer, grant) in [(32u8, Some(8u8)), (5, Some(5)), (2, Some(2)), (1, None)] {
-            let mut rx: Receiver<VecSink, u8, 2, 7> =
-                Receiver::new(ReceiverConfig::new(9), VecSink::default(), t(0));
+            let mut rx = rx8(ReceiverConfig::new(9));
             rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[2, 1, offer]));
             let (_, payload, _) = next_frame(&mut rx, t(0)).unwrap();
             assert_eq!(payload, grant.map_or(Vec::new(), |g| std::vec![2, 1, g]), "offer {offer}");
@@ -1253,7 +1320,7 @@ mod tests {
         }
         // Capped by the configuration; none without reorder slots.
         let config = ReceiverConfig { max_window: 4, ..ReceiverConfig::new(9) };
-        let mut rx: Receiver<VecSink, u8, 2, 7> = Receiver::new(config, VecSink::default(), t(0));
+        let mut rx = rx8(config);
         rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[2, 1, 32]));
         assert_eq!(next_frame(&mut rx, t(0)).unwrap().1, [2, 1, 4]);
         let mut rx = receiver(Profile::Native);
@@ -1264,8 +1331,7 @@ mod tests {
     #[cfg(feature = "crc32c")]
     #[test]
     fn spec_vector_syn_ack_granting_window_8_and_crc32c() {
-        let mut rx: Receiver<VecSink, u8, 2, 7> =
-            Receiver::new(ReceiverConfig::new(9), VecSink::default(), t(0));
+        let mut rx = rx8(ReceiverConfig::new(9));
         let offer = [1, 8, 0xe8, 3, 0, 0, 0, 0, 0, 0, 2, 1, 0x20, 3, 1, 1];
         rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &offer));
         assert_eq!(next_frame(&mut rx, t(0)).unwrap().1, [2, 1, 8, 3, 1, 1]);
@@ -1323,8 +1389,7 @@ mod tests {
 
     #[test]
     fn a_half_open_peer_sends_only_the_third_frame() {
-        let mut rx: Receiver<VecSink, u8, 2, 7> =
-            Receiver::new(ReceiverConfig::new(9), VecSink::default(), t(0));
+        let mut rx = rx8(ReceiverConfig::new(9));
         rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[2, 1, 8]));
         let (syn_ack, _, _) = next_frame(&mut rx, t(0)).unwrap();
         let second = datagram(ISN + 513, syn_ack.seq.get() + 1, syn_ack.conn, ACK, &[0; 512]);

@@ -1,20 +1,22 @@
 //! The sender (SPEC §2-§6, §10.1): opens the connection, sends the data, closes.
 //!
-//! A sans-IO state machine: see [`Engine`] for how a driver runs it. It reads its data
-//! from an [`embedded_io::Read`] source, filling each frame to 512 bytes unless the source has
-//! ended, and keeps every frame it has sent in its own buffers until it is acknowledged.
+//! A sans-IO state machine: see [`Engine`] for how a driver runs it. It does no IO of the
+//! application's data either: the application writes its bytes straight into the sender's
+//! frame buffers ([`Sender::write_buf`] and [`Sender::advance`], or [`Sender::write`]) when
+//! there is room, and says when the data ends ([`Sender::finish`]). A frame goes out once it
+//! holds 512 bytes or the data has ended; every frame sent stays in its buffer until it is
+//! acknowledged. [`crate::blocking::SourceSender`] reads an [`embedded_io::Read`] source into
+//! it, and [`crate::asynch`] an async one.
 //!
-//! `N`, a const generic, is the number of frame buffers: the most frames in flight. With the
-//! default `N = 1` the sender is SPEC §4's stop-and-wait engine: every window branch below is
-//! behind `Sender::w`, which is the constant 1 then, so the compiler removes them. With
-//! `N >= 2` it offers a window in its SYN (native profile) and, once granted one, keeps up to
-//! `W` data frames in flight (SPEC §10.1): a ring of `N` frame buffers from the oldest
+//! `W`, a const generic, is the number of frame buffers: the most frames in flight. With the
+//! default `W = 1` the sender is SPEC §4's stop-and-wait engine: every window branch below is
+//! behind `Sender::granted_window`, which is the constant 1 then, so the compiler removes them.
+//! With `W >= 2` it offers a window in its SYN (native profile) and, once granted one, keeps up to
+//! `W` data frames in flight (SPEC §10.1): a ring of `W` frame buffers from the oldest
 //! unacknowledged frame (at the cumulative ack point `A`), a single RFC 6298 timer on that
 //! frame, loss detection from the receiver's `sack` bitmaps (early retransmit, RFC 5827) and
 //! a congestion window ([`Congestion`]). The handshake and the close use the same ring, one
 //! frame at a time.
-
-use embedded_io::{Error as _, ErrorKind, Read};
 
 use crate::config::{Congestion, MAX_WINDOW, Profile, SenderConfig};
 use crate::digest::{DigestAlgorithm, Hasher};
@@ -30,10 +32,6 @@ use crate::trace::{DropReason, Trace};
 
 /// The reference tools' initial sequence number (SPEC §7).
 pub const REFERENCE_ISN: u32 = 42;
-
-/// How many `Interrupted` errors in a row a source may return while one frame is filled
-/// before the sender gives up on it.
-const MAX_INTERRUPTED_READS: u8 = 16;
 
 /// The linger after success lasts this many retransmission timeouts (SPEC §5).
 const LINGER_RTOS: u64 = 2;
@@ -76,6 +74,8 @@ pub enum SenderEvent {
 enum State {
     /// The SYN is in flight.
     SynSent,
+    /// The receiver answered; the third frame waits for its data (or for the data's end).
+    Connected,
     /// Data frames (the third frame first) are in flight.
     Transfer,
     /// The FIN is in flight.
@@ -198,54 +198,35 @@ impl Slot {
     }
 }
 
-/// Reads from `source` until `buf` is full or the source ends; returns how many bytes.
-/// `Interrupted` is retried up to [`MAX_INTERRUPTED_READS`] times.
-fn read_fully<S: Read>(source: &mut S, buf: &mut [u8]) -> Result<usize, Error> {
-    let mut filled = 0;
-    let mut interrupted = 0;
-    // Each pass adds at least one byte or ends: at most `buf.len()` passes (plus the bounded
-    // retries).
-    while filled < buf.len() {
-        match source.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            // `min` guards against a source that claims more than it was given.
-            Ok(n) => filled = (filled + n).min(buf.len()),
-            Err(e) if e.kind() == ErrorKind::Interrupted && interrupted < MAX_INTERRUPTED_READS => {
-                interrupted += 1;
-            }
-            Err(e) => return Err(Error::Source(e.kind())),
-        }
-    }
-    Ok(filled)
-}
-
 /// The sending side of one transfer.
 ///
-/// `S` is the data source; `E` the peer's endpoint type (`()` when the transport already
-/// filters by peer, as a connected socket does); `N` the number of frame buffers, the most
-/// frames in flight (SPEC §10.1): with the default 1 it is the stop-and-wait engine of SPEC
-/// §4, and needs [`Sender::new`]; any `N` from 1 to 64 is built with [`Sender::windowed`].
+/// `E` is the peer's endpoint type (`()` when the transport already filters by peer, as a
+/// connected socket does); `W` the number of frame buffers, the most frames in flight (SPEC
+/// §10.1), 1 to 64: with the default 1 it is the stop-and-wait engine of SPEC §4.
 ///
 /// ```
-/// use rudp_nostd::{Engine, Instant, Sender, SenderConfig, SenderEvent};
+/// use rudp_nostd::{Engine, Instant, Sender, SenderConfig};
 ///
-/// let data: &[u8] = b"hello";
-/// let mut sender = Sender::new(SenderConfig::new(1), data, (), Instant::ZERO);
+/// let mut sender: Sender<()> = Sender::new(SenderConfig::new(1), (), Instant::ZERO);
 /// let syn = sender.poll_transmit(Instant::ZERO).unwrap();
 /// assert_eq!(syn.trace.to_string(), format!("SEND {} 0 0 SYN", syn.trace.header.unwrap().seq));
+/// // One frame buffer, taken by the SYN: no room for data until the receiver answers.
+/// assert!(sender.write_buf().is_empty());
 ///
-/// // Up to 8 frames in flight: 8 frame buffers, and a window offered in the SYN.
-/// let mut sender: Sender<_, (), 8> = Sender::windowed(SenderConfig::new(1), data, (), Instant::ZERO);
+/// // Up to 8 frames in flight: 8 frame buffers, and a window offered in the SYN. Data can be
+/// // written into the other 7 already.
+/// let mut sender: Sender<(), 8> = Sender::new(SenderConfig::new(1), (), Instant::ZERO);
 /// let syn = sender.poll_transmit(Instant::ZERO).unwrap();
 /// assert_eq!(&syn.datagram[12..], &[2, 1, 8]);
+/// assert_eq!(sender.write(&[7; 5000]), 5000);
 /// ```
 #[derive(Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Sender<S, E = (), const N: usize = 1> {
-    /// A ring of frame buffers: the frame `k` places after the oldest unacknowledged one is
-    /// in `slots[(base + k) % N]`, for `k < count`.
-    slots: [Slot; N],
-    source: S,
+pub struct Sender<E, const W: usize = 1> {
+    /// A ring of frame buffers. From the oldest unacknowledged frame (`k = 0`, in
+    /// `slots[base]`): `count` frames in flight, then `staged` full frames waiting for the
+    /// window, then the frame being written (`written` bytes so far).
+    slots: [Slot; W],
     peer: E,
     rto: RtoEstimator,
     /// The last valid reply; in the linger, when it started.
@@ -258,9 +239,11 @@ pub struct Sender<S, E = (), const N: usize = 1> {
     isn: SeqNum,
     /// The receiver's initial sequence number, from its SYN|ACK.
     risn: SeqNum,
-    /// Data bytes still to read before the source must end, when a `transfer-size` was
-    /// announced (SPEC §3.1: it binds).
-    unread: Option<u64>,
+    /// The sequence number of the next new frame.
+    snd_nxt: SeqNum,
+    /// Data bytes the application may still write, when a `transfer-size` was announced
+    /// (SPEC §3.1: it binds).
+    unwritten: Option<u64>,
     conn: u16,
     /// The congestion window and the slow-start threshold, in 1/256 frames.
     cwnd: u16,
@@ -279,35 +262,31 @@ pub struct Sender<S, E = (), const N: usize = 1> {
     /// A window was granted and the third frame acknowledged: the window is open (SPEC
     /// §10.1).
     window_open: bool,
-    /// The source has ended: no data frame after the ones in the ring.
-    source_ended: bool,
+    /// The application's data has ended ([`Sender::finish`]): no data after what is in the
+    /// ring.
+    data_ended: bool,
     base: u8,
     count: u8,
+    staged: u8,
+    /// Bytes in the frame being written.
+    written: u16,
     /// Frames still to be acknowledged before the recovery ends (0: no recovery).
     recover: u8,
     /// The running digest of the data read, once the receiver granted one.
     hasher: Option<Hasher>,
 }
 
-impl<S: Read, E: Copy + PartialEq> Sender<S, E> {
-    /// A stop-and-wait sender (one frame buffer) about to open a connection to `peer`: its
-    /// SYN is ready for `poll_transmit`. For more frames in flight, see [`Sender::windowed`].
-    pub fn new(config: SenderConfig, source: S, peer: E, now: Instant) -> Sender<S, E> {
-        Sender::windowed(config, source, peer, now)
-    }
-}
-
-impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
-    /// `N` frame buffers: 1 to 64 (SPEC §10.1). Checked when the sender is built.
+impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
+    /// `W` frame buffers: 1 to 64 (SPEC §10.1). Checked when the sender is built.
     const FRAMES: usize = {
-        assert!(N >= 1 && N <= MAX_WINDOW as usize, "a sender has 1 to 64 frame buffers");
-        N
+        assert!(W >= 1 && W <= MAX_WINDOW as usize, "a sender has 1 to 64 frame buffers");
+        W
     };
 
-    /// A sender with `N` frame buffers about to open a connection to `peer`: its SYN, which
-    /// offers a window of `min(N, config.window)` frames when that is 2 or more (native
+    /// A sender with `W` frame buffers about to open a connection to `peer`: its SYN, which
+    /// offers a window of `min(W, config.window)` frames when that is 2 or more (native
     /// profile), is ready for `poll_transmit`.
-    pub fn windowed(config: SenderConfig, source: S, peer: E, now: Instant) -> Sender<S, E, N> {
+    pub fn new(config: SenderConfig, peer: E, now: Instant) -> Sender<E, W> {
         let isn = match config.profile {
             Profile::Native => SeqNum::from_wrapping(SplitMix64::new(config.random_seed).next_u32()),
             Profile::Reference => SeqNum::from_wrapping(REFERENCE_ISN),
@@ -320,7 +299,6 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
                 state: FrameState::default(),
                 sent_at: now,
             }),
-            source,
             peer,
             rto: RtoEstimator::new(timing.initial_rto, timing.min_rto, timing.max_rto),
             last_reply_at: now,
@@ -328,8 +306,9 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
             idle_timeout: timing.idle_timeout,
             isn,
             risn: SeqNum::ZERO,
+            snd_nxt: isn + 1,
             // Announced only in the native profile; only what was announced binds.
-            unread: config.transfer_size.filter(|_| config.profile == Profile::Native),
+            unwritten: config.transfer_size.filter(|_| config.profile == Profile::Native),
             conn: 0,
             cwnd: CWND_ONE as u16,
             ssthresh: CWND_ONE as u16,
@@ -341,9 +320,11 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
             window_offered: 1,
             window: 1,
             window_open: false,
-            source_ended: false,
+            data_ended: false,
             base: 0,
             count: 0,
+            staged: 0,
+            written: 0,
             recover: 0,
             hasher: None,
         };
@@ -381,7 +362,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
     /// The window the receiver granted: the most data frames in flight (1 before the
     /// SYN|ACK, and when no window was granted: stop-and-wait).
     pub fn window(&self) -> u8 {
-        self.w() as u8
+        self.granted_window() as u8
     }
 
     /// The congestion window, in frames (fractions dropped): at most [`Sender::window`].
@@ -410,20 +391,15 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         matches!(self.state, State::Linger | State::Closed)
     }
 
-    /// Gives the source back.
-    pub fn into_source(self) -> S {
-        self.source
-    }
-
-    /// The granted window `W`: the constant 1 when `N = 1`, so that the optimizer removes
-    /// every window branch from the stop-and-wait engine.
-    fn w(&self) -> usize {
-        if N == 1 { 1 } else { usize::from(self.window).min(N) }
+    /// The granted window: the constant 1 when `W = 1`, so that the optimizer removes every
+    /// window branch from the stop-and-wait engine.
+    fn granted_window(&self) -> usize {
+        if W == 1 { 1 } else { usize::from(self.window).min(W) }
     }
 
     /// Whether the window is open: granted (2 or more) and the third frame acknowledged.
     fn is_open(&self) -> bool {
-        self.w() >= 2 && self.window_open
+        self.granted_window() >= 2 && self.window_open
     }
 
     /// The most frames between `A` and the next new frame: 1 until the window opens, then
@@ -432,7 +408,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         if !self.is_open() {
             return 1;
         }
-        let w = self.w();
+        let w = self.granted_window();
         if self.congestion == Congestion::Fixed {
             return w;
         }
@@ -454,16 +430,16 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
     }
 
     fn count(&self) -> usize {
-        usize::from(self.count).min(N)
+        usize::from(self.count).min(W)
     }
 
-    /// The sequence number of the next new frame: the end of the last frame loaded (the
-    /// newest in flight, or the one just before the oldest when none is).
+    fn staged(&self) -> usize {
+        usize::from(self.staged).min(W - self.count())
+    }
+
+    /// The sequence number of the next new frame.
     fn next_seq(&self) -> SeqNum {
-        match self.count() {
-            0 => self.slot(N - 1).end(),
-            count => self.slot(count - 1).end(),
-        }
+        self.snd_nxt
     }
 
     /// Puts `repr` and the first `payload_len` bytes already in its payload area in the frame
@@ -486,72 +462,165 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         self.slot_mut(k).state.mark_for_retransmission();
     }
 
-    /// Reads up to 512 bytes from the source into the payload area of the frame buffer `k`
-    /// (no further than an announced `transfer-size`); returns how many. A source that ends
-    /// before the announced size, or holds more, fails the transfer (SPEC §3.1).
-    fn fill_payload(&mut self, k: usize) -> Result<usize, Error> {
-        if self.source_ended {
-            return Ok(0);
-        }
-        let limit = self.unread.map_or(MAX_PAYLOAD, |unread| unread.min(MAX_PAYLOAD as u64) as usize);
-        let i = self.index(k);
-        let area = &mut self.slots[i].buf[HEADER_LEN..HEADER_LEN + limit];
-        // `min`: the bound the optimizer needs to drop the panic path of the slice below.
-        let filled = read_fully(&mut self.source, area)?.min(limit);
-        match &mut self.unread {
-            None if filled < MAX_PAYLOAD => self.source_ended = true,
-            None => {}
-            Some(_) if filled < limit => return Err(Error::SourceEndedEarly),
-            Some(unread) => {
-                *unread -= filled as u64;
-                if *unread == 0 {
-                    // All announced bytes are read: the source must be at its end.
-                    if read_fully(&mut self.source, &mut [0u8; 1])? != 0 {
-                        return Err(Error::SourceRanLong);
-                    }
-                    self.source_ended = true;
-                }
-            }
-        }
-        // In order: frames are read in sequence order, once each.
-        if let Some(hasher) = &mut self.hasher {
-            hasher.update(&self.slots[i].buf[HEADER_LEN..HEADER_LEN + filled]);
-        }
-        Ok(filled)
-    }
-
-    /// Loads a data frame at the end of the ring (`first`: the third frame, sent even when
-    /// empty). Returns whether there was one.
-    fn push_data(&mut self, first: bool) -> Result<bool, Error> {
+    /// Loads the oldest staged frame (at `k = count`) for sending, with its header; the digest
+    /// takes its payload now, since frames are loaded in sequence order, once each.
+    fn load_staged(&mut self) {
         let k = self.count();
         let seq = self.next_seq();
-        let filled = self.fill_payload(k)?;
-        if filled == 0 && !first {
-            return Ok(false);
-        }
         // The reference sender sends data frames after the first with flags 0 and ack 0.
+        let first = seq == self.isn + 1;
         let (flags, ack) = match (self.profile, first) {
             (Profile::Reference, false) => (Flags::NONE, SeqNum::ZERO),
             _ => (Flags::ACK, self.risn + 1),
         };
-        self.load(k, Repr { seq, ack, conn: self.conn, flags }, filled);
+        let len = self.slot(k).payload_len();
+        let i = self.index(k);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&self.slots[i].buf[HEADER_LEN..HEADER_LEN + len]);
+        }
+        self.load(k, Repr { seq, ack, conn: self.conn, flags }, len);
+        self.snd_nxt = seq + len as u32;
         self.count += 1;
-        Ok(true)
+        self.staged -= 1;
     }
 
-    /// Fills the window with new data frames; once all data is acknowledged and the source
-    /// has ended, puts the FIN in flight.
-    fn fill_window(&mut self) -> Result<(), Error> {
-        let limit = self.limit();
-        while self.count() < limit && !self.source_ended {
-            if !self.push_data(false)? {
+    /// Puts staged frames in flight as far as the window allows; the third frame goes even
+    /// when empty (the data ended with none). Once all data is acknowledged and the data has
+    /// ended, puts the FIN in flight.
+    fn fill_window(&mut self) {
+        match self.state {
+            State::Connected if self.staged() > 0 => {
+                // The third frame: alone (the window opens when it is acknowledged).
+                self.load_staged();
+                self.state = State::Transfer;
+            }
+            State::Connected if self.data_ended => {
+                // An empty transfer still sends the third frame (SPEC §3).
+                self.stage(0);
+                self.load_staged();
+                self.state = State::Transfer;
+            }
+            State::Transfer => {
+                let limit = self.limit();
+                while self.count() < limit && self.staged() > 0 {
+                    self.load_staged();
+                }
+                if self.data_ended && self.count() == 0 && self.staged() == 0 {
+                    self.load_fin();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The frame buffer being written: after those in flight and those staged, if there is
+    /// one free (`None` while the ring is full).
+    fn writing(&self) -> Option<usize> {
+        let k = self.count() + self.staged();
+        (k < W).then_some(k)
+    }
+
+    /// Room for the application's data: the free part of the frame being written (no further
+    /// than an announced `transfer-size`), to fill and then [`Sender::advance`] over. Empty when
+    /// the ring is full (wait for acknowledgements), once the data has ended, and once the
+    /// transfer is over.
+    ///
+    /// Filling the frame buffers directly costs no copy: read a file or a flash region
+    /// straight into it.
+    pub fn write_buf(&mut self) -> &mut [u8] {
+        let open =
+            matches!(self.state, State::SynSent | State::Connected | State::Transfer) && !self.data_ended;
+        let Some(k) = self.writing().filter(|_| open) else {
+            return &mut [];
+        };
+        let held = usize::from(self.written).min(MAX_PAYLOAD);
+        let allowed = self.unwritten.map_or(MAX_PAYLOAD, |left| left.min(MAX_PAYLOAD as u64) as usize);
+        let end = (held + allowed).min(MAX_PAYLOAD);
+        let i = self.index(k);
+        &mut self.slots[i].buf[HEADER_LEN + held..HEADER_LEN + end]
+    }
+
+    /// The application wrote `n` bytes at the start of [`Sender::write_buf`]. A frame that
+    /// holds 512 bytes is staged, and sent as soon as the window allows.
+    pub fn advance(&mut self, n: usize) {
+        let room = self.write_buf().len();
+        debug_assert!(n <= room, "advance({n}) past write_buf ({room} bytes)");
+        let n = n.min(room);
+        let Some(k) = self.writing().filter(|_| n > 0) else {
+            return;
+        };
+        debug_assert!(k < W);
+        self.written += n as u16;
+        if let Some(left) = &mut self.unwritten {
+            *left -= n as u64;
+        }
+        if usize::from(self.written) == MAX_PAYLOAD {
+            self.stage(k);
+            self.fill_window();
+        }
+    }
+
+    /// The frame being written, at `k`, is complete (full, or the last): it waits for the
+    /// window with what it holds, and the next frame buffer starts empty.
+    fn stage(&mut self, k: usize) {
+        debug_assert_eq!(Some(k), self.writing());
+        self.slot_mut(k).payload_len = self.written;
+        self.written = 0;
+        self.staged += 1;
+    }
+
+    /// Copies as much of `data` into the frame buffers as they have room for; returns how
+    /// many bytes it took (0 when full: wait for acknowledgements).
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        let mut taken = 0;
+        // Each pass fills the rest of one frame buffer: at most W + 1 passes.
+        for _ in 0..=W {
+            let rest = data.get(taken..).unwrap_or(&[]);
+            let buf = self.write_buf();
+            let n = buf.len().min(rest.len());
+            if n == 0 {
                 break;
             }
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.advance(n);
+            taken += n;
         }
-        if self.count() == 0 && self.source_ended {
-            self.load_fin();
+        taken
+    }
+
+    /// The data has ended: the frame being written goes out as the last (it may be short),
+    /// and the FIN follows once everything is acknowledged. Returns a failure when a
+    /// `transfer-size` was announced and less was written (SPEC §3.1: it binds).
+    pub fn finish(&mut self) -> Option<SenderEvent> {
+        if self.data_ended || !matches!(self.state, State::SynSent | State::Connected | State::Transfer) {
+            return None;
         }
-        Ok(())
+        if self.unwritten.is_some_and(|left| left > 0) {
+            return Some(self.fail(Error::SourceEndedEarly));
+        }
+        if let Some(k) = self.writing()
+            && self.written > 0
+        {
+            self.stage(k);
+        }
+        self.data_ended = true;
+        self.fill_window();
+        None
+    }
+
+    /// Whether all the data announced in `transfer-size` has been written and
+    /// [`Sender::finish`] not called yet (always false without one): the source should be at
+    /// its end now.
+    pub fn is_size_reached(&self) -> bool {
+        self.unwritten == Some(0)
+            && !self.data_ended
+            && matches!(self.state, State::SynSent | State::Connected | State::Transfer)
+    }
+
+    /// The application stops the transfer with `error` (its source failed, it was cancelled):
+    /// nothing more is sent and the sender is done.
+    pub fn abort(&mut self, error: Error) -> SenderEvent {
+        self.fail(error)
     }
 
     fn load_fin(&mut self) {
@@ -566,6 +635,8 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
             payload_len = options::write_option(area, options::DIGEST_VALUE, value.as_bytes()).unwrap_or(0);
         }
         self.load(0, fin, payload_len);
+        // The FIN consumes one sequence number; its payload is not data.
+        self.snd_nxt = fin.seq + 1;
         self.count = 1;
         self.state = State::FinSent;
     }
@@ -599,7 +670,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         // What our SYN offered.
         let offered = SynOptions {
             transfer_size: None,
-            window: (N > 1 && self.window_offered >= 2).then_some(self.window_offered),
+            window: (W > 1 && self.window_offered >= 2).then_some(self.window_offered),
             digest: self.digest_offered,
         };
         self.acknowledge_oldest(now);
@@ -619,20 +690,19 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
             return handled;
         }
         self.hasher = grants.digest.and_then(Hasher::new);
-        if N > 1
+        if W > 1
             && let Some(granted) = grants.window
         {
-            // `Grants::parse` checked 2 <= granted <= offer <= N.
-            let w = u32::from(granted).min(N as u32);
+            // `Grants::parse` checked 2 <= granted <= offer <= W.
+            let w = u32::from(granted).min(W as u32);
             self.window = w as u8;
             self.cwnd = (INITIAL_CWND.min(w) * CWND_ONE) as u16;
             self.ssthresh = (w * CWND_ONE) as u16;
         }
-        // The third frame: alone, even when empty (SPEC §3, §10.1).
-        self.state = State::Transfer;
-        if let Err(error) = self.push_data(true) {
-            handled.push(self.fail(error));
-        }
+        // The third frame: alone, even when empty (SPEC §3, §10.1), once there is data (or
+        // the data has ended).
+        self.state = State::Connected;
+        self.fill_window();
         handled
     }
 
@@ -658,7 +728,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         if boundary != advance {
             return drop;
         }
-        let w = self.w();
+        let w = self.granted_window();
         // A sack (SPEC §10.1), relative to the new `A`: ignored when it shows a frame at
         // `k >= W` or one not sent.
         let sack = if w >= 2 { options::sack(payload) } else { None };
@@ -698,9 +768,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         if w >= 2 {
             self.detect_losses(now);
         }
-        if let Err(error) = self.fill_window() {
-            handled.push(self.fail(error));
-        }
+        self.fill_window();
         handled
     }
 
@@ -708,7 +776,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
     /// else newly acknowledges without an earlier sack having shown it; none if that frame or
     /// any frame newly acknowledged was ever retransmitted (Karn).
     fn take_rtt_sample(&mut self, now: Instant, covered: usize, sack: u64) {
-        let shown = if self.w() >= 2 {
+        let shown = if self.granted_window() >= 2 {
             (1..=64usize.min(self.count().saturating_sub(covered)))
                 .rev()
                 .map(|k| covered + k)
@@ -732,7 +800,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
         if self.congestion == Congestion::Fixed {
             return;
         }
-        let max = self.w() as u32 * CWND_ONE;
+        let max = self.granted_window() as u32 * CWND_ONE;
         let mut cwnd = u32::from(self.cwnd);
         for _ in 0..covered {
             cwnd +=
@@ -815,7 +883,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
     }
 }
 
-impl<S: Read, E: Copy + PartialEq, const N: usize> Engine for Sender<S, E, N> {
+impl<E: Copy + PartialEq, const W: usize> Engine for Sender<E, W> {
     type Endpoint = E;
     type Event = SenderEvent;
 
@@ -868,7 +936,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Engine for Sender<S, E, N> {
 
     fn handle_timeout(&mut self, now: Instant) -> Option<SenderEvent> {
         match self.state {
-            State::SynSent | State::Transfer | State::FinSent => {
+            State::SynSent | State::Connected | State::Transfer | State::FinSent => {
                 if now >= self.last_reply_at + self.idle_timeout {
                     return Some(self.fail(Error::IdleTimeout));
                 }
@@ -924,7 +992,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Engine for Sender<S, E, N> {
 
     fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            State::SynSent | State::Transfer | State::FinSent => {
+            State::SynSent | State::Connected | State::Transfer | State::FinSent => {
                 let idle = self.last_reply_at + self.idle_timeout;
                 if self.count() == 0 || self.slot(0).state.is_pending() {
                     Some(idle)
@@ -942,7 +1010,7 @@ impl<S: Read, E: Copy + PartialEq, const N: usize> Engine for Sender<S, E, N> {
     }
 }
 
-impl<S: Read, E: Copy + PartialEq, const N: usize> Sender<S, E, N> {
+impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
     /// About two retransmission timeouts after the last reply, and never longer than the
     /// idle timeout (SPEC §6).
     fn linger_deadline(&self) -> Instant {
@@ -966,6 +1034,7 @@ mod tests {
     use std::vec::Vec;
 
     use super::*;
+    use crate::blocking::SourceSender;
     use crate::config::Timing;
     use crate::testing::{BrokenSource, datagram, next_frame};
     use crate::time::Duration;
@@ -980,13 +1049,24 @@ mod tests {
         Instant::from_millis(ms)
     }
 
-    fn sender(profile: Profile, data: &[u8]) -> Sender<&[u8], u8> {
+    /// A sender of `W` frame buffers reading `data`.
+    type Tx<'a, const W: usize = 1> = SourceSender<&'a [u8], u8, W>;
+
+    /// A sender of `W` frame buffers reading `source`.
+    fn reading<S: embedded_io::Read, const W: usize>(
+        config: SenderConfig,
+        source: S,
+    ) -> SourceSender<S, u8, W> {
+        SourceSender::new(Sender::new(config, RX, t(0)), source)
+    }
+
+    fn sender(profile: Profile, data: &[u8]) -> Tx<'_> {
         let config = SenderConfig { profile, transfer_size: Some(data.len() as u64), ..SenderConfig::new(3) };
-        Sender::new(config, data, RX, t(0))
+        reading(config, data)
     }
 
     /// Sends the SYN and answers it: returns the ISN.
-    fn connect(tx: &mut Sender<&[u8], u8>) -> u32 {
+    fn connect(tx: &mut Tx<'_>) -> u32 {
         let (syn, _, _) = next_frame(tx, t(0)).unwrap();
         let isn = syn.seq.get();
         let h = tx.handle_datagram(t(10), RX, &datagram(RISN, isn + 1, CONN, Flags::SYN | ACK, &[]));
@@ -1149,7 +1229,7 @@ mod tests {
             idle_timeout: Duration::from_secs(3),
         };
         let config = SenderConfig { timing, ..SenderConfig::new(3) };
-        let mut tx = Sender::new(config, &b""[..], RX, t(0));
+        let mut tx: SourceSender<_, u8> = reading(config, &b""[..]);
         let isn = connect(&mut tx);
         next_frame(&mut tx, t(10)).unwrap();
         tx.handle_datagram(t(11), RX, &datagram(RISN + 1, isn + 1, CONN, ACK, &[]));
@@ -1164,7 +1244,7 @@ mod tests {
     /// it with every frame acknowledged. Returns its events and whether it sent a FIN.
     fn run_with_size(data: &[u8], announced: u64) -> (Vec<SenderEvent>, bool) {
         let config = SenderConfig { transfer_size: Some(announced), ..SenderConfig::new(3) };
-        let mut tx = Sender::new(config, data, RX, t(0));
+        let mut tx: SourceSender<_, u8> = reading(config, data);
         let (syn, _, _) = next_frame(&mut tx, t(0)).unwrap();
         let mut events: Vec<SenderEvent> = tx
             .handle_datagram(t(1), RX, &datagram(RISN, syn.seq.get() + 1, CONN, Flags::SYN | ACK, &[]))
@@ -1208,7 +1288,7 @@ mod tests {
             timing: Timing { idle_timeout: Duration::from_secs(3), ..Timing::DEFAULT },
             ..SenderConfig::new(1)
         };
-        let mut tx = Sender::new(config, &b"abc"[..], RX, t(0));
+        let mut tx: SourceSender<_, u8> = reading(config, &b"abc"[..]);
         let mut now = t(0);
         let mut events = Vec::new();
         while !tx.is_done() {
@@ -1222,7 +1302,7 @@ mod tests {
 
     #[test]
     fn a_failing_source_fails_the_transfer() {
-        let mut tx = Sender::new(SenderConfig::new(1), BrokenSource, RX, t(0));
+        let mut tx: SourceSender<_, u8> = reading(SenderConfig::new(1), BrokenSource);
         let (syn, _, _) = next_frame(&mut tx, t(0)).unwrap();
         let h = tx.handle_datagram(t(1), RX, &datagram(RISN, syn.seq.get() + 1, CONN, Flags::SYN | ACK, &[]));
         assert_eq!(
@@ -1301,9 +1381,9 @@ mod tests {
 
     /// A sender with 8 frame buffers, connected with `grant` in the SYN|ACK; its third frame
     /// sent and acknowledged. Returns the sender and `A` (the next frame's seq).
-    fn windowed<'a>(data: &'a [u8], grant: &[u8], congestion: Congestion) -> (Sender<&'a [u8], u8, 8>, u32) {
+    fn windowed<'a>(data: &'a [u8], grant: &[u8], congestion: Congestion) -> (Tx<'a, 8>, u32) {
         let config = SenderConfig { congestion, ..SenderConfig::new(3) };
-        let mut tx: Sender<&[u8], u8, 8> = Sender::windowed(config, data, RX, t(0));
+        let mut tx: Tx<'_, 8> = reading(config, data);
         let (syn, payload, _) = next_frame(&mut tx, t(0)).unwrap();
         assert_eq!(payload, [2, 1, 8], "the window offer");
         let isn = syn.seq.get();
@@ -1317,14 +1397,14 @@ mod tests {
     }
 
     /// Sends what is pending; returns the seqs sent (and whether each was a DUP).
-    fn drain<const N: usize>(tx: &mut Sender<&[u8], u8, N>, now: Instant) -> Vec<(u32, bool)> {
+    fn drain<const N: usize>(tx: &mut Tx<'_, N>, now: Instant) -> Vec<(u32, bool)> {
         core::iter::from_fn(|| next_frame(tx, now)).map(|(f, _, dup)| (f.seq.get(), dup)).collect()
     }
 
     #[test]
     fn spec_vector_window_offer_and_no_offer_at_one_frame() {
         let config = SenderConfig { transfer_size: Some(1000), ..SenderConfig::new(1) };
-        let mut tx: Sender<&[u8], u8, 32> = Sender::windowed(config, &[0; 1000], RX, t(0));
+        let mut tx: Tx<'_, 32> = reading(config, &[0; 1000][..]);
         let (_, payload, _) = next_frame(&mut tx, t(0)).unwrap();
         assert_eq!(payload, [1, 8, 0xe8, 3, 0, 0, 0, 0, 0, 0, 2, 1, 0x20]);
         // Capped by the configuration; none at 1, none in the reference profile.
@@ -1334,7 +1414,7 @@ mod tests {
             (32, Profile::Reference, &[0; 512]),
         ] {
             let config = SenderConfig { window, profile, ..SenderConfig::new(1) };
-            let mut tx: Sender<&[u8], u8, 32> = Sender::windowed(config, b"x", RX, t(0));
+            let mut tx: Tx<'_, 32> = reading(config, &b"x"[..]);
             assert_eq!(next_frame(&mut tx, t(0)).unwrap().1, expected);
         }
         let mut tx = sender(Profile::Native, b"x");
@@ -1361,7 +1441,7 @@ mod tests {
 
     #[test]
     fn a_window_above_the_offer_or_not_offered_fails() {
-        let mut tx: Sender<&[u8], u8, 8> = Sender::windowed(SenderConfig::new(3), b"x", RX, t(0));
+        let mut tx: Tx<'_, 8> = reading(SenderConfig::new(3), &b"x"[..]);
         let isn = next_frame(&mut tx, t(0)).unwrap().0.seq.get();
         let h = tx.handle_datagram(t(1), RX, &datagram(RISN, isn + 1, CONN, Flags::SYN | ACK, &[2, 1, 9]));
         assert_eq!(

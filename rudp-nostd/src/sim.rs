@@ -11,6 +11,7 @@ use std::format;
 use std::string::String;
 use std::vec::Vec;
 
+use crate::blocking::{SinkReceiver, SourceSender};
 use crate::random::SplitMix64;
 use crate::{
     Commit, Congestion, DigestAlgorithm, Duration, Engine, Error, Instant, MAX_PAYLOAD, MAX_WINDOW, Profile,
@@ -248,12 +249,12 @@ const MAX_STEPS: u64 = 10_000_000;
 
 /// Runs one scenario with stop-and-wait engines (one frame buffer, no reorder slot).
 pub(crate) fn run(s: &Scenario) -> Outcome {
-    run_windowed::<1, 0>(s)
+    run_windowed::<1, 1>(s)
 }
 
 /// Runs one scenario to the end (both engines done) or panics if it hangs: a sender with `N`
-/// frame buffers, a receiver with `R` reorder slots.
-pub(crate) fn run_windowed<const N: usize, const R: usize>(s: &Scenario) -> Outcome {
+/// frame buffers, a receiver with `W` payload slots.
+pub(crate) fn run_windowed<const N: usize, const W: usize>(s: &Scenario) -> Outcome {
     let mut random = SplitMix64::new(s.seed);
     let timing = s.timing;
     let sender_config = SenderConfig {
@@ -273,13 +274,14 @@ pub(crate) fn run_windowed<const N: usize, const R: usize>(s: &Scenario) -> Outc
         accept_timeout: s.receiver_accept_timeout,
         verify_digest: s.verify_digest,
         max_window: s.max_window,
-        commit: s.commit,
     };
     // When the application commits the receiver's output (`Commit::Application`).
     let mut commit_at: Option<Instant> = None;
     let mut now = Instant::ZERO;
-    let mut sender: Sender<_, _, N> = Sender::windowed(sender_config, &s.data[..], Node::Receiver, now);
-    let mut receiver: Receiver<VecSink, Node, 4, R> = Receiver::new(receiver_config, VecSink::default(), now);
+    let mut sender: SourceSender<_, _, N> =
+        SourceSender::new(Sender::new(sender_config, Node::Receiver, now), &s.data[..]);
+    let mut receiver: SinkReceiver<VecSink, Node, W, 4> =
+        SinkReceiver::with_commit(Receiver::new(receiver_config, now), VecSink::default(), s.commit);
     let mut wire = Wire {
         link: s.link.clone(),
         random: SplitMix64::new(random.next_u64()),
@@ -398,7 +400,7 @@ pub(crate) fn run_windowed<const N: usize, const R: usize>(s: &Scenario) -> Outc
     }
     out.end = now;
     out.sender_window = sender.window();
-    out.sink = receiver.into_sink().0;
+    out.sink = receiver.into_parts().1.0;
     out
 }
 
@@ -499,13 +501,13 @@ mod tests {
 
     const SIZES: [usize; 5] = [0, 1, 511, 512, 513];
 
-    /// A windowed run also checks the grant: `min(N, R + 1)` in the native profile (1 when
+    /// A windowed run also checks the grant: `min(N, W)` in the native profile (1 when
     /// that is 1, and always in the reference profile).
-    fn run_checked<const N: usize, const R: usize>(s: &Scenario) -> Outcome {
-        let out = run_windowed::<N, R>(s);
+    fn run_checked<const N: usize, const W: usize>(s: &Scenario) -> Outcome {
+        let out = run_windowed::<N, W>(s);
         if out.receiver_finished() {
             let expected = match s.profile {
-                Profile::Native => N.min(R + 1).min(s.window as usize).min(s.max_window as usize).max(1),
+                Profile::Native => N.min(W).min(s.window as usize).min(s.max_window as usize).max(1),
                 Profile::Reference => 1,
             };
             assert_eq!(out.sender_window as usize, expected, "seed {}: sender's window", s.seed);
@@ -514,7 +516,7 @@ mod tests {
         out
     }
 
-    fn lossy_transfers<const N: usize, const R: usize>(count: u64) {
+    fn lossy_transfers<const N: usize, const W: usize>(count: u64) {
         for seed in seeds(count) {
             let mut r = SplitMix64::new(seed);
             let size = match seed % 8 {
@@ -532,7 +534,7 @@ mod tests {
                 s.commit = Commit::Application;
                 s.commit_delay = Duration::from_millis(r.next_u64() % 2000);
             }
-            let out = run_checked::<N, R>(&s);
+            let out = run_checked::<N, W>(&s);
             assert_no_false_success(&s, &out);
             assert_transfer_ok(&s, &out);
         }
@@ -540,43 +542,43 @@ mod tests {
 
     #[test]
     fn transfers_survive_loss_dup_reorder_across_1000_seeds() {
-        lossy_transfers::<1, 0>(1000);
+        lossy_transfers::<1, 1>(1000);
     }
 
     #[test]
     fn window_4_transfers_survive_loss_dup_reorder() {
-        lossy_transfers::<4, 3>(400);
+        lossy_transfers::<4, 4>(400);
     }
 
     #[test]
     fn window_32_transfers_survive_loss_dup_reorder() {
-        lossy_transfers::<32, 31>(400);
+        lossy_transfers::<32, 32>(400);
     }
 
-    fn reference_text<const N: usize, const R: usize>(count: u64) {
+    fn reference_text<const N: usize, const W: usize>(count: u64) {
         for seed in seeds(count) {
             let size = (seed as usize * 997) % (20 * 1024);
             // Text: no zero bytes, so the reference profile's zero stripping loses nothing.
             let text: Vec<u8> = data(seed, size).into_iter().map(|b| b'a' + b % 26).collect();
             let mut s = Scenario::new(seed, text, Link::lossy([0.0, 0.1, 0.2][seed as usize % 3]));
             s.profile = Profile::Reference;
-            let out = run_checked::<N, R>(&s);
+            let out = run_checked::<N, W>(&s);
             assert_transfer_ok(&s, &out);
         }
     }
 
     #[test]
     fn reference_profile_transfers_text_across_seeds() {
-        reference_text::<1, 0>(200);
+        reference_text::<1, 1>(200);
         // Windowed engines in the reference profile: no window offered, stop-and-wait.
-        reference_text::<32, 31>(50);
+        reference_text::<32, 32>(50);
     }
 
-    fn intruders<const N: usize, const R: usize>(count: u64) {
+    fn intruders<const N: usize, const W: usize>(count: u64) {
         for seed in seeds(count) {
             let mut s = Scenario::new(seed, data(seed, 20_000), Link::lossy(0.05));
             s.intruder_rate = 1.0;
-            let out = run_checked::<N, R>(&s);
+            let out = run_checked::<N, W>(&s);
             assert_no_false_success(&s, &out);
             assert_transfer_ok(&s, &out);
         }
@@ -584,19 +586,19 @@ mod tests {
 
     #[test]
     fn intruders_change_nothing() {
-        intruders::<1, 0>(200);
-        intruders::<4, 3>(100);
-        intruders::<32, 31>(100);
+        intruders::<1, 1>(200);
+        intruders::<4, 4>(100);
+        intruders::<32, 32>(100);
     }
 
-    fn dead_link<const N: usize, const R: usize>(count: u64) {
+    fn dead_link<const N: usize, const W: usize>(count: u64) {
         for seed in seeds(count) {
             // Dies after the handshake and a few data frames.
             let dead_after = 3 + seed % 10;
             let link = Link { dead_after: Some(dead_after), ..Link::PERFECT };
             let mut s = Scenario::new(seed, data(seed, 64 * 1024), link);
             s.timing = Timing::DEFAULT;
-            let out = run_windowed::<N, R>(&s);
+            let out = run_windowed::<N, W>(&s);
             assert_no_false_success(&s, &out);
             assert_eq!(out.sender_failed(), Some(Error::IdleTimeout), "seed {seed}");
             assert_eq!(out.receiver_failed(), Some(Error::IdleTimeout), "seed {seed}");
@@ -609,9 +611,9 @@ mod tests {
 
     #[test]
     fn a_dead_link_fails_both_sides_with_idle_timeout() {
-        dead_link::<1, 0>(50);
-        dead_link::<4, 3>(50);
-        dead_link::<32, 31>(50);
+        dead_link::<1, 1>(50);
+        dead_link::<4, 4>(50);
+        dead_link::<32, 32>(50);
     }
     #[test]
     fn a_link_that_never_worked_fails_sender_idle_and_receiver_accept_timeout() {
@@ -627,14 +629,14 @@ mod tests {
     }
 
     #[cfg(all(feature = "crc32c", feature = "sha256"))]
-    fn digests<const N: usize, const R: usize>(count: u64) {
+    fn digests<const N: usize, const W: usize>(count: u64) {
         for seed in seeds(count) {
             let size = [0, 1, 512, 513, 40_000][seed as usize % 5];
             let mut s =
                 Scenario::new(seed, data(seed, size), Link::lossy([0.0, 0.1, 0.3][seed as usize % 3]));
             s.digest = Some([DigestAlgorithm::Crc32c, DigestAlgorithm::Sha256][seed as usize / 5 % 2]);
             s.require_digest = true;
-            let out = run_checked::<N, R>(&s);
+            let out = run_checked::<N, W>(&s);
             assert_transfer_ok(&s, &out);
         }
     }
@@ -642,18 +644,18 @@ mod tests {
     #[cfg(all(feature = "crc32c", feature = "sha256"))]
     #[test]
     fn digests_verify_across_seeds_and_losses() {
-        digests::<1, 0>(300);
-        digests::<4, 3>(100);
-        digests::<32, 31>(100);
+        digests::<1, 1>(300);
+        digests::<4, 4>(100);
+        digests::<32, 32>(100);
     }
 
     #[cfg(all(feature = "crc32c", feature = "sha256"))]
-    fn wrong_digest<const N: usize, const R: usize>(count: u64) {
+    fn wrong_digest<const N: usize, const W: usize>(count: u64) {
         for seed in seeds(count) {
             let mut s = Scenario::new(seed, data(seed, 5000), Link::lossy([0.0, 0.2][seed as usize % 2]));
             s.digest = Some([DigestAlgorithm::Crc32c, DigestAlgorithm::Sha256][seed as usize % 2]);
             s.corrupt_digest = true;
-            let out = run_windowed::<N, R>(&s);
+            let out = run_windowed::<N, W>(&s);
             // All the bytes arrived, but the receiver must not call them good.
             assert!(out.sink == s.data, "seed {seed}");
             assert_eq!(out.receiver_failed(), Some(Error::DigestMismatch), "seed {seed}");
@@ -669,9 +671,9 @@ mod tests {
     #[cfg(all(feature = "crc32c", feature = "sha256"))]
     #[test]
     fn a_wrong_digest_fails_both_sides_and_the_close_still_completes() {
-        wrong_digest::<1, 0>(60);
-        wrong_digest::<4, 3>(30);
-        wrong_digest::<32, 31>(30);
+        wrong_digest::<1, 1>(60);
+        wrong_digest::<4, 4>(30);
+        wrong_digest::<32, 32>(30);
     }
 
     #[cfg(feature = "crc32c")]
@@ -691,9 +693,9 @@ mod tests {
         assert_transfer_ok(&s, &out);
     }
 
-    fn perfect_link<const N: usize, const R: usize>() -> Outcome {
+    fn perfect_link<const N: usize, const W: usize>() -> Outcome {
         let s = Scenario::new(3, data(3, 10 * MAX_PAYLOAD + 7), Link::PERFECT);
-        let out = run_checked::<N, R>(&s);
+        let out = run_checked::<N, W>(&s);
         assert_transfer_ok(&s, &out);
         // SYN, 11 data frames, FIN, final ACK.
         assert_eq!(out.sender_datagrams, 14);
@@ -703,13 +705,13 @@ mod tests {
     #[test]
     fn a_perfect_link_sends_each_frame_once() {
         // SYN|ACK, 11 ACKs, FIN|ACK.
-        assert_eq!(perfect_link::<1, 0>().receiver_datagrams, 13);
+        assert_eq!(perfect_link::<1, 1>().receiver_datagrams, 13);
         // A window offered to a receiver that grants none: stop-and-wait exactly.
-        assert_eq!(perfect_link::<32, 0>().receiver_datagrams, 13);
+        assert_eq!(perfect_link::<32, 1>().receiver_datagrams, 13);
         // Windows: frames that arrive together may share an ACK.
-        for out in [perfect_link::<4, 3>(), perfect_link::<32, 31>()] {
+        for out in [perfect_link::<4, 4>(), perfect_link::<32, 32>()] {
             assert!(out.receiver_datagrams <= 13);
-            assert!(out.finished_at < perfect_link::<1, 0>().finished_at, "a window is faster");
+            assert!(out.finished_at < perfect_link::<1, 1>().finished_at, "a window is faster");
         }
     }
 
@@ -717,7 +719,7 @@ mod tests {
     fn a_window_offered_to_a_receiver_that_grants_none_is_stop_and_wait() {
         for seed in seeds(100) {
             let s = Scenario::new(seed, data(seed, 30_000), Link::lossy([0.0, 0.1, 0.3][seed as usize % 3]));
-            let out = run_checked::<32, 0>(&s);
+            let out = run_checked::<32, 1>(&s);
             assert_eq!(out.sender_window, 1);
             assert_transfer_ok(&s, &out);
             // The same run as two stop-and-wait engines, datagram for datagram.
@@ -733,10 +735,10 @@ mod tests {
         for seed in seeds(6) {
             let loss = [0.0, 0.02, 0.1][seed as usize % 3];
             let s = Scenario::new(seed, data(seed, size), Link::lossy(loss));
-            let out = run_checked::<32, 31>(&s);
+            let out = run_checked::<32, 32>(&s);
             assert_transfer_ok(&s, &out);
             let s4 = Scenario::new(seed, data(seed, size), Link::lossy(loss));
-            assert_transfer_ok(&s4, &run_checked::<4, 3>(&s4));
+            assert_transfer_ok(&s4, &run_checked::<4, 4>(&s4));
         }
     }
 
@@ -748,7 +750,7 @@ mod tests {
             let start = 5 + seed % 20;
             let link = Link { burst: Some(start..start + w + seed % 3), ..Link::PERFECT };
             let s = Scenario::new(seed, data(seed, 100 * MAX_PAYLOAD + 99), link);
-            let out = if w == 4 { run_checked::<4, 3>(&s) } else { run_checked::<32, 31>(&s) };
+            let out = if w == 4 { run_checked::<4, 4>(&s) } else { run_checked::<32, 32>(&s) };
             assert_transfer_ok(&s, &out);
             // Every frame lost once is sent again about once.
             let frames = 104;
@@ -760,14 +762,14 @@ mod tests {
     fn windows_are_faster_on_a_long_path() {
         let link = Link { delay: Duration::from_millis(20), ..Link::PERFECT };
         let s = Scenario::new(7, data(7, 200 * MAX_PAYLOAD), link);
-        let one = run_checked::<1, 0>(&s).finished_at.unwrap();
-        let four = run_checked::<4, 3>(&s).finished_at.unwrap();
-        let many = run_checked::<32, 31>(&s).finished_at.unwrap();
+        let one = run_checked::<1, 1>(&s).finished_at.unwrap();
+        let four = run_checked::<4, 4>(&s).finished_at.unwrap();
+        let many = run_checked::<32, 32>(&s).finished_at.unwrap();
         std::eprintln!("200 frames, 40 ms RTT: window 1 {one:?}, 4 {four:?}, 32 {many:?}");
         assert!(four < one && many < four, "{one:?} {four:?} {many:?}");
         let mut fixed = s.clone();
         fixed.congestion = Congestion::Fixed;
-        let fixed = run_checked::<32, 31>(&fixed).finished_at.unwrap();
+        let fixed = run_checked::<32, 32>(&fixed).finished_at.unwrap();
         assert!(fixed <= many, "{fixed:?} {many:?}");
     }
 }

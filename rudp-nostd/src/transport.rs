@@ -23,8 +23,7 @@
 //!     }
 //! }
 //!
-//! let mut out = [0u8; 64];
-//! let mut receiver: Receiver<&mut [u8], u8> = Receiver::new(ReceiverConfig::new(7), &mut out[..], Instant::ZERO);
+//! let mut receiver: Receiver<u8> = Receiver::new(ReceiverConfig::new(7), Instant::ZERO);
 //! let mut lines = 0;
 //! let next = transport::poll(&mut receiver, &mut Silent, Instant::ZERO, |report| {
 //!     if let Report::Trace(trace) = report {
@@ -206,13 +205,14 @@ mod tests {
 
     #[test]
     fn syns_from_several_endpoints_in_one_batch_each_get_their_syn_ack() {
+        use crate::blocking::SinkReceiver;
         use crate::frame::{self, Flags};
         use crate::sim::VecSink;
         use crate::testing::datagram;
         use crate::{Receiver, ReceiverConfig};
 
-        let mut rx: Receiver<VecSink, u8> =
-            Receiver::new(ReceiverConfig::new(9), VecSink::default(), Instant::ZERO);
+        let mut rx =
+            SinkReceiver::new(Receiver::<u8>::new(ReceiverConfig::new(9), Instant::ZERO), VecSink::default());
         let mut net = Queue::default();
         // Three endpoints' SYNs, and a repeat of the first, all read before anything is sent.
         for (from, isn) in [(1u8, 100u32), (2, 200), (3, 300), (1, 100)] {
@@ -234,14 +234,15 @@ mod tests {
 
     #[test]
     fn a_stop_and_wait_receiver_answers_a_batch_with_a_duplicate_with_one_ack() {
+        use crate::blocking::SinkReceiver;
         use crate::frame::{self, Flags};
         use crate::sim::VecSink;
         use crate::testing::datagram;
         use crate::{Receiver, ReceiverConfig};
 
         const ISN: u32 = 5000;
-        let mut rx: Receiver<VecSink, u8> =
-            Receiver::new(ReceiverConfig::new(9), VecSink::default(), Instant::ZERO);
+        let mut rx =
+            SinkReceiver::new(Receiver::<u8>::new(ReceiverConfig::new(9), Instant::ZERO), VecSink::default());
         let mut net = Queue::default();
         net.inbox.push_back((1, datagram(ISN, 0, 0, Flags::SYN, &[])));
         poll(&mut rx, &mut net, Instant::ZERO, |_| {}).unwrap();
@@ -276,8 +277,7 @@ mod tests {
 
     #[test]
     fn poll_flushes_the_transport_after_the_last_datagram_it_queued() {
-        let data = [7u8; 100];
-        let mut sender = Sender::new(SenderConfig::new(1), &data[..], (), Instant::ZERO);
+        let mut sender: Sender<()> = Sender::new(SenderConfig::new(1), (), Instant::ZERO);
         let mut transport = Recorder::default();
         poll(&mut sender, &mut transport, Instant::ZERO, |_| {}).unwrap();
         // The SYN is queued, then flushed; nothing is left queued when `poll` returns.
