@@ -1,13 +1,13 @@
 //! The frame targets: `decode_frame` checks the decoder against SPEC §1's (written out in
 //! [`spec`]), `frame_roundtrip` checks the emitter's layout and the roundtrip.
 
-use rudp_nostd::frame::{self, Flags, Frame, Packet, Repr};
-use rudp_nostd::trace::{DropReason, Trace};
+use rudp_nostd::wire::{self, Flags, Frame, Packet, Repr};
+use rudp_nostd::{DropReason, Trace};
 
 use super::input::Cursor;
 use super::spec::{self, header_fields, raw_frame, seq_of, spec_decode, spec_fields};
 
-/// Any bytes: `frame::decode` gives exactly what SPEC §1 says (the same frame, or the same
+/// Any bytes: `wire::decode` gives exactly what SPEC §1 says (the same frame, or the same
 /// error variant with the same value, checked in the SPEC's order), never reads past the
 /// slice (it would panic), and a frame that decodes re-emits to exactly the same bytes. The
 /// `Packet` view agrees, and the trace line of a drop is SPEC §8's.
@@ -18,7 +18,7 @@ pub fn decode_frame(data: &[u8]) {
         "the crate's constants are not SPEC §1's"
     );
     let expected = spec_decode(data);
-    let decoded = frame::decode(data);
+    let decoded = wire::decode(data);
     assert_eq!(decoded.map(|f| f.repr), expected, "decode disagrees with SPEC §1 on {data:02x?}");
 
     match Packet::new_checked(data) {
@@ -80,7 +80,7 @@ pub fn frame_roundtrip(data: &[u8]) {
     assert_eq!(header[..], buf[..spec::HEADER_LEN]);
 
     let Frame { repr: decoded, payload: decoded_payload } =
-        frame::decode(&buf[..len]).expect("an emitted valid header decodes");
+        wire::decode(&buf[..len]).expect("an emitted valid header decodes");
     assert_eq!(decoded, repr);
     assert_eq!(decoded_payload, payload);
 

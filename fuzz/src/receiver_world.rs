@@ -2,8 +2,9 @@
 //! ([`Script`]) and junk, checked at every step against the harness's own model of SPEC
 //! §3-§5 and §10.1; and its input format ([`rx_op`], [`rx_setup`]).
 
-use rudp_nostd::frame::{self, Frame, Repr};
-use rudp_nostd::trace::{Direction, DropReason};
+use rudp_nostd::blocking::SinkReceiver;
+use rudp_nostd::wire::{self, Frame, Repr};
+use rudp_nostd::{Direction, DropReason};
 use rudp_nostd::{
     Duration, Engine, Error, Instant, Profile, Receiver, ReceiverConfig, ReceiverEvent, SeqNum,
 };
@@ -93,8 +94,10 @@ struct RxConnection {
 
 /// The receiver under test, the script that drives it, and the harness's model of what the
 /// receiver must have done so far.
-struct RxWorld<'s, const R: usize> {
-    rx: Receiver<&'s mut [u8], Endpoint, 4, R>,
+struct RxWorld<'s, const W: usize> {
+    rx: SinkReceiver<&'s mut [u8], Endpoint, W, 4>,
+    /// The last delivery did not fit in the sink: a sink failure must follow.
+    sink_overflow: bool,
     /// The frames above `rcv_nxt` that the receiver must hold (SPEC §10.1), by `seq`: those
     /// in the window, from the peer, with a payload; the first copy of each.
     held: Vec<(SeqNum, Vec<u8>)>,
@@ -159,24 +162,24 @@ pub fn receiver(data: &[u8]) -> Outcome {
     // The script's offer: bits 6-7.
     let offer = [64, 2, 4, 1][usize::from(setup >> 6)];
     match (setup >> rx_setup::WINDOW_SHIFT) & 3 {
-        0 => receiver_with::<0>(data, None),
-        1 => receiver_with::<3>(data, Some(offer)),
-        2 => receiver_with::<31>(data, Some(offer)),
+        0 => receiver_with::<1>(data, None),
+        1 => receiver_with::<4>(data, Some(offer)),
+        2 => receiver_with::<32>(data, Some(offer)),
         // A stop-and-wait receiver asked for a window: it grants none.
-        _ => receiver_with::<0>(data, Some(offer)),
+        _ => receiver_with::<1>(data, Some(offer)),
     }
 }
 
-/// [`receiver`] with `R` reorder slots; `offer`: the script's window offer.
-fn receiver_with<const R: usize>(data: &[u8], offer: Option<u8>) -> Outcome {
-    // Memory is fixed (SPEC §10.1): `R` payload slots on top of the stop-and-wait receiver.
-    let size = size_of::<Receiver<&mut [u8], Endpoint, 4, R>>();
-    let base = size_of::<Receiver<&mut [u8], Endpoint, 4, 0>>();
-    assert!(size <= base + R * (spec::MAX_PAYLOAD + 8), "{size} bytes for {R} reorder slots");
+/// [`receiver`] with `W` payload slots; `offer`: the script's window offer.
+fn receiver_with<const W: usize>(data: &[u8], offer: Option<u8>) -> Outcome {
+    // Memory is fixed (SPEC §10.1): `W - 1` payload slots more than the stop-and-wait receiver.
+    let size = size_of::<Receiver<Endpoint, W, 4>>();
+    let base = size_of::<Receiver<Endpoint, 1, 4>>();
+    assert!(size <= base + (W - 1) * (spec::MAX_PAYLOAD + 8), "{size} bytes for {W} payload slots");
     let mut input = Cursor::new(data);
     let setup = input.u8();
     let profile = if setup & rx_setup::REFERENCE != 0 { Profile::Reference } else { Profile::Native };
-    let max_len = if R >= 31 { 4 * MAX_PATTERN } else { MAX_PATTERN };
+    let max_len = if W >= 32 { 4 * MAX_PATTERN } else { MAX_PATTERN };
     let len = usize::from(input.u16()) % (max_len + 1);
     let isn = seq_of(input.u32());
     let seed = u64::from(input.u16());
@@ -192,8 +195,9 @@ fn receiver_with<const R: usize>(data: &[u8], offer: Option<u8>) -> Outcome {
 
     let mut out = vec![0u8; capacity];
     let config = ReceiverConfig { profile, ..ReceiverConfig::new(seed) };
-    let mut world: RxWorld<R> = RxWorld {
-        rx: Receiver::new(config, &mut out[..], Instant::ZERO),
+    let mut world: RxWorld<W> = RxWorld {
+        rx: SinkReceiver::new(Receiver::new(config, Instant::ZERO), &mut out[..]),
+        sink_overflow: false,
         profile,
         idle: config.idle_timeout,
         now: Instant::ZERO,
@@ -239,13 +243,13 @@ fn receiver_with<const R: usize>(data: &[u8], offer: Option<u8>) -> Outcome {
     }
 
     let RxWorld { rx, written, outcome, .. } = world;
-    let left = rx.into_sink().len();
+    let left = rx.into_parts().1.len();
     assert_eq!(capacity - left, written.len(), "the sink took other than what was delivered");
     assert_eq!(&out[..written.len()], &written[..], "the sink holds other bytes than those delivered");
     outcome
 }
 
-impl<const R: usize> RxWorld<'_, R> {
+impl<const W: usize> RxWorld<'_, W> {
     /// A frame from `op`'s endpoint with fields near the connection's, so that the checks
     /// on peer, conn and seq are reached by random input too.
     fn forge(&self, input: &mut Cursor) -> Vec<u8> {
@@ -301,7 +305,7 @@ impl<const R: usize> RxWorld<'_, R> {
 
     /// The receiver takes `datagram` from `from`; everything it did is checked.
     fn deliver(&mut self, from: Endpoint, datagram: &[u8], from_script: bool, reply_lost: bool) {
-        let decoded = frame::decode(datagram);
+        let decoded = wire::decode(datagram);
         if from == PEER && !from_script && decoded.is_ok() {
             self.clean = false;
         }
@@ -355,10 +359,7 @@ impl<const R: usize> RxWorld<'_, R> {
 
         let reply = self.rx.poll_transmit(self.now).map(|t| {
             assert_eq!(t.trace.direction, Direction::Send);
-            assert_eq!(
-                Ok(t.trace.header.expect("replies decode")),
-                frame::decode(t.datagram).map(|f| f.repr)
-            );
+            assert_eq!(Ok(t.trace.header.expect("replies decode")), wire::decode(t.datagram).map(|f| f.repr));
             (t.to, t.datagram.to_vec())
         });
         assert!(self.rx.poll_transmit(self.now).is_none(), "more than one answer to one datagram");
@@ -443,13 +444,20 @@ impl<const R: usize> RxWorld<'_, R> {
                 let chunks = Self::release(&mut self.held, c, data);
                 let chunk = chunks.concat();
                 assert_eq!(usize::from(bytes), chunk.len(), "delivered other than the frame's payload");
-                self.written.extend_from_slice(&chunk);
+                // The adapter writes it to the sink at once, as far as the sink has room; a
+                // sink that fills up fails the transfer in the same call.
+                let fit = chunk.len().min(room - *written_now);
+                self.written.extend_from_slice(&chunk[..fit]);
+                *written_now += fit;
+                if fit < chunk.len() {
+                    self.sink_overflow = true;
+                    return false;
+                }
                 c.rcv_nxt = seq_plus(c.rcv_nxt, chunk.len() as i64);
                 c.received += chunk.len() as u64;
                 if let Some(size) = c.size {
                     assert!(c.received <= size, "data delivered past the announced size");
                 }
-                *written_now += chunk.len();
                 if self.clean && c.peer == PEER {
                     assert!(
                         self.script.data.starts_with(&self.written),
@@ -492,22 +500,8 @@ impl<const R: usize> RxWorld<'_, R> {
             ReceiverEvent::Failed(Error::Sink(_)) => {
                 let c = self.conn.expect("a sink failure without a connection");
                 in_order(&c);
-                // With a window, the in-order frame and the held frames that follow it are
-                // written one by one (each whole or not at all) until one does not fit.
-                let chunks = Self::release(&mut self.held, &c, data);
-                let mut fit = 0;
-                let mut fits = true;
-                for chunk in &chunks {
-                    if fit + chunk.len() > room {
-                        fits = false;
-                        break;
-                    }
-                    fit += chunk.len();
-                    self.written.extend_from_slice(chunk);
-                }
-                assert!(!fits, "a sink failure with room for the data");
-                assert!(fit == 0 || c.window >= 2, "a sink failure after writing");
-                *written_now += fit;
+                // Only after data that did not fit (the delivery before it in this call).
+                assert!(self.sink_overflow, "a sink failure with room for the data");
                 self.done = true;
                 false
             }
@@ -597,7 +591,7 @@ impl<const R: usize> RxWorld<'_, R> {
     ) {
         assert!(!self.done, "an answer after the end");
         assert_eq!(to, from, "an answer to another endpoint than the datagram's");
-        let answer = frame::decode(reply).expect("answers decode");
+        let answer = wire::decode(reply).expect("answers decode");
         let repr = answer.repr;
         let flags = repr.flags.bits();
         if from_script && self.script.offer.is_none() {
@@ -614,22 +608,22 @@ impl<const R: usize> RxWorld<'_, R> {
                     "a new SYN|ACK after the handshake"
                 );
             }
-            // A window grant (SPEC §10.1): only from reorder slots, at most R + 1.
+            // A window grant (SPEC §10.1): only with payload slots for it, at most W.
             let window = match option_value(answer.payload, 2) {
                 None => 1,
                 Some(&[w]) => {
                     assert!(
-                        R > 0 && self.profile == Profile::Native,
+                        W > 1 && self.profile == Profile::Native,
                         "a window granted without reorder slots"
                     );
-                    assert!((2..=(R + 1).min(64)).contains(&usize::from(w)), "a grant of {w} frames");
+                    assert!((2..=W.min(64)).contains(&usize::from(w)), "a grant of {w} frames");
                     usize::from(w)
                 }
                 Some(other) => panic!("a window option of {} bytes", other.len()),
             };
             if from_script && self.clean && self.script.offer.is_some() {
                 let granted = match (self.profile, self.script.offer) {
-                    (Profile::Native, Some(offer)) if R > 0 => usize::from(offer).min(R + 1),
+                    (Profile::Native, Some(offer)) if W > 1 => usize::from(offer).min(W),
                     _ => 1,
                 };
                 let want = if granted >= 2 { vec![2, 1, granted as u8] } else { Vec::new() };

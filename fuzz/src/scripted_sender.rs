@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use rudp_nostd::frame::{self, Flags, Frame, Repr};
+use rudp_nostd::wire::{self, Flags, Frame, Repr};
 use rudp_nostd::{Profile, SeqNum};
 
 use super::spec::{self, frame_bytes, option_value, seq_plus};
@@ -189,7 +189,7 @@ impl Script {
 
     /// A datagram from the receiver.
     pub(crate) fn on_reply(&mut self, datagram: &[u8]) {
-        let Ok(Frame { repr, .. }) = frame::decode(datagram) else { return };
+        let Ok(Frame { repr, .. }) = wire::decode(datagram) else { return };
         let flags = repr.flags.bits();
         match self.stage {
             Stage::Syn

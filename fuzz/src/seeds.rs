@@ -3,6 +3,7 @@
 //! complete, lose, duplicate, time out and inject. The replay test writes the files and
 //! checks that each seed reaches what it is for.
 
+use rudp_nostd::blocking::{SinkReceiver, SourceSender};
 use rudp_nostd::{Engine, Instant, Profile, Receiver, ReceiverConfig, Sender, SenderConfig};
 
 use super::Outcome;
@@ -52,8 +53,8 @@ fn real_transfer(
     let mut out = vec![0u8; len];
     let tx_config = SenderConfig { profile, ..SenderConfig::new(sender_seed) };
     let rx_config = ReceiverConfig { profile, ..ReceiverConfig::new(receiver_seed) };
-    let mut tx: Sender<&[u8], Endpoint> = Sender::new(tx_config, &data[..], PEER, Instant::ZERO);
-    let mut rx: Receiver<&mut [u8], Endpoint> = Receiver::new(rx_config, &mut out[..], Instant::ZERO);
+    let mut tx = SourceSender::new(Sender::<Endpoint>::new(tx_config, PEER, Instant::ZERO), &data[..]);
+    let mut rx = SinkReceiver::new(Receiver::<Endpoint>::new(rx_config, Instant::ZERO), &mut out[..]);
     let (mut from_tx, mut from_rx) = (Vec::new(), Vec::new());
     let mut now = Instant::ZERO;
     // Bounded: a lossless transfer of at most MAX_PATTERN bytes takes a few dozen rounds.

@@ -4,8 +4,9 @@
 
 use std::collections::VecDeque;
 
-use rudp_nostd::frame::{self, Flags, Frame, Repr};
-use rudp_nostd::trace::{Direction, DropReason};
+use rudp_nostd::blocking::SourceSender;
+use rudp_nostd::wire::{self, Flags, Frame, Repr};
+use rudp_nostd::{Direction, DropReason};
 use rudp_nostd::{Duration, Engine, Error, Instant, Profile, Sender, SenderConfig, SenderEvent, SeqNum};
 
 use super::Outcome;
@@ -81,7 +82,7 @@ struct Sent {
 /// The sender under test, the harness's receiver that answers it, and the harness's model
 /// of what the sender must have done so far.
 struct TxWorld<'s, const N: usize> {
-    tx: Sender<&'s [u8], Endpoint, N>,
+    tx: SourceSender<&'s [u8], Endpoint, N>,
     /// The window offered in the SYN, if any.
     offer: Option<u8>,
     /// The payload of the SYN|ACK the harness's receiver answers with.
@@ -184,8 +185,8 @@ pub fn sender(data: &[u8]) -> Outcome {
 /// [`sender`] with `N` frame buffers and `window` in the sender's config.
 fn sender_with<const N: usize>(data: &[u8], window: u8) -> Outcome {
     // Memory is fixed (SPEC §10.1): `N` frame buffers in all.
-    let size = size_of::<Sender<&[u8], Endpoint, N>>();
-    let base = size_of::<Sender<&[u8], Endpoint, 1>>();
+    let size = size_of::<Sender<Endpoint, N>>();
+    let base = size_of::<Sender<Endpoint, 1>>();
     assert!(size <= base + (N - 1) * (spec::MAX_FRAME + 16), "{size} bytes for {N} frame buffers");
     let mut input = Cursor::new(data);
     let setup = input.u8();
@@ -218,7 +219,7 @@ fn sender_with<const N: usize>(data: &[u8], window: u8) -> Outcome {
         (Some(offer), _) => (vec![2, 5, offer], 1),
     };
     let mut world: TxWorld<N> = TxWorld {
-        tx: Sender::windowed(config, &pattern[..], PEER, Instant::ZERO),
+        tx: SourceSender::new(Sender::new(config, PEER, Instant::ZERO), &pattern[..]),
         offer,
         grant,
         window: 1,
@@ -401,11 +402,11 @@ impl<const N: usize> TxWorld<'_, N> {
             let (answer, take) = self.window_answer(usize::from((op >> 3) & 7));
             let from = if op & tx_op::WRONG_PEER != 0 { 1 + (op >> 3) % (ENDPOINTS - 1) } else { PEER };
             let advances =
-                from == PEER && frame::decode(&answer).is_ok_and(|f| self.offset_of(f.repr.ack) > self.acked);
+                from == PEER && wire::decode(&answer).is_ok_and(|f| self.offset_of(f.repr.ack) > self.acked);
             if from == PEER {
                 self.got.extend(take);
             }
-            let ack = frame::decode(&answer).map_or(0, |f| self.offset_of(f.repr.ack));
+            let ack = wire::decode(&answer).map_or(0, |f| self.offset_of(f.repr.ack));
             let (events, _) = self.deliver(from, &answer);
             if from == PEER {
                 self.peer_acked = self.peer_acked.max(ack);
@@ -527,7 +528,7 @@ impl<const N: usize> TxWorld<'_, N> {
     /// many repeated frames it sent.
     fn deliver(&mut self, from: Endpoint, datagram: &[u8]) -> (Vec<SenderEvent>, usize) {
         push_history(&mut self.answers, from, datagram);
-        let decoded = frame::decode(datagram);
+        let decoded = wire::decode(datagram);
         if let Ok(f) = decoded
             && self.open
             && from == PEER
@@ -674,7 +675,7 @@ impl<const N: usize> TxWorld<'_, N> {
             assert_eq!(t.trace.direction, Direction::Send);
             let bytes = t.datagram.to_vec();
             let dup = t.trace.dup;
-            let frame = frame::decode(&bytes).expect("the sender sends frames that decode");
+            let frame = wire::decode(&bytes).expect("the sender sends frames that decode");
             assert_eq!(t.trace.header, Ok(frame.repr));
             if self.profile == Profile::Reference {
                 assert_eq!(bytes.len(), spec::MAX_FRAME, "a reference frame not padded to 524 bytes");

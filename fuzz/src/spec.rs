@@ -4,7 +4,7 @@
 //! lists, the reference receiver's trailing zeros (SPEC §7) and SPEC §8's trace fields.
 
 use rudp_nostd::SeqNum;
-use rudp_nostd::frame::{DecodeError, Flags, Repr};
+use rudp_nostd::wire::{DecodeError, Flags, Repr};
 
 /// Bytes in a header.
 pub const HEADER_LEN: usize = 12;

@@ -7,6 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use rudp_nostd::blocking::{SinkReceiver, SourceSender};
 use rudp_nostd::frame::{self, Flags, MAX_FRAME, MAX_PAYLOAD, Repr};
 use rudp_nostd::{Engine, Instant, Receiver, ReceiverConfig, Sender, SenderConfig, SeqNum};
 
@@ -32,22 +33,21 @@ fn pump(sender: &mut impl Engine<Endpoint = u8>, receiver: &mut impl Engine<Endp
 /// Runs one stop-and-wait transfer of `data` into `out`; returns the bytes written.
 fn transfer(data: &[u8], out: &mut [u8]) -> usize {
     let capacity = out.len();
-    let mut sender = Sender::new(SenderConfig::new(1), data, 1u8, Instant::ZERO);
-    let mut receiver: Receiver<&mut [u8], u8> = Receiver::new(ReceiverConfig::new(2), out, Instant::ZERO);
+    let mut sender = SourceSender::new(Sender::<u8>::new(SenderConfig::new(1), 1u8, Instant::ZERO), data);
+    let mut receiver = SinkReceiver::new(Receiver::<u8>::new(ReceiverConfig::new(2), Instant::ZERO), out);
     pump(&mut sender, &mut receiver);
     assert!(sender.has_succeeded() && receiver.has_succeeded());
-    capacity - receiver.into_sink().len()
+    capacity - receiver.into_parts().1.len()
 }
 
-/// The same with a 32-frame window (sender N = 32, receiver 31 reorder slots).
+/// The same with a 32-frame window (32 frame buffers and 32 payload slots).
 fn transfer_window32(data: &[u8], out: &mut [u8]) -> usize {
     let capacity = out.len();
-    let mut sender: Sender<&[u8], u8, 32> = Sender::windowed(SenderConfig::new(1), data, 1u8, Instant::ZERO);
-    let mut receiver: Receiver<&mut [u8], u8, 4, 31> =
-        Receiver::new(ReceiverConfig::new(2), out, Instant::ZERO);
+    let mut sender = SourceSender::new(Sender::<u8, 32>::new(SenderConfig::new(1), 1u8, Instant::ZERO), data);
+    let mut receiver = SinkReceiver::new(Receiver::<u8, 32>::new(ReceiverConfig::new(2), Instant::ZERO), out);
     pump(&mut sender, &mut receiver);
     assert!(sender.has_succeeded() && receiver.has_succeeded() && sender.window() == 32);
-    capacity - receiver.into_sink().len()
+    capacity - receiver.into_parts().1.len()
 }
 
 fn codec(c: &mut Criterion) {

@@ -15,8 +15,8 @@
 //!
 //! let data = b"hello, rudp".repeat(100);
 //! let mut out = [0u8; 2048];
-//! let mut sender = SourceSender::new(Sender::new(SenderConfig::new(1), "rx", Instant::ZERO), &data[..]);
-//! let mut receiver = SinkReceiver::new(Receiver::new(ReceiverConfig::new(2), Instant::ZERO), &mut out[..]);
+//! let mut sender = SourceSender::new(Sender::<&str>::new(SenderConfig::new(1), "rx", Instant::ZERO), &data[..]);
+//! let mut receiver = SinkReceiver::new(Receiver::<&str>::new(ReceiverConfig::new(2), Instant::ZERO), &mut out[..]);
 //! let mut now = Instant::ZERO;
 //! loop {
 //!     // Every datagram arrives at once: hand each transmit straight to the other side.

@@ -2,7 +2,7 @@
 //! header [`Repr`], in the smoltcp way.
 //!
 //! ```
-//! use rudp_nostd::frame::{self, Flags, Repr, MAX_FRAME};
+//! use rudp_nostd::wire::{self, Flags, Repr, MAX_FRAME};
 //! use rudp_nostd::SeqNum;
 //!
 //! let repr = Repr {
@@ -13,7 +13,7 @@
 //! };
 //! let mut buf = [0u8; MAX_FRAME];
 //! let len = repr.emit_with_payload(&mut buf, b"hello").unwrap();
-//! let decoded = frame::decode(&buf[..len]).unwrap();
+//! let decoded = wire::decode(&buf[..len]).unwrap();
 //! assert_eq!(decoded.repr, repr);
 //! assert_eq!(decoded.payload, b"hello");
 //! ```

@@ -2,55 +2,70 @@
 //!
 //! A reliable, TCP-like file transfer over UDP, small enough for a microcontroller: 524-byte
 //! frames (a 12-byte header and up to 512 payload bytes), a SYN / SYN|ACK / ACK handshake,
-//! stop-and-wait data transfer with RFC 6298 retransmission timers, and a FIN teardown. The
-//! wire protocol is the project's `SPEC.md`; a *reference* profile interoperates with the
+//! a data transfer with RFC 6298 retransmission timers (stop-and-wait, or a window of frames
+//! with selective acknowledgements), and a FIN teardown. The wire protocol is described in
+//! `PROTOCOL.md` at the root of the repository; a *reference* profile interoperates with the
 //! original Python tools it comes from.
 //!
-//! Stop-and-wait is the default. A sender built with `N` frame buffers
-//! ([`Sender::windowed`]) offers a window of `N` frames, and a receiver built with `R`
-//! reorder slots grants up to `R + 1` (SPEC §10.1): then up to that many frames are in flight,
-//! acknowledged cumulatively with selective-ack bitmaps, with fast retransmission and a
-//! congestion window ([`Congestion`]). Memory stays fixed and compile-time: `N` frame buffers
-//! of 524 bytes, `R` slots of 512 bytes; `N = 1`, `R = 0` is the stop-and-wait engine at no
-//! extra cost.
+//! Stop-and-wait is the default. Engines built for `W` frames ([`Sender<E, W>`],
+//! [`Receiver<E, W>`]) offer and grant a window of up to `W` frames: then up to that many frames
+//! are in flight, acknowledged cumulatively with selective-ack bitmaps, with fast
+//! retransmission and a congestion window ([`Congestion`]). Memory stays fixed and
+//! compile-time: `W` frame buffers of 524 bytes in the sender, `W` payload slots of 512 bytes
+//! in the receiver.
 //!
 //! ## Guarantees
 //!
 //! - `#![no_std]`, no `alloc`, `#![forbid(unsafe_code)]`: every buffer is a fixed array
 //!   inside the engine; memory is known at compile time. CI links the engines into a
 //!   bare-metal `thumbv7em-none-eabihf` binary that has no allocator.
-//! - No panic on any input: every datagram from the network goes through [`frame::decode`],
+//! - No panic on any input: every datagram from the network goes through [`wire::decode`],
 //!   which returns a typed error for anything that is not a frame, and the engines drop (and
 //!   trace) every frame that does not fit their state.
-//! - Sans-IO: the [`Sender`] and [`Receiver`] never touch a socket or a clock. A driver feeds
-//!   them datagrams and `now`, and sends what they hand out ([`Engine`]); the
-//!   [`transport`] module has a small driver for any [`Transport`].
+//! - Sans-IO, for the application's data too: the [`Sender`] and [`Receiver`] never touch a
+//!   socket, a clock, a file or a flash. A driver feeds them datagrams and `now`, and sends
+//!   what they hand out ([`Engine`]; the [`transport`] module has a small driver for any
+//!   [`Transport`]); the application writes its data into the sender's frame buffers
+//!   ([`Sender::write_buf`]) and takes what arrived from the receiver
+//!   ([`Receiver::readable`]), which acknowledges only what was taken. [`blocking`] wraps
+//!   both around `embedded_io` sources and sinks, [`asynch`] around async ones.
 //! - Deterministic: randomness comes from a caller-supplied seed.
 //! - MSRV: Rust 1.88.
 //!
 //! ## Example: a transfer through an in-memory link
 //!
 //! ```
-//! use rudp_nostd::{Engine, Instant, Receiver, ReceiverConfig, Sender, SenderConfig};
+//! use rudp_nostd::{Engine, Instant, Receiver, ReceiverConfig, Sender, SenderConfig, SenderEvent, ReceiverEvent};
 //!
 //! let data = b"hello, rudp".repeat(100);
-//! let mut out = [0u8; 2048];
-//! let mut sender = Sender::new(SenderConfig::new(1), &data[..], "rx", Instant::ZERO);
-//! let mut receiver: Receiver<&mut [u8], &str> = Receiver::new(ReceiverConfig::new(2), &mut out[..], Instant::ZERO);
+//! let mut sender: Sender<&str> = Sender::new(SenderConfig::new(1), "rx", Instant::ZERO);
+//! let mut receiver: Receiver<&str> = Receiver::new(ReceiverConfig::new(2), Instant::ZERO);
+//! let (mut written, mut out) = (0, Vec::new());
 //! let mut now = Instant::ZERO;
-//! loop {
+//! while !(sender.is_done() && receiver.is_done()) {
+//!     // The application gives the sender what it has room for, and says when the data ends.
+//!     written += sender.write(&data[written..]);
+//!     if written == data.len() {
+//!         sender.finish();
+//!     }
 //!     // Every datagram arrives at once: hand each transmit straight to the other side.
 //!     let mut sent = false;
 //!     while let Some(t) = sender.poll_transmit(now) {
-//!         receiver.handle_datagram(now, "tx", t.datagram);
+//!         for event in receiver.handle_datagram(now, "tx", t.datagram).events {
+//!             if event == ReceiverEvent::Finished {
+//!                 // All data is in: make it durable, then let the FIN be answered.
+//!                 receiver.committed(now);
+//!             }
+//!         }
 //!         sent = true;
 //!     }
+//!     // The application takes what arrived; only then is it acknowledged.
+//!     let mut buf = [0u8; 512];
+//!     let n = receiver.read(&mut buf);
+//!     out.extend_from_slice(&buf[..n]);
 //!     while let Some(t) = receiver.poll_transmit(now) {
 //!         sender.handle_datagram(now, "rx", t.datagram);
 //!         sent = true;
-//!     }
-//!     if sender.is_done() && receiver.is_done() {
-//!         break;
 //!     }
 //!     if !sent {
 //!         // Nothing to send: let time pass to the next timer (the sender's linger).
@@ -60,8 +75,7 @@
 //!     }
 //! }
 //! assert!(sender.has_succeeded() && receiver.has_succeeded());
-//! let left = receiver.into_sink().len();
-//! assert_eq!(&out[..out.len() - left], &data[..]);
+//! assert_eq!(out, data);
 //! ```
 //!
 //! ## Features
@@ -78,24 +92,38 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+#[cfg(feature = "async")]
+pub mod asynch;
 pub mod blocking;
-pub mod config;
-pub mod digest;
-pub mod engine;
-pub mod error;
-pub mod frame;
-pub mod options;
+mod config;
+mod digest;
+mod engine;
+mod error;
+mod frame;
+mod options;
 pub mod random;
-pub mod receiver;
-pub mod rto;
-pub mod sender;
-pub mod seq;
+mod receiver;
+mod rto;
+mod sender;
+mod seq;
 #[cfg(feature = "smoltcp")]
 pub mod smoltcp_transport;
-pub mod time;
-pub mod trace;
+mod time;
+mod trace;
 pub mod transport;
 
+/// The frame codec (SPEC §1), for tools and fuzzers: decode a datagram into a [`Frame`]
+/// (a [`Repr`] and its payload), build one with [`Repr::emit_with_payload`]. The engines use
+/// it themselves; an application needs it only to look at frames.
+pub mod wire {
+    pub use crate::frame::{
+        DecodeError, Flags, Frame, HEADER_LEN, MAX_FRAME, MAX_PAYLOAD, Packet, Repr, decode,
+    };
+    pub use crate::seq::{MAX_SEQ, SeqNum};
+}
+
+#[cfg(test)]
+mod protocol_vectors;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
@@ -103,14 +131,15 @@ mod testing;
 
 pub use config::{Commit, Congestion, MAX_WINDOW, Profile, ReceiverConfig, SenderConfig, Timing};
 pub use digest::DigestAlgorithm;
-pub use engine::{Engine, Handled, Transmit};
+pub use engine::{Engine, Handled, MAX_EVENTS_PER_CALL, Transmit};
 pub use error::Error;
 pub use frame::{HEADER_LEN, MAX_FRAME, MAX_PAYLOAD};
-pub use receiver::{Receiver, ReceiverEvent};
-pub use sender::{Sender, SenderEvent};
+pub use options::GrantError;
+pub use receiver::{DEFAULT_HALF_OPEN, Receiver, ReceiverEvent};
+pub use sender::{REFERENCE_ISN, Sender, SenderEvent};
 pub use seq::{MAX_SEQ, SeqNum};
 pub use time::{Duration, Instant};
-pub use trace::Trace;
+pub use trace::{Direction, DropReason, Trace};
 pub use transport::Transport;
 
 #[cfg(test)]

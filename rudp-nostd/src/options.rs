@@ -3,17 +3,8 @@
 //!
 //! A receiver skips options it does not know and ignores a malformed list (an option whose
 //! length runs past the end of the payload) as a whole; a known option with the wrong length
-//! is ignored by itself; when a type repeats only its first occurrence counts.
-//!
-//! ```
-//! use rudp_nostd::options::{SynOptions, write_transfer_size};
-//! let mut payload = [0u8; 16];
-//! let len = write_transfer_size(&mut payload, 1000).unwrap();
-//! assert_eq!(&payload[..len], &[1, 8, 0xe8, 3, 0, 0, 0, 0, 0, 0]);
-//! assert_eq!(SynOptions::parse(&payload[..len]).transfer_size, Some(1000));
-//! // The reference sender's all-zero padding means "no options".
-//! assert_eq!(SynOptions::parse(&[0u8; 512]), SynOptions::default());
-//! ```
+//! is ignored by itself; when a type repeats only its first occurrence counts. The tests at the
+//! bottom, and the vectors of `PROTOCOL.md`, show the encoding.
 
 use crate::digest::DigestAlgorithm;
 
@@ -37,8 +28,6 @@ pub const RESULT_VERIFIED: u8 = 0;
 pub const RESULT_MISMATCH: u8 = 1;
 /// Length of a transfer-size option's value.
 pub const TRANSFER_SIZE_LEN: usize = 8;
-/// Bytes a transfer-size option takes in a payload, type and length included.
-pub const TRANSFER_SIZE_OPTION_LEN: usize = 2 + TRANSFER_SIZE_LEN;
 
 /// One option: its type and its value.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -70,6 +59,7 @@ impl<'a> Options<'a> {
     }
 
     /// Whether the list is well formed (every option fits in the payload).
+    #[cfg(test)]
     pub fn is_well_formed(&self) -> bool {
         self.clone().all(|option| option.is_ok())
     }
@@ -161,6 +151,7 @@ impl SynOptions {
 
     /// Whether it offers an extension (type 2 or above): only then does the SYN|ACK carry
     /// options (SPEC §3.1).
+    #[cfg(test)]
     pub fn offers_extension(&self) -> bool {
         self.window.is_some() || self.digest.is_some()
     }

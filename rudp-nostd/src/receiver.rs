@@ -1288,6 +1288,65 @@ mod tests {
         }
     }
 
+    /// A bare receiver (no sink) connected by PEER, the third frame carrying `payload`.
+    fn bare_connected<const W: usize>(offer: &[u8], payload: &[u8]) -> (Receiver<u8, W, 2>, u16, u32) {
+        let mut rx: Receiver<u8, W, 2> = Receiver::new(ReceiverConfig::new(9), t(0));
+        rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, offer));
+        let (syn_ack, _, _) = next_frame(&mut rx, t(0)).unwrap();
+        let (conn, risn) = (syn_ack.conn, syn_ack.seq.get());
+        let h = rx.handle_datagram(t(1), PEER, &datagram(ISN + 1, risn + 1, conn, ACK, payload));
+        assert!(matches!(h.events[0], ReceiverEvent::Connected { .. }));
+        (rx, conn, risn)
+    }
+
+    #[test]
+    fn data_is_acknowledged_only_once_the_application_takes_it() {
+        let (mut rx, conn, risn) = bare_connected::<1>(&[], &[5; 512]);
+        // In its slot, not acknowledged: nothing to send.
+        assert_eq!(rx.readable(), &[5; 512][..]);
+        assert!(next_frame(&mut rx, t(1)).is_none(), "acknowledged before it was taken");
+        // Its retransmission is a repeat: answered with the old ack point (no progress).
+        let h = rx.handle_datagram(t(2), PEER, &datagram(ISN + 1, risn + 1, conn, ACK, &[5; 512]));
+        assert!(h.trace.dup);
+        assert_eq!(next_frame(&mut rx, t(2)).unwrap().0.ack.get(), ISN + 1);
+        // Taken in part: still not acknowledged; the rest is what remains readable.
+        rx.consume(100);
+        assert_eq!(rx.readable().len(), 412);
+        assert!(next_frame(&mut rx, t(3)).is_none());
+        // Taken whole: acknowledged.
+        let mut buf = [0u8; 1000];
+        assert_eq!(rx.read(&mut buf), 412);
+        assert!(rx.readable().is_empty());
+        let (ack, _, dup) = next_frame(&mut rx, t(4)).unwrap();
+        assert_eq!((ack.ack.get(), dup), (ISN + 513, false));
+        // The next frame waits in the free slot in turn.
+        rx.handle_datagram(t(5), PEER, &datagram(ISN + 513, risn + 1, conn, ACK, b"end"));
+        assert!(next_frame(&mut rx, t(5)).is_none());
+        assert_eq!(rx.read(&mut buf), 3);
+        assert_eq!(next_frame(&mut rx, t(6)).unwrap().0.ack.get(), ISN + 516);
+    }
+
+    #[test]
+    fn a_full_window_waits_for_the_application() {
+        // Window 4: four slots. The third frame and three more arrive; nothing is taken.
+        let (mut rx, conn, risn) = bare_connected::<4>(&[2, 1, 4], &[0; 512]);
+        let a = ISN + 1;
+        rx.consume(512);
+        assert_eq!(next_frame(&mut rx, t(1)).unwrap().0.ack.get(), a + 512);
+        for k in 1..=4u32 {
+            rx.handle_datagram(t(2), PEER, &datagram(a + k * 512, risn + 1, conn, ACK, &[k as u8; 512]));
+        }
+        // In order, readable, unacknowledged; a fifth frame is beyond the window: dropped.
+        assert!(next_frame(&mut rx, t(2)).is_none());
+        let h = rx.handle_datagram(t(3), PEER, &datagram(a + 5 * 512, risn + 1, conn, ACK, &[5; 512]));
+        assert_eq!(h.trace.reason, Some(DropReason::Unexpected));
+        // Taking two frames frees two slots and acknowledges them.
+        let mut buf = [0u8; 1024];
+        assert_eq!(rx.read(&mut buf), 1024);
+        assert_eq!(&buf[..], &[[1u8; 512], [2; 512]].concat()[..]);
+        assert_eq!(next_frame(&mut rx, t(4)).unwrap().0.ack.get(), a + 3 * 512);
+    }
+
     #[test]
     fn strips_only_trailing_zeros() {
         assert_eq!(strip_trailing_zeros(b"a\0b\0\0"), b"a\0b");

@@ -64,6 +64,7 @@ impl RtoEstimator {
 
     /// Whether the timeout is backed off (a timeout since the last sample or acknowledgement
     /// of new data).
+    #[cfg(test)]
     pub fn is_backed_off(&self) -> bool {
         self.backoffs != 0
     }

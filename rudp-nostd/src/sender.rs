@@ -214,11 +214,11 @@ impl Slot {
 /// assert!(sender.write_buf().is_empty());
 ///
 /// // Up to 8 frames in flight: 8 frame buffers, and a window offered in the SYN. Data can be
-/// // written into the other 7 already.
+/// // written into the other 7 already, 512 bytes each.
 /// let mut sender: Sender<(), 8> = Sender::new(SenderConfig::new(1), (), Instant::ZERO);
 /// let syn = sender.poll_transmit(Instant::ZERO).unwrap();
 /// assert_eq!(&syn.datagram[12..], &[2, 1, 8]);
-/// assert_eq!(sender.write(&[7; 5000]), 5000);
+/// assert_eq!(sender.write(&[7; 5000]), 7 * 512);
 /// ```
 #[derive(Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -1348,6 +1348,49 @@ mod tests {
         let (final_ack, _, dup) = next_frame(&mut tx, t(12)).unwrap();
         assert_eq!((final_ack.flags, dup), (ACK | Flags::FIN, false));
         assert!(next_frame(&mut tx, t(12)).is_none());
+    }
+
+    #[test]
+    fn a_frame_goes_out_full_or_at_the_end_of_the_data() {
+        let mut tx: Sender<u8> = Sender::new(SenderConfig::new(3), RX, t(0));
+        let (syn, _, _) = next_frame(&mut tx, t(0)).unwrap();
+        let isn = syn.seq.get();
+        assert!(tx.write_buf().is_empty(), "the SYN holds the only frame buffer");
+        tx.handle_datagram(t(1), RX, &datagram(RISN, isn + 1, CONN, Flags::SYN | ACK, &[]));
+        // 300 bytes: not a full frame, and the data has not ended: nothing to send.
+        assert_eq!(tx.write(&[1; 300]), 300);
+        assert!(next_frame(&mut tx, t(2)).is_none());
+        // Written straight into the frame buffer: 212 more make it full; it goes.
+        let buf = tx.write_buf();
+        assert_eq!(buf.len(), 212);
+        buf.fill(2);
+        tx.advance(212);
+        let (third, payload, _) = next_frame(&mut tx, t(3)).unwrap();
+        assert_eq!((third.seq.get(), payload.len()), (isn + 1, 512));
+        assert_eq!(&payload[..], &[[1u8; 300].as_slice(), &[2u8; 212]].concat()[..]);
+        // The ring is full until it is acknowledged.
+        assert_eq!(tx.write(b"more"), 0);
+        tx.handle_datagram(t(4), RX, &datagram(RISN + 1, isn + 513, CONN, ACK, &[]));
+        assert_eq!(tx.write(b"end"), 3);
+        assert!(next_frame(&mut tx, t(5)).is_none());
+        // The end of the data sends the short frame, then the FIN.
+        assert_eq!(tx.finish(), None);
+        let (last, payload, _) = next_frame(&mut tx, t(5)).unwrap();
+        assert_eq!((last.seq.get(), payload.as_slice()), (isn + 513, &b"end"[..]));
+        tx.handle_datagram(t(6), RX, &datagram(RISN + 1, isn + 516, CONN, ACK, &[]));
+        assert_eq!(next_frame(&mut tx, t(6)).unwrap().0.flags, Flags::FIN);
+    }
+
+    #[test]
+    fn finishing_short_of_the_announced_size_fails() {
+        let config = SenderConfig { transfer_size: Some(1000), ..SenderConfig::new(3) };
+        let mut tx: Sender<u8, 4> = Sender::new(config, RX, t(0));
+        assert_eq!(tx.write(&[0; 2000]), 1000, "no more than announced");
+        assert!(tx.is_size_reached());
+        let mut tx: Sender<u8, 4> = Sender::new(config, RX, t(0));
+        assert_eq!(tx.write(&[0; 999]), 999);
+        assert_eq!(tx.finish(), Some(SenderEvent::Failed(Error::SourceEndedEarly)));
+        assert!(tx.is_done());
     }
 
     #[test]

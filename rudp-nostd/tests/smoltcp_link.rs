@@ -11,6 +11,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use rudp_nostd::blocking::{SinkReceiver, SourceSender};
 use rudp_nostd::random::SplitMix64;
 use rudp_nostd::smoltcp_transport::SmoltcpTransport;
 use rudp_nostd::transport::{self, Report};
@@ -323,11 +324,11 @@ fn run(seed: u64, impairment: Impairment, data: &[u8], bound_micros: u64) -> Out
 
     let config = SenderConfig { transfer_size: Some(data.len() as u64), ..SenderConfig::new(seed ^ 3) };
     let peer = IpEndpoint::new(RECEIVER_ADDR, RECEIVER_PORT);
-    let mut sender = Sender::new(config, data, peer, Instant::ZERO);
+    let mut sender = SourceSender::new(Sender::<_>::new(config, peer, Instant::ZERO), data);
     // Room for one payload more than expected, so that an overlong transfer shows as such.
     let mut out = vec![0u8; data.len() + MAX_PAYLOAD];
-    let mut receiver: Receiver<&mut [u8], IpEndpoint> =
-        Receiver::new(ReceiverConfig::new(seed ^ 4), &mut out[..], Instant::ZERO);
+    let mut receiver: SinkReceiver<&mut [u8], IpEndpoint> =
+        SinkReceiver::new(Receiver::new(ReceiverConfig::new(seed ^ 4), Instant::ZERO), &mut out[..]);
 
     let mut sender_events = Vec::new();
     let mut receiver_events = Vec::new();
@@ -371,7 +372,7 @@ fn run(seed: u64, impairment: Impairment, data: &[u8], bound_micros: u64) -> Out
     });
     assert!(sender.has_succeeded(), "seed {seed}: sender did not succeed: {sender_events:?}");
     assert!(receiver.has_succeeded(), "seed {seed}: receiver did not succeed: {receiver_events:?}");
-    let left = receiver.into_sink().len();
+    let left = receiver.into_parts().1.len();
     let received = out[..out.len() - left].to_vec();
     Outcome {
         finished_at,

@@ -7,18 +7,22 @@
 //! iterator, the writers and the typed readers, digests (features `crc32c` and `sha256`),
 //! sequence arithmetic and trace lines.
 //!
-//! Run: `cargo test -p rudp-nostd --all-features --test protocol_vectors`.
-
-// The crate's API used here, all in one place (it is to be narrowed: adapt these lines).
-use rudp_nostd::digest::{DigestAlgorithm, Hasher};
-use rudp_nostd::frame::{self, DecodeError, Flags, HEADER_LEN, MAX_FRAME, Packet, Repr};
-use rudp_nostd::options::{
-    self, DIGEST, DIGEST_VALUE, Grants, Options, RESULT, RawOption, SACK, SynOptions, TRANSFER_SIZE, WINDOW,
-};
-use rudp_nostd::trace::{DropReason, Trace};
-use rudp_nostd::{MAX_SEQ, SeqNum};
+//! Run: `cargo test -p rudp-nostd --all-features protocol_vectors`. A unit test of the crate,
+//! since it checks the option codec, which is not public.
 
 use std::collections::BTreeMap;
+use std::format;
+use std::string::{String, ToString};
+use std::vec::Vec;
+use std::{assert, assert_eq, panic, println, vec};
+
+use crate::digest::{DigestAlgorithm, Hasher};
+use crate::frame::{self, DecodeError, Flags, HEADER_LEN, MAX_FRAME, Packet, Repr};
+use crate::options::{
+    self, DIGEST, DIGEST_VALUE, Grants, Options, RESULT, RawOption, SACK, SynOptions, TRANSFER_SIZE, WINDOW,
+};
+use crate::trace::{DropReason, Trace};
+use crate::{MAX_SEQ, SeqNum};
 
 /// Option types that the crate has no constant for yet (PROTOCOL.md §9.4 and §9.5, issues 16
 /// and 17).
