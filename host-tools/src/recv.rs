@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::Args;
-use rudp_nostd::receiver::DEFAULT_HALF_OPEN;
+use rudp_nostd::DEFAULT_HALF_OPEN;
+use rudp_nostd::blocking::SinkReceiver;
 use rudp_nostd::transport::Report;
 use rudp_nostd::{Commit, Error, MAX_WINDOW, Receiver, ReceiverConfig, ReceiverEvent};
 
@@ -87,13 +88,12 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
         accept_timeout: args.wait.map(Into::into),
         verify_digest: !args.no_verify,
         max_window: args.max_window,
-        // The FIN is answered only once the output is committed (synced and renamed): the
-        // sender's success means the file is in place (SPEC §5, §10.2).
-        commit: Commit::Application,
     };
-    // Reorder slots for the largest window (the grant is `--max-window`).
-    let mut receiver: Receiver<_, _, DEFAULT_HALF_OPEN, { MAX_WINDOW as usize - 1 }> =
-        Receiver::new(config, sink, clock.now());
+    // Payload slots for the largest window (the grant is `--max-window`). The FIN is answered
+    // only once the output is committed (synced and renamed): the sender's success means the
+    // file is in place (SPEC §5, §10.2).
+    let mut receiver: SinkReceiver<_, _, { MAX_WINDOW as usize }, DEFAULT_HALF_OPEN> =
+        SinkReceiver::with_commit(Receiver::new(config, clock.now()), sink, Commit::Application);
     let mut reporter = Reporter::new(&args.common);
     if let Ok(addr) = udp.local_addr() {
         reporter.note(&format!("rudp: listening on {addr}"));

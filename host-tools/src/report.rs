@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rudp_nostd::trace::Direction;
+use rudp_nostd::Direction;
 use rudp_nostd::{DigestAlgorithm, Trace};
 
 use crate::common::CommonArgs;

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use rudp_nostd::frame::Flags;
-use rudp_nostd::trace::Direction;
+use rudp_nostd::Direction;
+use rudp_nostd::blocking::SourceSender;
 use rudp_nostd::transport::Report;
+use rudp_nostd::wire::Flags;
 use rudp_nostd::{Error, MAX_WINDOW, Profile, Sender, SenderConfig, SenderEvent};
 
 use crate::Failure;
@@ -104,7 +105,7 @@ const ATTEMPT_TIME: Duration = Duration::from_secs(2);
 
 /// The sender engine as `rudp send` runs it: room for the largest window (the offer is
 /// `--window`).
-type Engine = Sender<StdSource<Box<dyn Read>>, SocketAddr, { MAX_WINDOW as usize }>;
+type Engine = SourceSender<StdSource<Box<dyn Read>>, SocketAddr, { MAX_WINDOW as usize }>;
 
 /// An address given up on before the transfer began.
 #[derive(Debug)]
@@ -271,7 +272,7 @@ fn connect(
         udp.set_busy_poll(options.busy_poll);
         let Some(source) = input.take() else { break };
         let mut sender: Box<Engine> =
-            Box::new(Sender::windowed((options.config)(), source, peer, clock.now()));
+            Box::new(SourceSender::new(Sender::new((options.config)(), peer, clock.now()), source));
         let attempt =
             driver::Attempt { give_up_at: (!last).then(|| std::time::Instant::now() + options.attempt_time) };
         let stop = driver::run(
@@ -288,7 +289,7 @@ fn connect(
             Ok(Stop::NoAnswer) => tried.push(Tried::Silent(peer, options.attempt_time)),
             stop => return Attempts { last: Some((sender, udp, peer, stop)), tried },
         }
-        input = Some(sender.into_source());
+        input = Some(sender.into_parts().1);
     }
     Attempts { last: None, tried }
 }
@@ -411,7 +412,7 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
                         .to_string()
                 }
                 Error::Source(_) => {
-                    let source = sender.into_source();
+                    let source = sender.into_parts().1;
                     match source.last_error {
                         Some(e) => format!("reading {input_name}: {e}"),
                         None => format!("reading {input_name} failed"),
@@ -453,6 +454,7 @@ fn replies(reporter: &Reporter) -> String {
 mod tests {
     use super::*;
     use clap::Parser;
+    use rudp_nostd::blocking::SinkReceiver;
     use rudp_nostd::{Receiver, ReceiverConfig};
 
     use crate::io_adapters::StdSink;
@@ -463,8 +465,10 @@ mod tests {
         let addr = udp.local_addr().unwrap();
         std::thread::spawn(move || {
             let clock = Clock::new();
-            let mut receiver: Receiver<_, SocketAddr> =
-                Receiver::new(ReceiverConfig::new(7), StdSink::new(std::io::sink()), clock.now());
+            let mut receiver = SinkReceiver::new(
+                Receiver::<SocketAddr>::new(ReceiverConfig::new(7), clock.now()),
+                StdSink::new(std::io::sink()),
+            );
             let no_stop = AtomicBool::new(false);
             let _ = driver::run(&mut receiver, &mut udp, &clock, &no_stop, None, |_| Flow::Continue, |_| {});
         });

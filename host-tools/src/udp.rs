@@ -23,7 +23,7 @@ use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use rudp_nostd::frame::MAX_FRAME;
+use rudp_nostd::MAX_FRAME;
 use rudp_nostd::transport::{Received, Transport};
 
 use crate::batch;

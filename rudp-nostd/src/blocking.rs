@@ -60,9 +60,11 @@ use crate::time::Instant;
 const MAX_INTERRUPTED: u8 = 16;
 
 /// A [`Sender`] that reads its data from a blocking source: whenever the sender has room
-/// (after the handshake, after acknowledgements), it reads into the sender's frame buffers
-/// directly (no copy), until they are full or the source ends. With a `transfer-size` it
-/// checks, once that many bytes are read, that the source has ended (SPEC §3.1).
+/// after a datagram (the handshake's answer, acknowledgements), it reads into the sender's
+/// frame buffers directly (no copy), until they are full or the source ends. It reads nothing
+/// before the receiver has answered, so that an application that gives up on one address can
+/// hand the source on whole ([`SourceSender::into_parts`]). With a `transfer-size` it checks,
+/// once that many bytes are read, that the source has ended (SPEC §3.1).
 ///
 /// It dereferences to the [`Sender`], for its state ([`Sender::has_succeeded`],
 /// [`Sender::rto`], ...).
@@ -91,6 +93,10 @@ impl<S: Read, E: Copy + PartialEq, const W: usize> SourceSender<S, E, W> {
     /// Reads from the source into the sender while it has room; returns a failure if the
     /// source failed or did not match the announced size.
     fn pump(&mut self) -> Option<SenderEvent> {
+        if self.sender.conn() == 0 {
+            // Not connected yet.
+            return None;
+        }
         let mut interrupted = 0;
         loop {
             if self.sender.is_size_reached() {
@@ -152,9 +158,8 @@ impl<S: Read, E: Copy + PartialEq, const W: usize> Engine for SourceSender<S, E,
     }
 
     fn handle_timeout(&mut self, now: Instant) -> Option<SenderEvent> {
-        let event = self.sender.handle_timeout(now);
-        // A timeout frees no room, but the first call may come before any datagram.
-        event.or_else(|| self.pump())
+        // A timeout frees no room: nothing to read.
+        self.sender.handle_timeout(now)
     }
 
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<'_, E>> {
