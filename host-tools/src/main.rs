@@ -15,6 +15,8 @@ mod relay;
 mod report;
 mod send;
 mod udp;
+mod udp_batch;
+mod udp_quinn;
 
 use std::process::ExitCode;
 
