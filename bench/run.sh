@@ -49,8 +49,10 @@ fi
 cargo build --quiet --release -p rudp-host-tools --bin rudp --example pingpong
 RUDP=$PWD/target/release/rudp
 PINGPONG=$PWD/target/release/examples/pingpong
-# free_port, now, median, run_rudp
-source bench/lib.sh
+
+free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 head -c $((SIZE_MIB * 1048576)) /dev/urandom >"$WORK/in.bin"
 chmod 644 "$WORK/in.bin"
@@ -58,6 +60,24 @@ BYTES=$(stat -c %s "$WORK/in.bin")
 
 run_pingpong() { # run_pingpong <busy poll us>: prints MB/s
     "$PINGPONG" 100000 "$1" | sed -n 's/.*limit \([0-9.]*\) MB\/s.*/\1/p'
+}
+
+run_rudp() { # run_rudp <file> <busy poll> [send args...]: prints MB/s (wall clock of the sender)
+    local file=$1 busy_poll=$2
+    shift 2
+    local port
+    port=$(free_port)
+    rm -f "$WORK/out.bin"
+    "$RUDP" recv "$port" --bind 127.0.0.1 -q -o "$WORK/out.bin" --busy-poll "$busy_poll" &
+    local rx=$!
+    while ! ss -uln | grep -q "127.0.0.1:$port "; do sleep 0.01; done
+    local t0 t1
+    t0=$(now)
+    "$RUDP" send 127.0.0.1 "$port" "$file" -q --busy-poll "$busy_poll" "$@"
+    t1=$(now)
+    wait "$rx"
+    cmp -s "$file" "$WORK/out.bin" || { echo "rudp output differs" >&2; exit 1; }
+    awk -v b="$(stat -c %s "$file")" -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.2f\n", b / (t1 - t0) / 1e6}'
 }
 
 start_tftpd() {

@@ -92,7 +92,7 @@ where
             Duration::from(deadline.saturating_since(clock.now())).min(MAX_WAIT)
         });
         if let Some(attempt) = attempt {
-            if udp.port_unreachable() {
+            if udp.port_unreachable {
                 return Ok(Stop::Refused);
             }
             if let Some(give_up_at) = attempt.give_up_at {
