@@ -67,6 +67,7 @@ run_rudp() { # run_rudp <file> <busy poll> [send args...]: prints MB/s (wall clo
     shift 2
     local port
     port=$(free_port)
+    rm -f "$WORK/out.bin"
     "$RUDP" recv "$port" --bind 127.0.0.1 -q -o "$WORK/out.bin" --busy-poll "$busy_poll" &
     local rx=$!
     while ! ss -uln | grep -q "127.0.0.1:$port "; do sleep 0.01; done

@@ -330,6 +330,42 @@ mod tests {
     }
 
     #[test]
+    fn a_dual_stack_socket_takes_ipv4_and_ipv6() {
+        let mut rx = UdpTransport::listen(None, 0).unwrap();
+        let port = rx.local_addr().unwrap().port();
+        let mut peers: Vec<SocketAddr> = vec![([127, 0, 0, 1], port).into()];
+        if rx.local_addr().unwrap().is_ipv6() {
+            peers.push((Ipv6Addr::LOCALHOST, port).into());
+        }
+        for to in peers {
+            let mut tx = UdpTransport::connect(to).unwrap();
+            tx.send_to(to, b"both").unwrap();
+            tx.flush().unwrap();
+            rx.wait(Some(Duration::from_secs(5))).unwrap();
+            let (from, bytes) = rx.recv_from().unwrap().unwrap();
+            assert_eq!(bytes, b"both");
+            assert_eq!(from.port(), tx.local_addr().unwrap().port(), "{to}");
+            // The answer goes back to the address it came from (v4-mapped for IPv4).
+            rx.send_to(from, b"back").unwrap();
+            rx.flush().unwrap();
+            tx.wait(Some(Duration::from_secs(5))).unwrap();
+            assert_eq!(tx.recv_from().unwrap().unwrap().1, b"back");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_port_where_nothing_listens_is_noted() {
+        let to = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        // The socket above is closed: nothing listens there now.
+        let mut tx = UdpTransport::connect(to).unwrap();
+        tx.send_to(to, b"anyone?").unwrap();
+        tx.flush().unwrap();
+        tx.wait(Some(Duration::from_secs(5))).unwrap();
+        assert!(tx.port_unreachable);
+    }
+
+    #[test]
     fn a_port_in_use_is_an_error() {
         let first = UdpTransport::listen(Some([127, 0, 0, 1].into()), 0).unwrap();
         let port = first.local_addr().unwrap().port();
