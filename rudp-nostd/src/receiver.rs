@@ -855,8 +855,7 @@ mod tests {
     use super::*;
     use crate::blocking::SinkReceiver;
     use crate::config::Commit;
-    use crate::sim::VecSink;
-    use crate::testing::{BrokenSink, datagram, next_frame};
+    use crate::testing::{BrokenSink, VecSink, datagram, next_frame, t};
     use crate::time::Duration;
     use crate::trace::Direction;
 
@@ -864,10 +863,6 @@ mod tests {
     const OTHER: u8 = 2;
     const ISN: u32 = 1000;
     const ACK: Flags = Flags::ACK;
-
-    fn t(ms: u64) -> Instant {
-        Instant::from_millis(ms)
-    }
 
     /// A stop-and-wait receiver with two half-open entries, writing to a vector.
     type Rx = SinkReceiver<VecSink, u8, 1, 2>;

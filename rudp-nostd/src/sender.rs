@@ -1036,7 +1036,7 @@ mod tests {
     use super::*;
     use crate::blocking::SourceSender;
     use crate::config::Timing;
-    use crate::testing::{BrokenSource, datagram, next_frame};
+    use crate::testing::{BrokenSource, datagram, next_frame, t};
     use crate::time::Duration;
     use crate::trace::Direction;
 
@@ -1044,10 +1044,6 @@ mod tests {
     const RISN: u32 = 5000;
     const CONN: u16 = 77;
     const ACK: Flags = Flags::ACK;
-
-    fn t(ms: u64) -> Instant {
-        Instant::from_millis(ms)
-    }
 
     /// A sender of `W` frame buffers reading `data`.
     type Tx<'a, const W: usize = 1> = SourceSender<&'a [u8], u8, W>;

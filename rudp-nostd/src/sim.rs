@@ -13,6 +13,7 @@ use std::vec::Vec;
 
 use crate::blocking::{SinkReceiver, SourceSender};
 use crate::random::SplitMix64;
+use crate::testing::VecSink;
 use crate::{
     Commit, Congestion, DigestAlgorithm, Duration, Engine, Error, Instant, MAX_PAYLOAD, MAX_WINDOW, Profile,
     Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig, SenderEvent, Timing,
@@ -152,25 +153,6 @@ impl Outcome {
 
     pub(crate) fn receiver_finished(&self) -> bool {
         self.receiver_events.contains(&ReceiverEvent::Finished)
-    }
-}
-
-/// A sink collecting into a vector.
-#[derive(Default, Debug)]
-pub(crate) struct VecSink(pub Vec<u8>);
-
-impl embedded_io::ErrorType for VecSink {
-    type Error = core::convert::Infallible;
-}
-
-impl embedded_io::Write for VecSink {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> Result<(), Self::Error> {
-        Ok(())
     }
 }
 

@@ -21,6 +21,30 @@ pub(crate) fn next_frame<En: Engine>(engine: &mut En, now: crate::Instant) -> Op
     Some((frame.repr, frame.payload.to_vec(), transmit.trace.dup))
 }
 
+/// A sink collecting into a vector.
+#[derive(Default, Debug)]
+pub(crate) struct VecSink(pub Vec<u8>);
+
+impl embedded_io::ErrorType for VecSink {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::Write for VecSink {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// A test's clock: `ms` milliseconds after the origin.
+pub(crate) fn t(ms: u64) -> crate::Instant {
+    crate::Instant::from_millis(ms)
+}
+
 /// A sink that fails every write.
 pub(crate) struct BrokenSink;
 

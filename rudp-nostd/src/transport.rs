@@ -207,7 +207,7 @@ mod tests {
     fn syns_from_several_endpoints_in_one_batch_each_get_their_syn_ack() {
         use crate::blocking::SinkReceiver;
         use crate::frame::{self, Flags};
-        use crate::sim::VecSink;
+        use crate::testing::VecSink;
         use crate::testing::datagram;
         use crate::{Receiver, ReceiverConfig};
 
@@ -236,7 +236,7 @@ mod tests {
     fn a_stop_and_wait_receiver_answers_a_batch_with_a_duplicate_with_one_ack() {
         use crate::blocking::SinkReceiver;
         use crate::frame::{self, Flags};
-        use crate::sim::VecSink;
+        use crate::testing::VecSink;
         use crate::testing::datagram;
         use crate::{Receiver, ReceiverConfig};
 
