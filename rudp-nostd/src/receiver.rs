@@ -411,7 +411,8 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         let (head, tail) = sack.split_at_mut(2);
         head.copy_from_slice(&[options::SACK, len as u8]);
         tail.copy_from_slice(&value);
-        let sack = if len == 0 { &[][..] } else { sack.get(..2 + len).unwrap_or(&[]) };
+        debug_assert!(len <= options::SACK_MAX_LEN);
+        let sack = if len == 0 { &[][..] } else { &sack[..(2 + len).min(sack.len())] };
         self.queue_reply(c.peer, c.ack(), sack, dup);
     }
 
@@ -623,7 +624,8 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         k: usize,
         payload: &[u8],
     ) -> Handled<ReceiverEvent> {
-        let bit = 1u64 << k.min(63);
+        debug_assert!(k < u64::BITS as usize);
+        let bit = 1u64 << k.min(u64::BITS as usize - 1);
         if c.stored & bit != 0 {
             // Stored already (not taken yet, or held): a repeat, acknowledged again.
             c.last_heard = now;
@@ -735,9 +737,9 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
     }
 }
 
-/// The most frames a `stored` bitmap can show for `w` slots.
+/// The most frames a `stored` bitmap can show for `w` slots (a `u64`: all of a window).
 const fn w_bits(w: usize) -> usize {
-    if w < 64 { w } else { 64 }
+    if w < u64::BITS as usize { w } else { u64::BITS as usize }
 }
 
 /// The FIN's own sequence number, once it is in: `rcv_nxt - 1`.
@@ -822,7 +824,9 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Engine for Receiver<E,
             self.queue_syn_ack(entry.peer, half_open_syn_ack(&entry), entry.window, entry.digest, dup);
         }
         let to = self.reply_to.take()?;
-        let (header, _) = self.reply.split_first_chunk::<HEADER_LEN>().unwrap_or((&[0; HEADER_LEN], &[]));
+        let split = self.reply.split_first_chunk::<HEADER_LEN>();
+        debug_assert!(split.is_some(), "the reply buffer is longer than a header");
+        let (header, _) = split.unwrap_or((&[0; HEADER_LEN], &[]));
         let trace = Trace::send(Repr::read_emitted(header), self.reply_is_dup);
         let reply = &self.reply[..usize::from(self.reply_len).min(REPLY_CAPACITY)];
         Some(Transmit { to, datagram: reply, trace })

@@ -163,7 +163,9 @@ struct Slot {
 impl Slot {
     /// The header, read back from the bytes (written by [`Repr::emit`], so always valid).
     fn repr(&self) -> Repr {
-        let (header, _) = self.buf.split_first_chunk::<HEADER_LEN>().unwrap_or((&[0; HEADER_LEN], &[]));
+        let split = self.buf.split_first_chunk::<HEADER_LEN>();
+        debug_assert!(split.is_some(), "a frame buffer is longer than a header");
+        let (header, _) = split.unwrap_or((&[0; HEADER_LEN], &[]));
         Repr::read_emitted(header)
     }
 
@@ -196,6 +198,13 @@ impl Slot {
             if flags.contains(Flags::SYN) || flags == Flags::FIN { 1 } else { self.payload_len() as u32 };
         self.seq() + consumed
     }
+}
+
+/// The length of an option written into a frame's payload area, which always has room for
+/// the few options a frame carries (at most 50 bytes of 512).
+fn fitting(written: Option<usize>) -> usize {
+    debug_assert!(written.is_some(), "an option did not fit a frame's payload area");
+    written.unwrap_or(0)
 }
 
 /// The sending side of one transfer.
@@ -332,19 +341,19 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
         if config.profile == Profile::Native {
             let area = &mut sender.slots[0].buf[HEADER_LEN..];
             if let Some(size) = config.transfer_size {
-                options_len += options::write_transfer_size(area, size).unwrap_or(0);
+                options_len += fitting(options::write_transfer_size(area, size));
             }
             // Offered only when it is 2 or more: an offer of 1 would change nothing.
             let offer = config.window.min(Self::FRAMES as u8).min(MAX_WINDOW);
             if offer >= 2 {
                 let area = &mut sender.slots[0].buf[HEADER_LEN + options_len..];
-                options_len += options::write_option(area, options::WINDOW, &[offer]).unwrap_or(0);
+                options_len += fitting(options::write_option(area, options::WINDOW, &[offer]));
             }
             sender.window_offered = offer.max(1);
             // Only what this build can compute is offered.
             if let Some(digest) = config.digest.filter(|d| d.is_supported()) {
                 let area = &mut sender.slots[0].buf[HEADER_LEN + options_len..];
-                options_len += options::write_option(area, options::DIGEST, &[digest.code()]).unwrap_or(0);
+                options_len += fitting(options::write_option(area, options::DIGEST, &[digest.code()]));
                 sender.digest_offered = Some(digest);
             }
         }
@@ -632,7 +641,7 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
             let value = hasher.value();
             let i = self.index(0);
             let area = &mut self.slots[i].buf[HEADER_LEN..];
-            payload_len = options::write_option(area, options::DIGEST_VALUE, value.as_bytes()).unwrap_or(0);
+            payload_len = fitting(options::write_option(area, options::DIGEST_VALUE, value.as_bytes()));
         }
         self.load(0, fin, payload_len);
         // The FIN consumes one sequence number; its payload is not data.
@@ -733,7 +742,7 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
         // `k >= W` or one not sent.
         let sack = if w >= 2 { options::sack(payload) } else { None };
         let sack = sack.filter(|&bits| {
-            let highest = 64 - bits.leading_zeros() as usize; // the highest k shown
+            let highest = u64::BITS as usize - bits.leading_zeros() as usize; // the highest k shown
             highest < w
                 && covered + highest < count
                 && (1..=highest).all(|k| bits >> (k - 1) & 1 == 0 || self.slot(covered + k).state.is_sent())
