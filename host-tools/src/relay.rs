@@ -64,6 +64,8 @@ Example: a receiver on port 9000, and a sender that goes through a lossy, slow l
 #[derive(Args, Debug)]
 #[command(after_long_help = AFTER_HELP)]
 pub struct RelayArgs {
+    // This text is clap's help, where brackets are an IPv6 address, not a link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     /// Where the client sends to, e.g. 127.0.0.1:9001, [::1]:9001 or localhost:9001 (port 0
     /// picks a free port; the start-up line shows it). The first peer that writes here is the
     /// client; datagrams from anyone else are dropped and counted.

@@ -81,9 +81,10 @@
 //! ## Features
 //!
 //! - `defmt`: `defmt::Format` on every public type, for firmware logging of trace events.
-//! - `std`: `std::error::Error` impls and conversions to `std::time`.
+//! - `std`: conversions between this crate's `Duration` and `std::time::Duration`.
 //! - `smoltcp`: the [`Transport`] over a smoltcp 0.12 UDP socket (`smoltcp_transport`).
-//! - `crc32c`, `sha256`: the whole-object digests of SPEC §10.2 ([`digest`]).
+//! - `crc32c`, `sha256`: the whole-object digests of SPEC §10.2 ([`DigestAlgorithm`]).
+//! - `async`: the `asynch` module, adapters for `embedded-io-async` sources and sinks.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -112,9 +113,10 @@ mod time;
 mod trace;
 pub mod transport;
 
-/// The frame codec (SPEC §1), for tools and fuzzers: decode a datagram into a [`Frame`]
-/// (a [`Repr`] and its payload), build one with [`Repr::emit_with_payload`]. The engines use
-/// it themselves; an application needs it only to look at frames.
+/// The frame codec (SPEC §1), for tools and fuzzers: decode a datagram into a
+/// [`Frame`](wire::Frame) (a [`Repr`](wire::Repr) and its payload), build one with
+/// [`Repr::emit_with_payload`](wire::Repr::emit_with_payload). The engines use it themselves;
+/// an application needs it only to look at frames.
 pub mod wire {
     pub use crate::frame::{
         DecodeError, Flags, Frame, HEADER_LEN, MAX_FRAME, MAX_PAYLOAD, Packet, Repr, decode,
