@@ -11,7 +11,7 @@ use std::format;
 use std::string::String;
 use std::vec::Vec;
 
-use crate::blocking::{SinkReceiver, SourceSender};
+use crate::blocking::SourceSender;
 use crate::random::SplitMix64;
 use crate::testing::VecSink;
 use crate::{
@@ -84,6 +84,11 @@ pub(crate) struct Scenario {
     /// long after `Finished` (an fsync, a flash write), while the sender repeats its FIN.
     pub commit: Commit,
     pub commit_delay: Duration,
+    /// The receiving application takes at most this many bytes each `read_every` (a slow
+    /// output: the receiver must not acknowledge what it has not taken); `None`: all it can,
+    /// at once.
+    pub read_chunk: Option<usize>,
+    pub read_every: Duration,
 }
 
 impl Scenario {
@@ -111,6 +116,8 @@ impl Scenario {
             congestion: Congestion::Reno,
             commit: Commit::Flush,
             commit_delay: Duration::ZERO,
+            read_chunk: None,
+            read_every: Duration::ZERO,
         }
     }
 }
@@ -259,11 +266,14 @@ pub(crate) fn run_windowed<const N: usize, const W: usize>(s: &Scenario) -> Outc
     };
     // When the application commits the receiver's output (`Commit::Application`).
     let mut commit_at: Option<Instant> = None;
+    // When the receiving application next takes data (a slow reader).
+    let mut read_at = Instant::ZERO;
     let mut now = Instant::ZERO;
     let mut sender: SourceSender<_, _, N> =
         SourceSender::new(Sender::new(sender_config, Node::Receiver, now), &s.data[..]);
-    let mut receiver: SinkReceiver<VecSink, Node, W, 4> =
-        SinkReceiver::with_commit(Receiver::new(receiver_config, now), VecSink::default(), s.commit);
+    // The bare receiver: this loop is its application (it takes the data, and commits).
+    let mut receiver: Receiver<Node, W, 4> = Receiver::new(receiver_config, now);
+    let mut sink = VecSink::default();
     let mut wire = Wire {
         link: s.link.clone(),
         random: SplitMix64::new(random.next_u64()),
@@ -300,8 +310,14 @@ pub(crate) fn run_windowed<const N: usize, const W: usize>(s: &Scenario) -> Outc
                     if trace_on {
                         out.trace.push(format!("{now:?} rx {:?} {} {:?}", d.from, h.trace, h.events));
                     }
-                    if s.commit == Commit::Application && h.events.contains(&ReceiverEvent::Finished) {
-                        commit_at = Some(now + s.commit_delay);
+                    if h.events.contains(&ReceiverEvent::Finished) {
+                        commit_at = Some(
+                            now + if s.commit == Commit::Application {
+                                s.commit_delay
+                            } else {
+                                Duration::ZERO
+                            },
+                        );
                     }
                     out.receiver_events.extend(h.events);
                     // Reported while connected (the close forgets the connection).
@@ -319,6 +335,24 @@ pub(crate) fn run_windowed<const N: usize, const W: usize>(s: &Scenario) -> Outc
         }
         if sender.poll_timeout().is_some_and(|t| t <= now) {
             out.sender_events.extend(sender.handle_timeout(now));
+        }
+        // The application takes what arrived (all of it, or a slow reader's share), before
+        // the receiver's replies go: they acknowledge only what was taken.
+        if now >= read_at {
+            let mut budget = s.read_chunk.unwrap_or(usize::MAX);
+            while budget > 0 {
+                let data = receiver.readable();
+                let n = data.len().min(budget);
+                if n == 0 {
+                    break;
+                }
+                sink.0.extend_from_slice(&data[..n]);
+                receiver.consume(n);
+                budget -= n;
+            }
+            if s.read_chunk.is_some() && budget == 0 {
+                read_at = now + s.read_every;
+            }
         }
         if commit_at.is_some_and(|t| t <= now) {
             commit_at = None;
@@ -369,6 +403,8 @@ pub(crate) fn run_windowed<const N: usize, const W: usize>(s: &Scenario) -> Outc
                 sender.poll_timeout(),
                 receiver.poll_timeout(),
                 commit_at,
+                // A slow reader with data waiting wakes up to take it.
+                (!receiver.readable().is_empty()).then_some(read_at),
             ]
             .into_iter()
             .flatten()
@@ -382,7 +418,7 @@ pub(crate) fn run_windowed<const N: usize, const W: usize>(s: &Scenario) -> Outc
     }
     out.end = now;
     out.sender_window = sender.window();
-    out.sink = receiver.into_parts().1.0;
+    out.sink = sink.0;
     out
 }
 
@@ -456,15 +492,21 @@ mod tests {
         let frames = 4 + (s.data.len() as u64).saturating_sub(1) / MAX_PAYLOAD as u64;
         let per_frame = out.sender_datagrams as f64 / frames as f64;
         let success = (1.0 - s.link.loss) * (1.0 - s.link.loss);
+        // A slow reader makes the sender wait: each wait for a read costs it a few backed-off
+        // retransmissions (10 ms, 20 ms, 40 ms, ... within a wait of at most 50 ms).
+        let reads = s.read_chunk.map_or(0, |chunk| s.data.len().div_ceil(chunk) as u64 + frames);
+        let waits = 4.0 * reads as f64 / frames as f64;
         // Expected transmissions per frame are 1/success; allow generous variance for small runs.
-        let bound = 3.0 / success + 8.0 / frames as f64;
+        let bound = 3.0 / success + 8.0 / frames as f64 + waits;
         assert!(per_frame <= bound, "{}: {per_frame:.2} datagrams per frame (bound {bound:.2})", ctx());
         // Each frame needs a bounded number of backed-off timeouts: the virtual time is bounded
         // by the frame count. The per-frame allowance grows with the loss rate (a soak run of
         // 6,500 seeds, SIM_SEEDS=50, peaked at 6.6 s per frame at 30% loss, 0.4 s at 1%; the
         // tail is heavy for short transfers, whose handshake has no RTT sample yet).
         let per_frame_time = Duration::from_micros(500_000 + (35_000_000.0 * s.link.loss) as u64);
-        let time_bound = per_frame_time.saturating_mul(frames) + Duration::from_secs(10);
+        // A slow reader's reads take their time, and each can wait out a backed-off timer.
+        let reading = (s.read_every + Duration::from_millis(100)).saturating_mul(reads);
+        let time_bound = per_frame_time.saturating_mul(frames) + reading + Duration::from_secs(10);
         let finished = out.finished_at.expect("both finished");
         assert!(finished - Instant::ZERO <= time_bound, "{}: took {:?}", ctx(), finished);
         // Then the linger: the receiver waits at most one idle timeout for the final ACK.
@@ -515,6 +557,11 @@ mod tests {
             if seed % 3 == 2 {
                 s.commit = Commit::Application;
                 s.commit_delay = Duration::from_millis(r.next_u64() % 2000);
+            }
+            // A fifth read slowly: 1 to 1024 bytes every 1 to 50 ms (backpressure).
+            if seed % 5 == 4 {
+                s.read_chunk = Some(1 + (r.next_u64() % 1024) as usize);
+                s.read_every = Duration::from_millis(1 + r.next_u64() % 50);
             }
             let out = run_checked::<N, W>(&s);
             assert_no_false_success(&s, &out);
