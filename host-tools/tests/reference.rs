@@ -423,6 +423,15 @@ fn native_send_to_original_receiver_fails() {
     );
 }
 
+/// A first 512-byte block that ends in 12 zero bytes, then 1,000 bytes of text: what the
+/// reference profile cannot carry.
+fn block_ending_in_zeros() -> Vec<u8> {
+    let mut data = text(500, 5);
+    data.extend_from_slice(&[0; 12]);
+    data.extend_from_slice(&text(1000, 6));
+    data
+}
+
 /// Text only: the original receiver finds a payload's end by stripping trailing zero bytes,
 /// so data whose 512-byte block ends in zeros cannot cross the reference profile (SPEC §7).
 ///
@@ -435,9 +444,7 @@ fn reference_profile_loses_trailing_zeros() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("input.bin");
     let out = dir.path().join("out.txt");
-    let mut data = text(500, 5);
-    data.extend_from_slice(&[0; 12]);
-    data.extend_from_slice(&text(1000, 6));
+    let data = block_ending_in_zeros();
     fs::write(&input, &data).expect("write input");
     let port = free_port();
     let mut server = start_original_receiver(dir.path(), port, &out, None);
@@ -1228,9 +1235,7 @@ fn l5_rudp_recv_strips_zeros_at_the_end_of_a_full_block() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("input.bin");
     let out = dir.path().join("out.txt");
-    let mut data = text(500, 5);
-    data.extend_from_slice(&[0; 12]);
-    data.extend_from_slice(&text(1000, 6));
+    let data = block_ending_in_zeros();
     fs::write(&input, &data).expect("write input");
     let port = free_port();
     let mut recv = start_rudp_recv(dir.path(), port, &out, &[]);
