@@ -32,30 +32,35 @@
 //!
 //! ## The main loop
 //!
+//! [`poll`] is one turn of a firmware main loop over a smoltcp `Interface`: the interface takes
+//! in what arrived, the engine runs over the socket ([`transport::poll`]), the interface sends
+//! the replies at once; it returns when the loop should run again.
+//!
 //! ```text
 //! loop {
 //!     let now = clock();
-//!     iface.poll(now, &mut device, &mut sockets);            // frames in, ARP, ...
-//!     let socket = sockets.get_mut::<udp::Socket>(handle);
-//!     let next = transport::poll(&mut engine, &mut SmoltcpTransport::new(socket), now.into(), report)?;
-//!     iface.poll_egress(now, &mut device, &mut sockets);     // the replies out, now
-//!     if !sockets.get::<udp::Socket>(handle).can_recv() {
-//!         sleep_until(earliest(next, iface.poll_delay(now, &sockets)));
-//!     }
+//!     let next = smoltcp_transport::poll(&mut iface, &mut device, &mut sockets, handle, &mut engine, now, report)?;
+//!     if engine.is_done() { break; }
+//!     sleep_until(next);                     // or until the NIC's interrupt; `None`: no timer
 //! }
 //! ```
 //!
-//! Two traps, both seen in practice: without `poll_egress` (or a second `poll`) the replies
-//! that [`transport::poll`](crate::transport::poll) queued wait for the next wake-up, and a
-//! second full `poll` may take in new datagrams after the engine looked, which nothing then
-//! wakes the loop for (smoltcp's `poll_delay` does not count received data). Hence: egress
-//! only, and no sleep while the socket holds datagrams. `From` conversions between smoltcp's
-//! and rudp's `Instant` and `Duration` come with this feature.
+//! It avoids two traps, both seen in practice: without an egress poll after the engine (or a
+//! second `poll`) the replies that [`transport::poll`] queued wait for the next wake-up, and a
+//! second full `iface.poll` may take in new datagrams after the engine looked, which nothing
+//! then wakes the loop for (smoltcp's `poll_delay` does not count received data). Hence:
+//! egress only, and no sleep while the socket holds datagrams. `From` conversions between
+//! smoltcp's and rudp's `Instant` and `Duration` come with this feature.
 
+use smoltcp::iface::{Interface, PollResult, SocketHandle, SocketSet};
+use smoltcp::phy::Device;
+use smoltcp::socket::AnySocket;
 use smoltcp::socket::udp::{self, RecvError, SendError};
 use smoltcp::wire::IpEndpoint;
 
-use crate::transport::{Received, Transport};
+use crate::engine::Engine;
+use crate::time::Instant;
+use crate::transport::{self, Received, Report, Transport};
 
 #[cfg(doc)]
 use crate::MAX_FRAME;
@@ -66,11 +71,16 @@ use crate::MAX_FRAME;
 pub enum SmoltcpError {
     /// The socket is not bound, or the destination is unspecified.
     Unaddressable,
+    /// The handle given to [`poll`] names no UDP socket in its socket set.
+    NoSocket,
 }
 
 impl core::fmt::Display for SmoltcpError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("UDP socket not bound or destination unspecified")
+        f.write_str(match self {
+            SmoltcpError::Unaddressable => "UDP socket not bound or destination unspecified",
+            SmoltcpError::NoSocket => "the socket handle names no UDP socket in the set",
+        })
     }
 }
 
@@ -105,6 +115,87 @@ impl Transport for SmoltcpTransport<'_, '_> {
             Err(RecvError::Exhausted | RecvError::Truncated) => Ok(None),
         }
     }
+}
+
+/// The most `poll_egress` calls one [`poll`] makes: one datagram per socket each, so a
+/// window of frames and the replies of a batch fit (a guard; what is left goes out in the next
+/// turn, which [`poll`] asks for at once).
+const EGRESS_ROUNDS: usize = 2 * crate::MAX_WINDOW as usize;
+
+/// One turn of a main loop over a smoltcp `Interface`: `iface.poll` (frames in, ARP, ...),
+/// then [`transport::poll`] with `engine` over the UDP socket `handle` of `sockets`, then
+/// `iface.poll_egress` (repeated while it sends, as smoltcp sends one datagram per socket and
+/// call), so that the replies the engine queued leave in this turn. `now` is the one clock
+/// reading both smoltcp and the engine see.
+///
+/// Returns when to call again: `now` itself while the socket still holds datagrams (one
+/// [`transport::poll`] takes at most [`transport::MAX_DATAGRAMS_PER_POLL`], and smoltcp's
+/// `poll_delay` does not count received data), otherwise the earlier of the engine's deadline
+/// and the interface's (`iface.poll_delay`: ARP, a queued datagram waiting for a neighbour);
+/// `None` when neither has one, so only an arriving frame calls for a turn. A firmware sleeps
+/// until then or until its NIC's interrupt, whichever comes first; a host waits on the
+/// device's file descriptor as long.
+///
+/// The engine runs only in this call, so an application that wrote into a sender
+/// ([`Sender::write_buf`](crate::Sender::write_buf)) or took data from a receiver
+/// ([`Receiver::consume`](crate::Receiver::consume)) outside it should call again before it
+/// sleeps: what became due then (a data frame, an ACK) goes out in the next turn. The blocking
+/// adapters ([`crate::blocking`]) move their data inside the engine calls and need nothing of
+/// the sort.
+///
+/// A transport error ([`SmoltcpError::Unaddressable`]: the socket is unbound or the engine's
+/// peer unspecified) stops the engine's turn, as in [`transport::poll`]; the interface still
+/// sends what was queued, and the error is returned: the engine keeps its timers, so the
+/// caller may log it and go on (waking at `engine.poll_timeout()`) or give up. A `handle` that
+/// names no UDP socket in `sockets` returns [`SmoltcpError::NoSocket`] and runs no engine.
+///
+/// No allocation and no panic: the socket is looked up without smoltcp's panicking
+/// `SocketSet::get_mut`.
+pub fn poll<D, En>(
+    iface: &mut Interface,
+    device: &mut D,
+    sockets: &mut SocketSet<'_>,
+    handle: SocketHandle,
+    engine: &mut En,
+    now: Instant,
+    report: impl FnMut(Report<En::Event>),
+) -> Result<Option<Instant>, SmoltcpError>
+where
+    D: Device + ?Sized,
+    En: Engine<Endpoint = IpEndpoint>,
+{
+    let smol_now = smoltcp::time::Instant::from(now);
+    iface.poll(smol_now, device, sockets);
+    let polled = match udp_socket(sockets, handle) {
+        Some(socket) => transport::poll(engine, &mut SmoltcpTransport::new(socket), now, report),
+        None => Err(SmoltcpError::NoSocket),
+    };
+    // Egress only: a full `poll` here could take in datagrams after the engine looked. One
+    // `poll_egress` sends one datagram per socket: again while it sends, so that a window's
+    // burst leaves in this turn (it stops when the device has no room or a neighbour is
+    // unknown; what stays makes `poll_delay` zero).
+    for _ in 0..EGRESS_ROUNDS {
+        if iface.poll_egress(smol_now, device, sockets) == PollResult::None {
+            break;
+        }
+    }
+    let engine_next = polled?;
+    if udp_socket(sockets, handle).is_some_and(|socket| socket.can_recv()) {
+        return Ok(Some(now));
+    }
+    let stack_next = iface.poll_delay(smol_now, sockets).map(|delay| now + crate::Duration::from(delay));
+    Ok(match (engine_next, stack_next) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+/// The UDP socket `handle` names in `sockets`, if any (`SocketSet::get_mut` panics instead).
+fn udp_socket<'s, 'b>(
+    sockets: &'s mut SocketSet<'b>,
+    handle: SocketHandle,
+) -> Option<&'s mut udp::Socket<'b>> {
+    sockets.iter_mut().find(|(h, _)| *h == handle).and_then(|(_, socket)| udp::Socket::downcast_mut(socket))
 }
 
 impl From<smoltcp::time::Instant> for crate::Instant {

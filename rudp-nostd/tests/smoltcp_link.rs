@@ -1,6 +1,6 @@
 #![cfg(feature = "smoltcp")]
 //! End to end through two real smoltcp stacks: a [`Sender`] and a [`Receiver`], each driven by
-//! [`transport::poll`] over a [`SmoltcpTransport`] on its own `Interface` and UDP socket, the
+//! the crate's main-loop turn [`smoltcp_transport::poll`] on its own `Interface` and UDP socket, the
 //! two interfaces joined by an in-memory IP link that drops, duplicates and delays (so
 //! reorders) frames from a seeded PRNG. One virtual clock feeds both smoltcp and the engines,
 //! and jumps to the next deadline whenever nothing is due, so seconds of protocol time cost
@@ -13,11 +13,11 @@ use std::collections::BinaryHeap;
 
 use rudp_nostd::blocking::{SinkReceiver, SourceSender};
 use rudp_nostd::random::SplitMix64;
-use rudp_nostd::smoltcp_transport::SmoltcpTransport;
-use rudp_nostd::transport::{self, Report};
+use rudp_nostd::smoltcp_transport::{self, SmoltcpError};
+use rudp_nostd::transport::{MAX_DATAGRAMS_PER_POLL, Report};
 use rudp_nostd::{
-    Engine, Instant, MAX_FRAME, MAX_PAYLOAD, Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig,
-    SenderEvent,
+    Direction, Engine, Instant, MAX_FRAME, MAX_PAYLOAD, Receiver, ReceiverConfig, ReceiverEvent, Sender,
+    SenderConfig, SenderEvent,
 };
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
@@ -245,16 +245,24 @@ struct Host {
 
 impl Host {
     fn new(side: Side, link: &mut Link, addr: IpAddress, port: u16, seed: u64) -> Host {
+        Host::with_socket_frames(side, link, addr, port, seed, SOCKET_FRAMES)
+    }
+
+    /// A host whose socket buffers hold `frames` datagrams each way.
+    fn with_socket_frames(
+        side: Side,
+        link: &mut Link,
+        addr: IpAddress,
+        port: u16,
+        seed: u64,
+        frames: usize,
+    ) -> Host {
         let mut config = Config::new(HardwareAddress::Ip);
         config.random_seed = seed;
         let mut iface = Interface::new(config, &mut link.end(side), smol(0));
         iface.update_ip_addrs(|addrs| addrs.push(IpCidr::new(addr, 24)).expect("room for one address"));
-        let buffer = || {
-            udp::PacketBuffer::new(
-                vec![udp::PacketMetadata::EMPTY; SOCKET_FRAMES],
-                vec![0; SOCKET_FRAMES * MAX_FRAME],
-            )
-        };
+        let buffer =
+            || udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; frames], vec![0; frames * MAX_FRAME]);
         let mut socket = udp::Socket::new(buffer(), buffer());
         socket.bind(port).expect("bind");
         let mut sockets = SocketSet::new(vec![]);
@@ -262,8 +270,10 @@ impl Host {
         Host { side, iface, sockets, udp }
     }
 
-    /// One turn of a firmware main loop: the stack takes in what arrived, the engine runs,
-    /// the stack sends what the engine queued. Returns the engine's next deadline.
+    /// One turn of a firmware main loop, the crate's own ([`smoltcp_transport::poll`]): the
+    /// stack takes in what arrived, the engine runs, the stack sends what the engine queued.
+    /// Returns when this host next needs a turn: now if datagrams wait in its socket, else the
+    /// earlier of the engine's deadline and the stack's.
     fn step<En: Engine<Endpoint = IpEndpoint>>(
         &mut self,
         link: &mut Link,
@@ -271,23 +281,17 @@ impl Host {
         engine: &mut En,
         report: impl FnMut(Report<En::Event>),
     ) -> Option<u64> {
-        self.iface.poll(smol(now), &mut link.end(self.side), &mut self.sockets);
-        let socket = self.sockets.get_mut::<udp::Socket>(self.udp);
-        let next =
-            transport::poll(engine, &mut SmoltcpTransport::new(socket), Instant::from_micros(now), report)
-                .expect("the socket is bound and the peer addressed");
-        // Egress only: ingress here would leave datagrams in the socket for the next turn.
-        self.iface.poll_egress(smol(now), &mut link.end(self.side), &mut self.sockets);
+        let next = smoltcp_transport::poll(
+            &mut self.iface,
+            &mut link.end(self.side),
+            &mut self.sockets,
+            self.udp,
+            engine,
+            Instant::from_micros(now),
+            report,
+        )
+        .expect("the socket is bound and the peer addressed");
         next.map(Instant::as_micros)
-    }
-
-    /// When this host next needs a turn: now if datagrams wait in its socket, else when the
-    /// stack wants a poll.
-    fn poll_at(&mut self, now: u64) -> Option<u64> {
-        if self.sockets.get::<udp::Socket>(self.udp).can_recv() {
-            return Some(now);
-        }
-        self.iface.poll_at(smol(now), &self.sockets).map(micros)
     }
 }
 
@@ -349,10 +353,7 @@ fn run(seed: u64, impairment: Impairment, data: &[u8], bound_micros: u64) -> Out
         if finished_at.is_none() && sender.has_succeeded() && receiver.has_succeeded() {
             finished_at = Some(now);
         }
-        let next = [sender_next, receiver_next, link.next_delivery(), tx.poll_at(now), rx.poll_at(now)]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [sender_next, receiver_next, link.next_delivery()].into_iter().flatten().min();
         let Some(next) = next else {
             // Nothing will ever happen again; the loop condition decides whether that is fine.
             break;
@@ -461,4 +462,79 @@ fn lossy_link_transfers_byte_identical() {
             outcome.done_at as f64 / 1e6,
         );
     }
+}
+
+/// The two hosts of a lossless link, for the tests of one main-loop turn.
+fn two_hosts(frames: usize) -> (Link, Host, Host) {
+    let mut link = Link::new(Impairment::NONE, 7);
+    let tx = Host::with_socket_frames(Side::Sender, &mut link, SENDER_ADDR, SENDER_PORT, 1, frames);
+    let rx = Host::with_socket_frames(Side::Receiver, &mut link, RECEIVER_ADDR, RECEIVER_PORT, 2, frames);
+    (link, tx, rx)
+}
+
+#[test]
+fn a_turn_sends_what_the_engine_queued() {
+    let (mut link, mut tx, mut rx) = two_hosts(SOCKET_FRAMES);
+    let peer = IpEndpoint::new(RECEIVER_ADDR, RECEIVER_PORT);
+    let mut sender: Sender<IpEndpoint> = Sender::new(SenderConfig::new(3), peer, Instant::ZERO);
+    let mut receiver: Receiver<IpEndpoint> = Receiver::new(ReceiverConfig::new(4), Instant::ZERO);
+    // The SYN leaves in the turn that queued it; the sender then waits for its timer.
+    let next = tx.step(&mut link, 0, &mut sender, |_| {});
+    assert_eq!(link.towards[Side::Receiver as usize].len(), 1, "the SYN is on the wire");
+    assert!(next.is_some_and(|at| at > 0), "the SYN's timer: {next:?}");
+    // The receiver's turn at its arrival takes it in and sends the SYN|ACK in the same turn.
+    let mut traces = 0;
+    let next = rx.step(&mut link, LATENCY_MICROS, &mut receiver, |report| {
+        if let Report::Trace(_) = report {
+            traces += 1;
+        }
+    });
+    assert_eq!(traces, 2, "the SYN in, the SYN|ACK out");
+    assert_eq!(link.towards[Side::Sender as usize].len(), 1, "the SYN|ACK is on the wire");
+    assert!(next.is_some_and(|at| at > LATENCY_MICROS), "the half-open entry's expiry: {next:?}");
+}
+
+#[test]
+fn a_turn_wakes_at_once_while_datagrams_wait() {
+    let junk = MAX_DATAGRAMS_PER_POLL + 6;
+    let (mut link, mut tx, mut rx) = two_hosts(junk);
+    // Junk datagrams, more than one turn takes, sent by the other host's stack.
+    let to = IpEndpoint::new(RECEIVER_ADDR, RECEIVER_PORT);
+    let socket = tx.sockets.get_mut::<udp::Socket>(tx.udp);
+    for i in 0..junk {
+        socket.send_slice(&[i as u8; 4], to).expect("room for every junk datagram");
+    }
+    for _ in 0..junk {
+        tx.iface.poll_egress(smol(0), &mut link.end(Side::Sender), &mut tx.sockets);
+    }
+    assert_eq!(link.towards[Side::Receiver as usize].len(), junk);
+    let mut receiver: Receiver<IpEndpoint> = Receiver::new(ReceiverConfig::new(4), Instant::ZERO);
+    let mut drops = 0;
+    let mut count = |report: Report<ReceiverEvent>| {
+        if let Report::Trace(trace) = report {
+            assert_eq!(trace.direction, Direction::Drop);
+            drops += 1;
+        }
+    };
+    let now = LATENCY_MICROS;
+    assert_eq!(rx.step(&mut link, now, &mut receiver, &mut count), Some(now), "datagrams still wait");
+    assert_eq!(rx.step(&mut link, now, &mut receiver, &mut count), None, "nothing waits, no timer runs");
+    assert_eq!(drops, junk);
+}
+
+#[test]
+fn a_turn_on_a_missing_socket_runs_no_engine() {
+    let (mut link, _tx, mut rx) = two_hosts(SOCKET_FRAMES);
+    rx.sockets.remove(rx.udp);
+    let mut receiver: Receiver<IpEndpoint> = Receiver::new(ReceiverConfig::new(4), Instant::ZERO);
+    let result = smoltcp_transport::poll(
+        &mut rx.iface,
+        &mut link.end(Side::Receiver),
+        &mut rx.sockets,
+        rx.udp,
+        &mut receiver,
+        Instant::ZERO,
+        |_| panic!("no engine runs"),
+    );
+    assert_eq!(result, Err(SmoltcpError::NoSocket));
 }

@@ -26,9 +26,10 @@ mod seed;
 use cortex_m_rt::entry;
 use defmt_rtt as _;
 use panic_probe as _;
-use rudp_nostd::receiver::DEFAULT_HALF_OPEN;
+use rudp_nostd::blocking::{SinkReceiver, SourceSender};
 use rudp_nostd::{
-    DigestAlgorithm, Instant, Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig, SenderEvent,
+    DEFAULT_HALF_OPEN, DigestAlgorithm, Instant, Receiver, ReceiverConfig, ReceiverEvent, Sender,
+    SenderConfig, SenderEvent,
 };
 use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address, Ipv4Cidr};
 use static_cell::ConstStaticCell;
@@ -81,8 +82,8 @@ enum Mode {
 }
 
 /// The engines' window (SPEC §10.1): the sender keeps up to this many frames in flight (it
-/// holds as many 524-byte frame buffers) and the receiver holds up to `WINDOW - 1` frames above
-/// a hole (as many 512-byte slots); the UDP socket buffers in `net.rs` grow with it. 8 costs
+/// holds as many 524-byte frame buffers) and the receiver has as many 512-byte payload slots;
+/// the UDP socket buffers in `net.rs` grow with it. 8 costs
 /// about 4 KiB of RAM per engine over stop-and-wait (see README.md); 1 is plain
 /// stop-and-wait, and a peer that grants no window gets stop-and-wait anyway.
 pub const WINDOW: usize = 8;
@@ -177,8 +178,9 @@ fn send(net: &mut net::Network, seeds: &mut seed::Seeds) -> ! {
             digest: Some(DigestAlgorithm::Crc32c),
             ..SenderConfig::new(seeds.next())
         };
-        let mut sender: Sender<_, _, WINDOW> =
-            Sender::windowed(config, &PATTERN[..], peer, Instant::from_millis(clock::now_ms()));
+        // The sender reads the pattern straight from flash into its frame buffers.
+        let mut sender: SourceSender<_, _, WINDOW> =
+            SourceSender::new(Sender::new(config, peer, Instant::from_millis(clock::now_ms())), &PATTERN[..]);
         let mut acknowledged = 0usize;
         net.run(&mut sender, |event| match event {
             SenderEvent::Connected { conn } => defmt::info!("connected: conn {}", conn),
@@ -217,10 +219,10 @@ fn receive(net: &mut net::Network, seeds: &mut seed::Seeds) -> ! {
         defmt::info!("listening on {}:{}, up to {} bytes", BOARD_IP, BOARD_PORT, TRANSFER_SIZE);
         // The sink is the buffer as a `&mut [u8]`: each write advances it, so what is left
         // at the end tells how much came in, and the borrow ends with the receiver.
-        let mut receiver: Receiver<&mut [u8], IpEndpoint, DEFAULT_HALF_OPEN, { WINDOW - 1 }> = Receiver::new(
-            ReceiverConfig::new(seeds.next()),
+        // Writing to RAM cannot fail, so the sink's flush commits (`Commit::Flush`).
+        let mut receiver: SinkReceiver<&mut [u8], IpEndpoint, WINDOW, DEFAULT_HALF_OPEN> = SinkReceiver::new(
+            Receiver::new(ReceiverConfig::new(seeds.next()), Instant::from_millis(clock::now_ms())),
             &mut buffer[..],
-            Instant::from_millis(clock::now_ms()),
         );
         let mut delivered = 0usize;
         // Set only by the commit event: `Finished` comes after the FIN, once the data is all
@@ -254,7 +256,7 @@ fn receive(net: &mut net::Network, seeds: &mut seed::Seeds) -> ! {
         });
         let digest = receiver.digest();
         let succeeded = committed && receiver.has_succeeded();
-        let left = receiver.into_sink().len();
+        let left = receiver.into_parts().1.len();
         let received = &buffer[..TRANSFER_SIZE - left];
         let crc = data::crc32(received);
         if succeeded {

@@ -7,9 +7,9 @@
 
 use ieee802_3_miim::Phy as _;
 use ieee802_3_miim::phy::{LAN8742A, PhySpeed};
-use rudp_nostd::smoltcp_transport::SmoltcpTransport;
-use rudp_nostd::transport::{self, Report};
-use rudp_nostd::{Engine, MAX_FRAME};
+use rudp_nostd::smoltcp_transport;
+use rudp_nostd::transport::Report;
+use rudp_nostd::{Engine, Instant, MAX_FRAME};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::socket::udp;
 use smoltcp::wire::{EthernetAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr};
@@ -25,8 +25,9 @@ use crate::{WINDOW, clock};
 /// Receive descriptors (1.5 KiB buffer each): a whole window of rudp frames arriving back to
 /// back, with room for a burst of broadcast traffic on top.
 const RX_RING_LEN: usize = WINDOW + 2;
-/// Transmit descriptors: smoltcp hands the driver one frame per descriptor, and the main loop
-/// polls again at once while the socket has more to send; a few keep the wire busy.
+/// Transmit descriptors: smoltcp hands the driver one frame per descriptor; each turn of the
+/// main loop sends until the ring is full, and the next turn comes at once while the socket
+/// has more to send. A few keep the wire busy.
 const TX_RING_LEN: usize = 4;
 /// Datagrams the UDP socket holds each way: a whole window in flight, and room for a few stray
 /// datagrams without pushing out the peer's.
@@ -153,46 +154,51 @@ impl Network {
         }
     }
 
-    /// Drives `engine` over the UDP socket until it is done, sleeping between polls; logs every
+    /// Drives `engine` over the UDP socket until it is done, sleeping between turns; logs every
     /// trace event at `debug` level (as SPEC §8's line) and hands each application event to
-    /// `on_event`.
+    /// `on_event`. Each turn is the crate's ([`smoltcp_transport::poll`]): the stack takes in
+    /// what the DMA received, the engine runs over the socket, the stack sends its replies at
+    /// once (egress only, so no datagram is left in the socket unseen); then the loop sleeps
+    /// until the turn's wake-up time (none while the socket still holds datagrams), the next
+    /// link check or the next Ethernet interrupt.
     pub fn run<En>(&mut self, engine: &mut En, mut on_event: impl FnMut(En::Event))
     where
         En: Engine<Endpoint = IpEndpoint>,
     {
         loop {
             let now = clock::now_ms();
-            self.poll_stack(now);
-            let socket = self.sockets.get_mut::<udp::Socket>(self.udp);
-            let result = transport::poll(
+            self.check_link(now);
+            let result = smoltcp_transport::poll(
+                &mut self.iface,
+                &mut self.dma,
+                &mut self.sockets,
+                self.udp,
                 engine,
-                &mut SmoltcpTransport::new(socket),
-                rudp_nostd::Instant::from_millis(now),
+                Instant::from_millis(now),
                 |report| match report {
                     // rudp's defmt::Format prints the SPEC §8 line, as the host's -v does.
                     Report::Trace(trace) => defmt::debug!("{}", trace),
                     Report::Event(event) => on_event(event),
                 },
             );
-            let engine_deadline = match result {
-                Ok(deadline) => deadline,
+            let wake = match result {
+                // Rounded up: waking before the deadline would only spin until it.
+                Ok(next) => next.map_or(u64::MAX, |at| at.as_micros().div_ceil(1000)),
                 Err(error) => {
                     // The socket is bound from the start, so only an unspecified peer address
                     // gets here: the engine keeps its timers and fails on its idle timeout.
                     defmt::error!("UDP send: {}", error);
-                    engine.poll_timeout()
+                    let engine_wake =
+                        engine.poll_timeout().map_or(u64::MAX, |at| at.as_micros().div_ceil(1000));
+                    engine_wake.min(self.stack_wake(now))
                 }
             };
             if engine.is_done() {
-                // A last frame may still sit in the socket: the next poll of the stack (the
-                // next transfer's, or `idle_until`'s) sends it.
+                // The turn sent the last frame, unless the DMA ring was full: then the next
+                // poll of the stack (the next transfer's, or `idle_until`'s) sends it.
                 return;
             }
-            // Rounded up: waking before the deadline would only spin until it.
-            let engine_wake = engine_deadline.map_or(u64::MAX, |at| at.as_micros().div_ceil(1000));
-            // After the engine queued a datagram, smoltcp asks for a poll at once, so it
-            // leaves without a sleep in between.
-            clock::sleep_until(self.stack_wake(now).min(engine_wake));
+            clock::sleep_until(wake.min(self.next_link_check_ms));
         }
     }
 

@@ -15,9 +15,9 @@ use cortex_m_rt::entry;
 #[cfg(not(any(feature = "baseline", feature = "sans-io")))]
 use rudp_nostd::MAX_FRAME;
 #[cfg(not(any(feature = "baseline", feature = "sans-io")))]
-use rudp_nostd::transport::{self, Received, Transport};
+use rudp_nostd::transport::{self, Received, Report, Transport};
 #[cfg(not(feature = "baseline"))]
-use rudp_nostd::{Duration, Engine, Instant, Receiver, ReceiverConfig, Sender, SenderConfig};
+use rudp_nostd::{Duration, Engine, Instant, Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig};
 
 /// The engines' window: 1 (stop-and-wait, the default build) or 32 (feature `window32`),
 /// so that CI proves both kinds free of panics.
@@ -107,23 +107,47 @@ fn main() -> ! {
 }
 
 /// The engines alone, driven through their sans-IO API with no transport and no driver
-/// (feature `sans-io`): what `scripts/footprint.sh` reports as the core engine's flash.
+/// (feature `sans-io`): what `scripts/footprint.sh` reports as the core engine's flash. The
+/// application's data goes in and out zero-copy: written into the sender's frame buffers
+/// (`write_buf`/`advance`), taken from the receiver's payload slots (`readable`/`consume`).
 #[cfg(all(feature = "sans-io", not(feature = "baseline")))]
 #[entry]
 fn main() -> ! {
     let data: &[u8] = black_box(b"a transfer that proves the engines link without std or alloc");
     let mut out = [0u8; 128];
-    let mut sender = Sender::new(sender_config(), data, Node::Receiver, Instant::ZERO);
-    let mut receiver: Receiver<&mut [u8], Node> =
-        Receiver::new(ReceiverConfig::new(black_box(2)), &mut out[..], Instant::ZERO);
+    let (mut written, mut received) = (0, 0);
+    let mut sender: Sender<Node> = Sender::new(sender_config(), Node::Receiver, Instant::ZERO);
+    let mut receiver: Receiver<Node> = Receiver::new(ReceiverConfig::new(black_box(2)), Instant::ZERO);
     let mut now = Instant::ZERO;
     for _ in 0..10_000 {
+        // The application fills the sender's frame buffer and says when its data ends.
+        let rest = data.get(written..).unwrap_or(&[]);
+        let buf = sender.write_buf();
+        let n = buf.len().min(rest.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        sender.advance(n);
+        written += n;
+        if written == data.len() {
+            black_box(sender.finish());
+        }
         let mut moved = false;
         while let Some(t) = sender.poll_transmit(now) {
             black_box(t.trace);
-            black_box(receiver.handle_datagram(now, Node::Sender, t.datagram));
+            let handled = receiver.handle_datagram(now, Node::Sender, t.datagram);
+            if handled.events.contains(&ReceiverEvent::Finished) {
+                // All data is in (and taken): commit, then the FIN is answered.
+                receiver.committed(now);
+            }
+            black_box(handled);
             moved = true;
         }
+        // The application takes what arrived; only then is it acknowledged.
+        let readable = receiver.readable();
+        let slot = out.get_mut(received..).unwrap_or(&mut []);
+        let n = readable.len().min(slot.len());
+        slot[..n].copy_from_slice(&readable[..n]);
+        receiver.consume(n);
+        received += n;
         while let Some(t) = receiver.poll_transmit(now) {
             black_box(t.trace);
             black_box(sender.handle_datagram(now, Node::Receiver, t.datagram));
@@ -139,30 +163,43 @@ fn main() -> ! {
             black_box(receiver.handle_timeout(now));
         }
     }
-    black_box(receiver.into_sink());
+    black_box(out.get(..received));
     loop {
         core::hint::spin_loop();
     }
 }
 
+/// The engines under the [`transport::poll`] driver over a loopback transport, the data going
+/// through their copying calls (`write`, `read`) between polls.
 #[cfg(not(any(feature = "baseline", feature = "sans-io")))]
 #[entry]
 fn main() -> ! {
     let data: &[u8] = black_box(b"a transfer that proves the engines link without std or alloc");
     let mut out = [0u8; 128];
+    let (mut written, mut received) = (0, 0);
     let mut link = Loopback { slots: [([0; MAX_FRAME], 0, false); 2], rx: [0; MAX_FRAME] };
-    let mut sender: Sender<_, _, WINDOW> =
-        Sender::windowed(sender_config(), data, Node::Receiver, Instant::ZERO);
-    let mut receiver: Receiver<&mut [u8], Node, 4, { WINDOW - 1 }> =
-        Receiver::new(ReceiverConfig::new(black_box(2)), &mut out[..], Instant::ZERO);
+    let mut sender: Sender<Node, WINDOW> = Sender::new(sender_config(), Node::Receiver, Instant::ZERO);
+    let mut receiver: Receiver<Node, WINDOW> =
+        Receiver::new(ReceiverConfig::new(black_box(2)), Instant::ZERO);
     let mut now = Instant::ZERO;
     for _ in 0..10_000 {
+        written += sender.write(data.get(written..).unwrap_or(&[]));
+        if written == data.len() {
+            black_box(sender.finish());
+        }
         let a = transport::poll(&mut sender, &mut Side { link: &mut link, me: Node::Sender }, now, |r| {
             black_box(r);
         });
+        let mut finished = false;
         let b = transport::poll(&mut receiver, &mut Side { link: &mut link, me: Node::Receiver }, now, |r| {
+            finished |= r == Report::Event(ReceiverEvent::Finished);
             black_box(r);
         });
+        if finished {
+            // All data is in (and taken): commit; the next poll answers the FIN.
+            receiver.committed(now);
+        }
+        received += receiver.read(out.get_mut(received..).unwrap_or(&mut []));
         if sender.is_done() && receiver.is_done() {
             break;
         }
@@ -171,7 +208,7 @@ fn main() -> ! {
         // loopback with a 1 ms round trip.
         now = now + Duration::from_millis(1);
     }
-    black_box(receiver.into_sink());
+    black_box(out.get(..received));
     loop {
         core::hint::spin_loop();
     }

@@ -13,13 +13,12 @@ use core::fmt;
 use core::ptr::addr_of;
 
 use cortex_m_semihosting::hprintln;
-use rudp_nostd::receiver::DEFAULT_HALF_OPEN;
-use rudp_nostd::smoltcp_transport::SmoltcpTransport;
-use rudp_nostd::trace::Direction;
-use rudp_nostd::transport::{self, Report};
+use rudp_nostd::blocking::{SinkReceiver, SourceSender};
+use rudp_nostd::smoltcp_transport::{self, SmoltcpError};
+use rudp_nostd::transport::Report;
 use rudp_nostd::{
-    Duration, Engine, Instant, MAX_FRAME, Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig,
-    SenderEvent,
+    DEFAULT_HALF_OPEN, Direction, Duration, Engine, Instant, MAX_FRAME, Receiver, ReceiverConfig,
+    ReceiverEvent, Sender, SenderConfig, SenderEvent,
 };
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::socket::udp;
@@ -43,9 +42,8 @@ pub const RECV_PORT: u16 = 5555;
 pub const SEND_PORT: u16 = 49152;
 
 /// The engines' window (SPEC §10.1): the sender keeps up to this many frames in flight (it has
-/// as many frame buffers), the receiver holds up to `WINDOW - 1` frames above a hole. It costs
-/// about `WINDOW` x 530 bytes of RAM per engine, plus the socket buffers below; 1 would be
-/// plain stop-and-wait.
+/// as many frame buffers), the receiver has as many payload slots. It costs about `WINDOW` x
+/// 530 bytes of RAM per engine, plus the socket buffers below; 1 would be plain stop-and-wait.
 const WINDOW: usize = 8;
 /// Datagrams each socket buffer holds either way: a whole window in flight, and room for a few
 /// stray datagrams without pushing out the peer's.
@@ -105,8 +103,9 @@ enum Failure {
     Engine(rudp_nostd::Error),
     /// The engine closed without success and without saying why (not expected).
     Unfinished,
-    /// smoltcp refused a datagram: the socket is unbound or the destination unspecified.
-    Unaddressable,
+    /// smoltcp refused a datagram (the socket is unbound or the destination unspecified), or
+    /// the socket is missing.
+    Socket(SmoltcpError),
 }
 
 impl fmt::Display for Failure {
@@ -114,7 +113,7 @@ impl fmt::Display for Failure {
         match self {
             Failure::Engine(error) => write!(f, "the transfer failed: {error}"),
             Failure::Unfinished => f.write_str("the transfer ended unfinished"),
-            Failure::Unaddressable => f.write_str("the UDP socket refused a datagram (unaddressable)"),
+            Failure::Socket(error) => write!(f, "the UDP socket: {error}"),
         }
     }
 }
@@ -255,8 +254,10 @@ impl<N: Nic> Net<N> {
         self.iface.poll(smoltcp_now(), self.device, &mut self.sockets);
     }
 
-    /// One round: the interface, then the engine over the socket, then the interface again so
-    /// that the engine's reply leaves at once. Application events go to `on_event`.
+    /// One turn of the crate's main loop ([`smoltcp_transport::poll`]): the interface takes in
+    /// what arrived, the engine runs over the socket, the interface sends its replies at once.
+    /// Application events go to `on_event`. This firmware has no interrupts and polls again at
+    /// once, so it does not use the turn's wake-up time.
     fn poll<En>(
         &mut self,
         engine: &mut En,
@@ -266,16 +267,20 @@ impl<N: Nic> Net<N> {
     where
         En: Engine<Endpoint = IpEndpoint>,
     {
-        self.poll_interface();
         let now = Instant::from_micros(clock::now_us());
-        let socket = self.sockets.get_mut::<udp::Socket>(self.handle);
-        let mut transport = SmoltcpTransport::new(socket);
-        let polled = transport::poll(engine, &mut transport, now, |report| match report {
-            Report::Trace(trace) => stats.count(trace.direction, trace.dup),
-            Report::Event(event) => on_event(event),
-        });
-        self.poll_interface();
-        polled.map(|_| ()).map_err(|_| Failure::Unaddressable)
+        let polled = smoltcp_transport::poll(
+            &mut self.iface,
+            &mut *self.device,
+            &mut self.sockets,
+            self.handle,
+            engine,
+            now,
+            |report| match report {
+                Report::Trace(trace) => stats.count(trace.direction, trace.dup),
+                Report::Event(event) => on_event(event),
+            },
+        );
+        polled.map(|_| ()).map_err(Failure::Socket)
     }
 
     /// Keeps the interface polling for [`FLUSH_MS`], so that the last frame leaves.
@@ -311,8 +316,8 @@ fn receive<N: Nic>(net: &mut Net<N>, seed: u64) -> Result<Outcome, Failure> {
     config.idle_timeout = IDLE_TIMEOUT;
     config.accept_timeout = Some(ACCEPT_TIMEOUT);
     let now = Instant::from_micros(clock::now_us());
-    let mut receiver: Receiver<DigestSink, IpEndpoint, DEFAULT_HALF_OPEN, { WINDOW - 1 }> =
-        Receiver::new(config, DigestSink::new(), now);
+    let mut receiver: SinkReceiver<DigestSink, IpEndpoint, WINDOW, DEFAULT_HALF_OPEN> =
+        SinkReceiver::new(Receiver::new(config, now), DigestSink::new());
     hprintln!("rudp-fw: waiting on UDP port {}", RECV_PORT);
 
     let mut stats = Stats::default();
@@ -351,7 +356,8 @@ fn send<N: Nic>(net: &mut Net<N>, seed: u64, len: u64, port: u16) -> Result<Outc
     config.transfer_size = Some(len);
     let peer = IpEndpoint::new(IpAddress::Ipv4(GATEWAY), port);
     let now = Instant::from_micros(clock::now_us());
-    let mut sender: Sender<_, _, WINDOW> = Sender::windowed(config, PatternSource::new(len), peer, now);
+    let mut sender: SourceSender<_, _, WINDOW> =
+        SourceSender::new(Sender::new(config, peer, now), PatternSource::new(len));
     hprintln!("rudp-fw: sending {} bytes to {}", len, peer);
 
     let mut stats = Stats::default();
@@ -373,7 +379,7 @@ fn send<N: Nic>(net: &mut Net<N>, seed: u64, len: u64, port: u16) -> Result<Outc
     if !sender.has_succeeded() {
         return Err(Failure::Unfinished);
     }
-    let source = sender.into_source();
+    let source = sender.into_parts().1;
     let read = source.read();
     let elapsed_ms = finished_at.unwrap_or(0).saturating_sub(connected_at.unwrap_or(0));
     Ok(Outcome { len: read.len(), crc: read.crc(), elapsed_ms, dups: stats.dups, drops: stats.drops })

@@ -21,12 +21,12 @@ use std::process::ExitCode;
 use std::time::Instant as StdInstant;
 
 use clap::{Parser, Subcommand};
-use rudp_nostd::smoltcp_transport::SmoltcpTransport;
-use rudp_nostd::trace::{Direction, Trace};
-use rudp_nostd::transport::{self, Report};
+use rudp_nostd::blocking::{SinkReceiver, SourceSender};
+use rudp_nostd::smoltcp_transport;
+use rudp_nostd::transport::Report;
 use rudp_nostd::{
-    Duration, Engine, Instant, MAX_FRAME, Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig,
-    SenderEvent,
+    Direction, Duration, Engine, Instant, MAX_FRAME, Receiver, ReceiverConfig, ReceiverEvent, Sender,
+    SenderConfig, SenderEvent, Trace,
 };
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, Medium, TunTapInterface};
@@ -206,9 +206,10 @@ impl Stack {
         Ok(Stack { tap: cli.tap.clone(), device, iface, sockets, udp, clock })
     }
 
-    /// Runs `engine` until it is done, as a firmware main loop would: poll the stack, let the
-    /// engine take in datagrams and fire timers, send what it queued, then sleep until a frame
-    /// arrives or the engine or the stack has a deadline.
+    /// Runs `engine` until it is done, as a firmware main loop would: one turn of the crate's
+    /// loop ([`smoltcp_transport::poll`]: the stack, the engine, the stack's egress), then sleep
+    /// until a frame arrives or the turn's wake-up time (at once while the socket holds
+    /// datagrams).
     fn run<En: Engine<Endpoint = IpEndpoint>>(
         &mut self,
         engine: &mut En,
@@ -216,31 +217,22 @@ impl Stack {
     ) -> Result<(), String> {
         let fd = self.device.as_raw_fd();
         loop {
-            let micros = self.clock.micros();
-            let (now, smol_now) = (Instant::from_micros(micros), smol_instant(micros));
-            self.iface.poll(smol_now, &mut self.device, &mut self.sockets);
-            let socket = self.sockets.get_mut::<udp::Socket>(self.udp);
-            let next = transport::poll(engine, &mut SmoltcpTransport::new(socket), now, &mut report)
-                .map_err(|e| e.to_string())?;
-            // Egress only: a full `poll` here would also take in frames that arrived meanwhile,
-            // leaving them in the socket while this loop sleeps (nothing more on the fd wakes
-            // it, and the socket's poll_at does not count received data) until the engine's
-            // retransmission timer. Left on the fd, they end the wait at once.
-            self.iface.poll_egress(smol_now, &mut self.device, &mut self.sockets);
+            let now = Instant::from_micros(self.clock.micros());
+            let next = smoltcp_transport::poll(
+                &mut self.iface,
+                &mut self.device,
+                &mut self.sockets,
+                self.udp,
+                engine,
+                now,
+                &mut report,
+            )
+            .map_err(|e| e.to_string())?;
             if engine.is_done() {
                 return Ok(());
             }
-            let wait = if self.sockets.get::<udp::Socket>(self.udp).can_recv() {
-                // More than one `transport::poll` takes at once: go round again now.
-                Some(smoltcp::time::Duration::ZERO)
-            } else {
-                let engine_wait =
-                    next.map(|at| smoltcp::time::Duration::from_micros(at.saturating_since(now).as_micros()));
-                match (engine_wait, self.iface.poll_delay(smol_now, &self.sockets)) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
-            };
+            // Frames that arrive meanwhile stay on the fd, and end the wait at once.
+            let wait = next.map(|at| smoltcp::time::Duration::from(at.saturating_since(now)));
             phy::wait(fd, wait).map_err(|e| format!("waiting on TAP device {}: {e}", self.tap))?;
         }
     }
@@ -315,7 +307,10 @@ fn send(cli: &Cli, peer: Ipv4Addr, port: u16, path: &Path) -> Result<String, Str
     config.timing.idle_timeout = Duration::from_secs(cli.idle_timeout);
     config.transfer_size = Some(size);
     let to = IpEndpoint::new(IpAddress::Ipv4(peer), port);
-    let mut sender = Sender::new(config, StdFile(file), to, Instant::from_micros(stack.clock.micros()));
+    let mut sender = SourceSender::new(
+        Sender::<_>::new(config, to, Instant::from_micros(stack.clock.micros())),
+        StdFile(file),
+    );
     let mut frames = FrameCount::default();
     let mut acknowledged = 0u64;
     let mut failure = None;
@@ -370,8 +365,9 @@ fn receive_into(
         accept_timeout: wait.map(Duration::from_secs),
         ..ReceiverConfig::new(seed.rotate_left(32))
     };
-    let mut receiver: Receiver<StdFile, IpEndpoint> =
-        Receiver::new(config, StdFile(file), Instant::from_micros(stack.clock.micros()));
+    // Flushing the file commits it (`Commit::Flush`): the FIN is answered then.
+    let mut receiver: SinkReceiver<StdFile, IpEndpoint> =
+        SinkReceiver::new(Receiver::new(config, Instant::from_micros(stack.clock.micros())), StdFile(file));
     eprintln!("smoltcp-tap: listening on {}:{port} ({})", cli.ip.address(), cli.tap);
     let mut frames = FrameCount::default();
     let mut delivered = 0u64;
@@ -392,5 +388,5 @@ fn receive_into(
         frames.sent,
         frames.retransmitted
     );
-    Ok((receiver.into_sink().0, summary))
+    Ok((receiver.into_parts().1.0, summary))
 }
