@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rudp_nostd::blocking::{SinkReceiver, SourceSender};
-use rudp_nostd::frame::{self, Flags, MAX_FRAME, MAX_PAYLOAD, Repr};
+use rudp_nostd::wire::{self, Flags, MAX_FRAME, MAX_PAYLOAD, Repr};
 use rudp_nostd::{Engine, Instant, Receiver, ReceiverConfig, Sender, SenderConfig, SeqNum};
 
 /// Hands every datagram straight to the other side until neither has anything to send.
@@ -58,7 +58,7 @@ fn codec(c: &mut Criterion) {
     repr.emit_with_payload(&mut buf, &payload).unwrap();
     let mut group = c.benchmark_group("codec");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("decode", |b| b.iter(|| frame::decode(black_box(&buf[..])).map(|f| f.repr)));
+    group.bench_function("decode", |b| b.iter(|| wire::decode(black_box(&buf[..])).map(|f| f.repr)));
     group.bench_function("emit", |b| {
         let mut out = [0u8; MAX_FRAME];
         b.iter(|| black_box(repr).emit_with_payload(&mut out, black_box(&payload)))
