@@ -87,7 +87,11 @@ pub trait Engine {
     /// The next datagram to send, if any, marked as sent at `now`.
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<'_, Self::Endpoint>>;
 
-    /// When [`Engine::handle_timeout`] must next be called; `None` when no timer runs.
+    /// When the driver must next call the engine: the deadline of its next timer (call
+    /// [`Engine::handle_timeout`]), or at once ([`Instant::ZERO`], never later than `now`) while
+    /// a datagram waits for [`Engine::poll_transmit`], as after the application wrote into a
+    /// sender or took data from a receiver between the driver's calls. `None` when no timer
+    /// runs and nothing waits.
     fn poll_timeout(&self) -> Option<Instant>;
 
     /// Whether the engine has closed (successfully or not) and needs nothing more.

@@ -705,6 +705,8 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         };
         if is_final_ack {
             self.state = if c.verdict == Verdict::Mismatch { State::Failed } else { State::Closed };
+            // Closed: a repeated FIN|ACK still waiting to go is not needed any more.
+            self.reply_to = None;
             Handled::with_event(Trace::recv(repr, false), ReceiverEvent::Closed)
         } else {
             Handled::trace(Trace::drop(repr, DropReason::Unexpected))
@@ -835,6 +837,11 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Engine for Receiver<E,
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
+        // A reply waiting for `poll_transmit` (the application took data outside the driver's
+        // call, which acknowledges it) is due at once.
+        if self.reply_to.is_some() || self.half_open.iter().any(|e| e.owed != Owed::Nothing) {
+            return Some(Instant::ZERO);
+        }
         let idle = self.config.idle_timeout;
         match &self.state {
             State::Listening => {
@@ -1112,6 +1119,9 @@ mod tests {
     fn a_silent_peer_fails_the_transfer_but_only_ends_the_linger() {
         let mut rx = receiver(Profile::Native);
         let (conn, risn) = connect(&mut rx, b"x");
+        // The third frame's ACK waits to be sent: due at once.
+        assert_eq!(rx.poll_timeout(), Some(Instant::ZERO));
+        next_frame(&mut rx, t(2)).unwrap();
         assert_eq!(rx.poll_timeout(), Some(t(2) + Duration::from_secs(10)));
         assert_eq!(rx.handle_timeout(t(10_001)), None);
         assert_eq!(rx.handle_timeout(t(10_002)), Some(ReceiverEvent::Failed(Error::IdleTimeout)));
@@ -1318,6 +1328,8 @@ mod tests {
         let mut buf = [0u8; 1000];
         assert_eq!(rx.read(&mut buf), 412);
         assert!(rx.readable().is_empty());
+        // Taken between the driver's calls: the ACK is due at once.
+        assert_eq!(rx.poll_timeout(), Some(Instant::ZERO));
         let (ack, _, dup) = next_frame(&mut rx, t(4)).unwrap();
         assert_eq!((ack.ack.get(), dup), (ISN + 513, false));
         // The next frame waits in the free slot in turn.

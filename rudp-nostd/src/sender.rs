@@ -1000,6 +1000,11 @@ impl<E: Copy + PartialEq, const W: usize> Engine for Sender<E, W> {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
+        // A frame waiting for `poll_transmit` (the application wrote outside the driver's
+        // call) is due at once.
+        if (0..self.count()).any(|k| self.slot(k).state.is_pending()) {
+            return Some(Instant::ZERO);
+        }
         match self.state {
             State::SynSent | State::Connected | State::Transfer | State::FinSent => {
                 let idle = self.last_reply_at + self.idle_timeout;
@@ -1241,6 +1246,7 @@ mod tests {
         next_frame(&mut tx, t(11)).unwrap(); // FIN
         tx.handle_datagram(t(12), RX, &datagram(RISN + 1, isn + 2, CONN, Flags::FIN | ACK, &[]));
         assert!(tx.has_succeeded() && tx.rto() >= Duration::from_secs(60));
+        next_frame(&mut tx, t(12)).unwrap(); // the final ACK
         assert_eq!(tx.poll_timeout(), Some(t(12) + Duration::from_secs(3)));
         assert_eq!(tx.handle_timeout(t(3012)), Some(SenderEvent::Closed));
     }
@@ -1607,6 +1613,7 @@ mod tests {
         // 4 + 1/4 (64/256), then + 1/4.25 (60/256, rounded down).
         assert_eq!(u32::from(tx.cwnd), 4 * CWND_ONE + 64 + 60);
         // A timeout: ssthresh = max(cwnd / 2, 2) = 2.24, cwnd = 1.
+        drain(&mut tx, t(30));
         tx.handle_timeout(tx.poll_timeout().unwrap());
         assert_eq!((u32::from(tx.cwnd), u32::from(tx.ssthresh)), (CWND_ONE, 574));
         // Slow start below ssthresh (1 -> 2 -> 3), then 1/cwnd (3 + 1/3).

@@ -136,12 +136,13 @@ const EGRESS_ROUNDS: usize = 2 * crate::MAX_WINDOW as usize;
 /// until then or until its NIC's interrupt, whichever comes first; a host waits on the
 /// device's file descriptor as long.
 ///
-/// The engine runs only in this call, so an application that wrote into a sender
+/// The engine runs only in this call. An application that wrote into a sender
 /// ([`Sender::write_buf`](crate::Sender::write_buf)) or took data from a receiver
-/// ([`Receiver::consume`](crate::Receiver::consume)) outside it should call again before it
-/// sleeps: what became due then (a data frame, an ACK) goes out in the next turn. The blocking
-/// adapters ([`crate::blocking`]) move their data inside the engine calls and need nothing of
-/// the sort.
+/// ([`Receiver::consume`](crate::Receiver::consume)) outside it has made a datagram due: the
+/// engine's [`poll_timeout`](crate::Engine::poll_timeout) then says "at once", so a loop that
+/// sleeps until the earlier of this call's answer and `engine.poll_timeout()` sends it in the
+/// next turn without waiting. The blocking adapters ([`crate::blocking`]) move their data
+/// inside the engine calls and need nothing of the sort.
 ///
 /// A transport error ([`SmoltcpError::Unaddressable`]: the socket is unbound or the engine's
 /// peer unspecified) stops the engine's turn, as in [`transport::poll`]; the interface still
