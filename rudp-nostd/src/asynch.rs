@@ -74,3 +74,75 @@ pub async fn write_readable<K: Write, E: Copy + PartialEq, const W: usize, const
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use core::future::Future;
+    use core::pin::pin;
+    use core::task::{Context, Poll, Waker};
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::engine::Engine;
+    use crate::testing::t;
+    use crate::{ReceiverConfig, SenderConfig};
+
+    /// Runs a future that never waits (slices as source and sink) to its end.
+    fn ready<F: Future>(future: F) -> F::Output {
+        let mut future = pin!(future);
+        match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("a slice source or sink never waits"),
+        }
+    }
+
+    /// A whole transfer through an in-memory link, the data moved by the async adapters.
+    fn transfer(data: &[u8], sink_len: usize) -> (bool, Vec<u8>, Option<ReceiverEvent>) {
+        let config = SenderConfig { transfer_size: Some(data.len() as u64), ..SenderConfig::new(1) };
+        let mut sender: Sender<u8, 4> = Sender::new(config, 2, t(0));
+        let mut receiver: Receiver<u8, 4> = Receiver::new(ReceiverConfig::new(2), t(0));
+        let (mut source, mut out) = (data, std::vec![0u8; sink_len]);
+        let mut sink = &mut out[..];
+        let mut failure = None;
+        for step in 0..10_000 {
+            let now = t(step);
+            while let Some(transmit) = sender.poll_transmit(now) {
+                for event in receiver.handle_datagram(now, 1, transmit.datagram).events {
+                    if event == ReceiverEvent::Finished {
+                        receiver.committed(now);
+                    }
+                }
+            }
+            failure = failure.or(ready(write_readable(&mut receiver, &mut sink)));
+            while let Some(transmit) = receiver.poll_transmit(now) {
+                sender.handle_datagram(now, 2, transmit.datagram);
+            }
+            assert_eq!(ready(fill_from(&mut sender, &mut source)), None);
+            sender.handle_timeout(now);
+            receiver.handle_timeout(now);
+            if sender.is_done() && receiver.is_done() {
+                break;
+            }
+        }
+        let left = sink.len();
+        out.truncate(sink_len - left);
+        (sender.has_succeeded() && receiver.has_succeeded(), out, failure)
+    }
+
+    #[test]
+    fn a_transfer_runs_through_the_async_adapters() {
+        let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+        let (ok, out, failure) = transfer(&data, 8000);
+        assert!(ok && failure.is_none());
+        assert_eq!(out, data);
+    }
+
+    #[test]
+    fn a_full_async_sink_fails_the_transfer_with_what_fitted_written() {
+        let data = [7u8; 3000];
+        let (ok, out, failure) = transfer(&data, 1000);
+        assert!(!ok);
+        assert_eq!(failure, Some(ReceiverEvent::Failed(Error::Sink(ErrorKind::WriteZero))));
+        assert_eq!(out, [7u8; 1000]);
+    }
+}
