@@ -1,7 +1,9 @@
 //! `smoltcp-tap`: the rudp engines over smoltcp 0.12 on a Linux TAP device.
 //!
 //! This is the firmware's network path (smoltcp `Interface`, a UDP socket,
-//! [`SmoltcpTransport`] and the [`transport::poll`] driver) run on a host: the TAP device
+//! [`SmoltcpTransport`](rudp_nostd::smoltcp_transport::SmoltcpTransport) and the crate's
+//! main-loop turn [`smoltcp_transport::poll`](rudp_nostd::smoltcp_transport::poll)) run on a
+//! host: the TAP device
 //! stands in for the board's Ethernet MAC, so the peer on the other side of it can be the
 //! kernel's own UDP stack (`rudp send` / `rudp recv`). smoltcp does ARP; the address is static.
 //!
