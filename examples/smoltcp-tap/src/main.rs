@@ -2,7 +2,7 @@
 //!
 //! This is the firmware's network path (smoltcp `Interface`, a UDP socket,
 //! [`SmoltcpTransport`](rudp_nostd::smoltcp_transport::SmoltcpTransport) and the crate's
-//! main-loop turn [`smoltcp_transport::poll`](rudp_nostd::smoltcp_transport::poll)) run on a
+//! main-loop turn [`smoltcp_transport::poll`]) run on a
 //! host: the TAP device
 //! stands in for the board's Ethernet MAC, so the peer on the other side of it can be the
 //! kernel's own UDP stack (`rudp send` / `rudp recv`). smoltcp does ARP; the address is static.
