@@ -479,8 +479,9 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         };
         if let Err(entry) = self.half_open.push(entry) {
             // A full table loses an entry chosen at random (SPEC §10.4): always the oldest would
-            // let a flood of SYNs evict every legitimate peer before it completes.
-            let victim = self.random.next_u32() as usize % H.max(1);
+            // let a flood of SYNs evict every legitimate peer before it completes. The new
+            // entry's RISN is a fresh random number that nobody has seen yet: it picks.
+            let victim = entry.risn.get() as usize % H.max(1);
             // Overwritten in place: no index, so no bounds check that could panic.
             match self.half_open.iter_mut().nth(victim) {
                 Some(evicted) => *evicted = entry,
