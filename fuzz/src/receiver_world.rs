@@ -142,8 +142,8 @@ struct RxWorld<'s, const W: usize> {
 /// - `is_done` and `has_succeeded` agree with the events; the next timeout is in the future.
 ///
 /// With a window (set-up bits 4-5, [`rx_setup::WINDOW_SHIFT`]), SPEC §10.1 on top:
-/// - the SYN|ACK grants exactly `min(offer, R + 1)` when that is 2 or more (native), and
-///   nothing otherwise; a receiver without reorder slots (`R = 0`) never grants a window;
+/// - the SYN|ACK grants exactly `min(offer, W)` when that is 2 or more (native), and
+///   nothing otherwise; a receiver with one payload slot (`W = 1`) never grants a window;
 /// - the harness keeps its own reorder buffer: every frame from the peer, with its conn, in
 ///   the window (`seq = A + k·512`, `1 ≤ k < W`) and with a payload is held (first copy);
 ///   `Delivered { n }` only on the in-order frame, `n` its payload plus the held frames that
@@ -614,7 +614,7 @@ impl<const W: usize> RxWorld<'_, W> {
                 Some(&[w]) => {
                     assert!(
                         W > 1 && self.profile == Profile::Native,
-                        "a window granted without reorder slots"
+                        "a window granted without the payload slots for it"
                     );
                     assert!((2..=W.min(64)).contains(&usize::from(w)), "a grant of {w} frames");
                     usize::from(w)

@@ -124,7 +124,7 @@ pub struct ReceiverConfig {
     /// Verify a digest whenever the sender offers one this build supports (default `true`).
     pub verify_digest: bool,
     /// The largest window to grant (SPEC §10.1), further bounded by the receiver's reorder
-    /// buffer (a receiver with `R` reorder slots grants at most `R + 1`). Default
+    /// buffer (a receiver with `W` payload slots grants at most `W`). Default
     /// [`MAX_WINDOW`]: as many as the receiver was built for.
     pub max_window: u8,
 }

@@ -1403,7 +1403,7 @@ mod tests {
         assert_eq!(strip_trailing_zeros(b""), b"");
     }
 
-    /// A receiver with 7 reorder slots (windows up to 8), connected by PEER with a SYN that
+    /// A receiver with 8 payload slots (windows up to 8), connected by PEER with a SYN that
     /// offers `window`; the third frame carries 512 bytes. Returns it, conn, risn, and `A`.
     fn windowed(window: u8) -> (Rx8, u16, u32, u32) {
         let mut rx = rx8(ReceiverConfig::new(9));
@@ -1426,7 +1426,7 @@ mod tests {
             rx.handle_datagram(t(1), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[2, 1, 3]));
             assert_eq!(next_frame(&mut rx, t(1)).unwrap().1, payload);
         }
-        // Capped by the configuration; none without reorder slots.
+        // Capped by the configuration; none with a single payload slot.
         let config = ReceiverConfig { max_window: 4, ..ReceiverConfig::new(9) };
         let mut rx = rx8(config);
         rx.handle_datagram(t(0), PEER, &datagram(ISN, 0, 0, Flags::SYN, &[2, 1, 32]));

@@ -236,7 +236,7 @@ const MAX_VIRTUAL_TIME: Duration = Duration::from_secs(3600);
 /// Loop iterations before a run counts as hung.
 const MAX_STEPS: u64 = 10_000_000;
 
-/// Runs one scenario with stop-and-wait engines (one frame buffer, no reorder slot).
+/// Runs one scenario with stop-and-wait engines (one frame buffer, one payload slot).
 pub(crate) fn run(s: &Scenario) -> Outcome {
     run_windowed::<1, 1>(s)
 }
