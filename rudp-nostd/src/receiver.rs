@@ -482,8 +482,8 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
             // let a flood of SYNs evict every legitimate peer before it completes. The new
             // entry's RISN is a fresh random number that nobody has seen yet: it picks.
             let victim = entry.risn.get() as usize % H.max(1);
-            // Overwritten in place: no index, so no bounds check that could panic.
-            match self.half_open.iter_mut().nth(victim) {
+            // Overwritten in place through `get_mut`: no index that could panic.
+            match self.half_open.get_mut(victim) {
                 Some(evicted) => *evicted = entry,
                 // Only with H = 0: no half-open entry can be kept at all.
                 None => return Handled::trace(Trace::drop(repr, DropReason::NotAccepting)),
