@@ -644,32 +644,49 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         if c.unreceived.is_some_and(|left| end > left) {
             return Handled::with_event(Trace::recv(repr, false), self.fail(Error::LengthMismatch));
         }
-        // Every frame but the last is full: a short frame cannot sit below a stored one, nor
-        // any frame above a short one.
+        // Every frame but the last is full: a short frame that joins the data in order cannot
+        // have frames held above it.
+        let in_order_before = self.in_order_end(&c);
         let short = payload.len() < MAX_PAYLOAD;
-        let short_below = (0..k).any(|j| c.stored >> j & 1 != 0 && self.len_at(&c, j) < MAX_PAYLOAD);
-        if (short && c.stored >> k != 0) || short_below {
+        if k == in_order_before && short && c.stored >> k != 0 {
             return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
         }
         let slot = (usize::from(c.head) + k) % Self::SLOTS;
         let n = payload.len().min(MAX_PAYLOAD);
         self.slots[slot][..n].copy_from_slice(&payload[..n]);
         self.slot_len[slot] = n as u16;
-        let in_order_before = c.stored.trailing_ones() as usize;
         c.stored |= bit;
-        let in_order_after = (c.stored.trailing_ones() as usize).min(w_bits(W));
         c.last_heard = now;
-        self.state = State::Established(c);
         if k == in_order_before {
             // It and the held frames above it are in order now: the application may take
-            // them; the ACK goes once it has.
-            let bytes: usize = (k..in_order_after).map(|j| self.len_at(&c, j)).sum();
+            // them; the ACK goes once it has. A short one among them is the last: what is held
+            // above it cannot belong to the data and is let go.
+            let end = self.in_order_end(&c);
+            if end > 0 && self.len_at(&c, end - 1) < MAX_PAYLOAD && end < u64::BITS as usize {
+                c.stored &= (1u64 << end) - 1;
+            }
+            self.state = State::Established(c);
+            let bytes: usize = (k..end).map(|j| self.len_at(&c, j)).sum();
             Handled::with_event(Trace::recv(repr, false), ReceiverEvent::Delivered { bytes: bytes as u16 })
         } else {
             // Above a hole: held, and shown in a sack.
+            self.state = State::Established(c);
             self.queue_ack(&c, false);
             Handled::trace(Trace::recv(repr, false))
         }
+    }
+
+    /// Where the data in order ends: the frames stored from `A` up to the first hole, or up to
+    /// and including a short frame (the last one).
+    fn in_order_end(&self, c: &Connection<E>) -> usize {
+        let mut end = 0;
+        while end < Self::SLOTS && c.stored >> end & 1 != 0 {
+            end += 1;
+            if self.len_at(c, end - 1) < MAX_PAYLOAD {
+                break;
+            }
+        }
+        end
     }
 
     /// The length of the frame stored at `k`.
@@ -743,11 +760,6 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
     fn accept_deadline(&self) -> Option<Instant> {
         self.config.accept_timeout.map(|t| self.started_at + t)
     }
-}
-
-/// The most frames a `stored` bitmap can show for `w` slots (a `u64`: all of a window).
-const fn w_bits(w: usize) -> usize {
-    if w < u64::BITS as usize { w } else { u64::BITS as usize }
 }
 
 /// The FIN's own sequence number, once it is in: `rcv_nxt - 1`.
@@ -1481,6 +1493,27 @@ mod tests {
         let h = rx.handle_datagram(t(7), PEER, &datagram(a + 4 * 512 + 100, risn + 1, conn, ACK, b"x"));
         assert_eq!(h.trace.reason, Some(DropReason::Unexpected));
         assert!(next_frame(&mut rx, t(7)).is_none());
+    }
+
+    #[test]
+    fn every_frame_in_the_window_is_answered_and_the_data_ends_at_a_short_one() {
+        // Found by the receiver fuzzer: a short frame in the window with frames held above it
+        // was dropped without an answer (SPEC §10.1 answers every frame in the window).
+        let (mut rx, conn, risn, a) = windowed(8);
+        let frame = |k: u32, len: usize| datagram(a + k * 512, risn + 1, conn, ACK, &std::vec![k as u8; len]);
+        rx.handle_datagram(t(2), PEER, &frame(3, 512));
+        assert_eq!(next_frame(&mut rx, t(2)).unwrap().1, [4, 1, 4]);
+        let h = rx.handle_datagram(t(3), PEER, &frame(2, 100));
+        assert_eq!(h.trace.reason, None);
+        assert_eq!(next_frame(&mut rx, t(3)).unwrap().1, [4, 1, 6], "held, and answered");
+        // The hole fills: the data runs to the short frame and stops there.
+        rx.handle_datagram(t(4), PEER, &frame(0, 512));
+        let h = rx.handle_datagram(t(4), PEER, &frame(1, 512));
+        assert_eq!(&h.events[..], &[ReceiverEvent::Delivered { bytes: 512 + 100 }]);
+        let expected: Vec<u8> =
+            [std::vec![b'0'; 512], std::vec![0; 512], std::vec![1; 512], std::vec![2; 100]].concat();
+        assert_eq!(rx.sink().0, expected);
+        assert_eq!(next_frame(&mut rx, t(4)).unwrap().0.ack.get(), a + 2 * 512 + 100);
     }
 
     #[test]
