@@ -409,13 +409,14 @@ impl<const W: usize> RxWorld<'_, W> {
             ReceiverEvent::Connected { conn, .. } => {
                 assert!(self.conn.is_none(), "a second connection");
                 assert_eq!(flags & (spec::SYN | spec::FIN), 0, "connected by a SYN or FIN");
+                // The third frame's `ack` is ignored (SPEC §4, §7), so two SYN|ACKs to one
+                // endpoint with one `conn` (16 random bits: it happens) differ only in their
+                // RISN: the latest is the entry's (a new SYN replaces an endpoint's entry).
                 let sa = self
                     .syn_acks
                     .iter()
-                    .find(|sa| {
-                        // The third frame's `ack` is ignored (SPEC §4, §7).
-                        sa.to == from && sa.repr.conn == repr.conn && sa.repr.ack == repr.seq
-                    })
+                    .rev()
+                    .find(|sa| sa.to == from && sa.repr.conn == repr.conn && sa.repr.ack == repr.seq)
                     .copied()
                     .expect("connected by a frame that answers no SYN|ACK sent to its endpoint");
                 assert_eq!(conn, repr.conn);
