@@ -411,14 +411,22 @@ impl<const W: usize> RxWorld<'_, W> {
                 assert_eq!(flags & (spec::SYN | spec::FIN), 0, "connected by a SYN or FIN");
                 // The third frame's `ack` is ignored (SPEC §4, §7), so two SYN|ACKs to one
                 // endpoint with one `conn` (16 random bits: it happens) differ only in their
-                // RISN: the latest is the entry's (a new SYN replaces an endpoint's entry).
-                let sa = self
+                // RISN: the latest is the entry's (a new SYN replaces an endpoint's entry). A
+                // repeated SYN gets that same SYN|ACK whatever it offers, so the entry's offers
+                // (its announced size) are those of the first SYN answered with it.
+                let latest = self
                     .syn_acks
                     .iter()
                     .rev()
                     .find(|sa| sa.to == from && sa.repr.conn == repr.conn && sa.repr.ack == repr.seq)
                     .copied()
                     .expect("connected by a frame that answers no SYN|ACK sent to its endpoint");
+                let sa = self
+                    .syn_acks
+                    .iter()
+                    .find(|sa| sa.to == from && sa.repr == latest.repr)
+                    .copied()
+                    .unwrap_or(latest);
                 assert_eq!(conn, repr.conn);
                 self.conn = Some(RxConnection {
                     peer: from,
