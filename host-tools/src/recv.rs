@@ -137,7 +137,7 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
                     Ok(()) => receiver.committed(clock.now()),
                     Err(e) => {
                         // The FIN stays unanswered: the sender cannot report success.
-                        receiver.commit_failed();
+                        receiver.commit_failed(clock.now());
                         commit_error = Some(e);
                         break Ok(Stop::Done);
                     }

@@ -18,6 +18,7 @@ use embedded_io_async::{Error as _, ErrorKind, Read, Write};
 use crate::error::Error;
 use crate::receiver::{Receiver, ReceiverEvent};
 use crate::sender::{Sender, SenderEvent};
+use crate::time::Instant;
 
 /// Reads from `source` into the sender's frame buffers while it has room (no copy), as
 /// [`SourceSender`](crate::blocking::SourceSender) does; at the source's end the sender
@@ -53,11 +54,12 @@ pub async fn fill_from<R: Read, E: Copy + PartialEq, const W: usize>(
 
 /// Writes what the receiver has in order to `sink` and takes it (so it is acknowledged), as
 /// [`SinkReceiver`](crate::blocking::SinkReceiver) does. Returns the failure it caused (the
-/// sink failed), if any. After [`ReceiverEvent::Finished`], flush the sink (or commit the
+/// sink failed, at about `now`: the refusal it sends runs from then), if any. After [`ReceiverEvent::Finished`], flush the sink (or commit the
 /// output as the application does) and call [`Receiver::committed`].
 pub async fn write_readable<K: Write, E: Copy + PartialEq, const W: usize, const H: usize>(
     receiver: &mut Receiver<E, W, H>,
     sink: &mut K,
+    now: Instant,
 ) -> Option<ReceiverEvent> {
     loop {
         let data = receiver.readable();
@@ -65,12 +67,12 @@ pub async fn write_readable<K: Write, E: Copy + PartialEq, const W: usize, const
             return None;
         }
         match sink.write(data).await {
-            Ok(0) => return Some(receiver.abort(Error::Sink(ErrorKind::WriteZero))),
+            Ok(0) => return Some(receiver.abort(now, Error::Sink(ErrorKind::WriteZero))),
             Ok(n) => {
                 let n = n.min(data.len());
                 receiver.consume(n);
             }
-            Err(e) => return Some(receiver.abort(Error::Sink(e.kind()))),
+            Err(e) => return Some(receiver.abort(now, Error::Sink(e.kind()))),
         }
     }
 }
@@ -113,7 +115,7 @@ mod tests {
                     }
                 }
             }
-            failure = failure.or(ready(write_readable(&mut receiver, &mut sink)));
+            failure = failure.or(ready(write_readable(&mut receiver, &mut sink, now)));
             while let Some(transmit) = receiver.poll_transmit(now) {
                 sender.handle_datagram(now, 2, transmit.datagram);
             }

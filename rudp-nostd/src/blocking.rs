@@ -217,7 +217,7 @@ impl<K: Write, E: Copy + PartialEq, const W: usize, const H: usize> SinkReceiver
 
     /// Writes what the receiver has in order to the sink; returns a failure if the sink
     /// failed.
-    fn drain(&mut self) -> Option<ReceiverEvent> {
+    fn drain(&mut self, now: Instant) -> Option<ReceiverEvent> {
         let mut interrupted = 0;
         loop {
             let data = self.receiver.readable();
@@ -225,7 +225,7 @@ impl<K: Write, E: Copy + PartialEq, const W: usize, const H: usize> SinkReceiver
                 return None;
             }
             match self.sink.write(data) {
-                Ok(0) => return Some(self.receiver.abort(Error::Sink(ErrorKind::WriteZero))),
+                Ok(0) => return Some(self.receiver.abort(now, Error::Sink(ErrorKind::WriteZero))),
                 Ok(n) => {
                     let n = n.min(data.len());
                     self.receiver.consume(n);
@@ -233,7 +233,7 @@ impl<K: Write, E: Copy + PartialEq, const W: usize, const H: usize> SinkReceiver
                 Err(e) if e.kind() == ErrorKind::Interrupted && interrupted < MAX_INTERRUPTED => {
                     interrupted += 1;
                 }
-                Err(e) => return Some(self.receiver.abort(Error::Sink(e.kind()))),
+                Err(e) => return Some(self.receiver.abort(now, Error::Sink(e.kind()))),
             }
         }
     }
@@ -259,7 +259,7 @@ impl<K: Write, E: Copy + PartialEq, const W: usize, const H: usize> Engine for S
 
     fn handle_datagram(&mut self, now: Instant, from: E, datagram: &[u8]) -> Handled<ReceiverEvent> {
         let mut handled = self.receiver.handle_datagram(now, from, datagram);
-        if let Some(failure) = self.drain() {
+        if let Some(failure) = self.drain(now) {
             handled.push(failure);
             return handled;
         }
@@ -269,7 +269,7 @@ impl<K: Write, E: Copy + PartialEq, const W: usize, const H: usize> Engine for S
                 Ok(()) if self.commit == Commit::Flush => self.receiver.committed(now),
                 Ok(()) => {}
                 Err(e) => {
-                    self.receiver.commit_failed();
+                    self.receiver.commit_failed(now);
                     // Not finished after all: the output is not complete on the sink.
                     handled.events.retain(|event| *event != ReceiverEvent::Finished);
                     handled.push(ReceiverEvent::Failed(Error::Sink(e.kind())));

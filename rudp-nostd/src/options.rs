@@ -26,6 +26,16 @@ pub const RESULT: u8 = 6;
 pub const RESULT_VERIFIED: u8 = 0;
 /// `result` value: the digest did not match (or was missing).
 pub const RESULT_MISMATCH: u8 = 1;
+/// Type 7: the object's name, UTF-8, 1 to 255 bytes, in the SYN (SPEC §10.4).
+pub const NAME: u8 = 7;
+/// Type 8: why the receiver will not take (go on taking, commit) a transfer, or why the sender
+/// abandons it: one byte (SPEC §10.4).
+pub const REFUSE: u8 = 8;
+/// Type 9: an identifier of the object's whole content, 8 to 32 bytes, in the SYN (SPEC §10.5).
+pub const OBJECT_ID: u8 = 9;
+/// Type 10: the bytes of the object the receiver holds already, u64 little-endian, in the
+/// SYN|ACK (SPEC §10.5).
+pub const RESUME_FROM: u8 = 10;
 /// Length of a transfer-size option's value.
 pub const TRANSFER_SIZE_LEN: usize = 8;
 
@@ -91,26 +101,35 @@ impl<'a> Iterator for Options<'a> {
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SynOptions {
-    /// The announced number of data bytes, for progress and ETA only.
+    /// The announced number of data bytes (SPEC §3.1: it binds).
     pub transfer_size: Option<u64>,
     /// The most data frames the sender can keep in flight (1 to 64).
     pub window: Option<u8>,
     /// The digest the sender will prove the data with.
     pub digest: Option<DigestAlgorithm>,
+    /// The SYN carried an option of type 2 or above: the sender understands a `refuse`
+    /// (SPEC §10.4), and only then does the SYN|ACK carry options (SPEC §3.1).
+    pub extension: bool,
 }
+
+/// The number of option types of SPEC §10's table, type 0 included.
+const KNOWN_TYPES: usize = 11;
 
 /// A well-formed option list, read in one pass: the first occurrence of each type of SPEC
 /// §10's table (index: the type), and the first type beyond it.
 struct Listed<'a> {
-    first: [Option<&'a [u8]>; 7],
+    first: [Option<&'a [u8]>; KNOWN_TYPES],
     unknown: Option<u8>,
+    /// An option of type 2 or above is in the list.
+    extension: bool,
 }
 
 /// Reads `payload` as an option list; `None` for a malformed one.
 fn first_of_each(payload: &[u8]) -> Option<Listed<'_>> {
-    let mut listed = Listed { first: [None; 7], unknown: None };
+    let mut listed = Listed { first: [None; KNOWN_TYPES], unknown: None, extension: false };
     for option in Options::new(payload) {
         let option = option.ok()?;
+        listed.extension |= option.kind >= WINDOW;
         match listed.first.get_mut(usize::from(option.kind)) {
             Some(slot) => {
                 slot.get_or_insert(option.value);
@@ -146,15 +165,27 @@ impl SynOptions {
                 .map(u64::from_le_bytes),
             window: one_byte(window).filter(|w| (1..=64).contains(w)),
             digest: one_byte(digest).and_then(DigestAlgorithm::from_code),
+            extension: list.extension,
         }
     }
+}
 
-    /// Whether it offers an extension (type 2 or above): only then does the SYN|ACK carry
-    /// options (SPEC §3.1).
-    #[cfg(test)]
-    pub fn offers_extension(&self) -> bool {
-        self.window.is_some() || self.digest.is_some()
-    }
+/// The `name` in a SYN's payload (SPEC §10.4): 1 to 255 bytes, not checked further here.
+pub fn name(payload: &[u8]) -> Option<&[u8]> {
+    let [.., name, _, _, _] = first_of_each(payload)?.first;
+    name.filter(|n| !n.is_empty())
+}
+
+/// The `object-id` in a SYN's payload (SPEC §10.5): 8 to 32 bytes.
+pub fn object_id(payload: &[u8]) -> Option<&[u8]> {
+    let [.., id, _] = first_of_each(payload)?.first;
+    id.filter(|id| (8..=32).contains(&id.len()))
+}
+
+/// The `refuse` reason in a reply's (or an abandoning FIN's) payload (SPEC §10.4): one byte.
+pub fn refuse(payload: &[u8]) -> Option<u8> {
+    let [.., refuse, _, _] = first_of_each(payload)?.first;
+    one_byte(refuse)
 }
 
 /// What a SYN|ACK grants.
@@ -209,14 +240,24 @@ impl Grants {
             return Err(GrantError::NotOffered { kind });
         }
         // Destructured rather than indexed: no bounds check, so no panic path in firmware.
-        let [_, transfer_size, window, digest, sack, digest_value, result] = list.first;
+        // `refuse` (type 8) is always understood: a SYN|ACK that carries one with a `conn` is
+        // no refusal (SPEC §10.4), and it grants nothing.
+        let [_, transfer_size, window, digest, sack, digest_value, result, name, _, object_id, resume_from] =
+            list.first;
         let window = one_byte(window).filter(|w| (2..=64).contains(w));
         let digest = one_byte(digest).and_then(DigestAlgorithm::from_code);
         // A well-formed option of the other known types was never offered in a SYN (the
-        // ill-formed ones are ignored).
-        for (kind, value) in
-            [(TRANSFER_SIZE, transfer_size), (SACK, sack), (DIGEST_VALUE, digest_value), (RESULT, result)]
-        {
+        // ill-formed ones are ignored); this version offers no `object-id`, so a
+        // `resume-from` answers nothing.
+        for (kind, value) in [
+            (TRANSFER_SIZE, transfer_size),
+            (SACK, sack),
+            (DIGEST_VALUE, digest_value),
+            (RESULT, result),
+            (NAME, name),
+            (OBJECT_ID, object_id),
+            (RESUME_FROM, resume_from),
+        ] {
             if well_formed(kind, value) {
                 return Err(GrantError::NotOffered { kind });
             }
@@ -245,19 +286,22 @@ fn well_formed(kind: u8, value: Option<&[u8]>) -> bool {
         SACK => (1..=8).contains(&value.len()),
         DIGEST_VALUE => value.len() == 4 || value.len() == 32,
         RESULT => matches!(value, [RESULT_VERIFIED | RESULT_MISMATCH]),
+        NAME => !value.is_empty(),
+        OBJECT_ID => (8..=32).contains(&value.len()),
+        RESUME_FROM => value.len() == 8,
         _ => false,
     }
 }
 
 /// The `digest-value` in a FIN's payload, if there is a well-formed one of length `len`.
 pub fn digest_value(payload: &[u8], len: usize) -> Option<&[u8]> {
-    let [.., value, _] = first_of_each(payload)?.first;
+    let [.., value, _, _, _, _, _] = first_of_each(payload)?.first;
     value.filter(|v| v.len() == len)
 }
 
 /// The `result` in a FIN|ACK's payload: `Some(true)` verified, `Some(false)` mismatch.
 pub fn result(payload: &[u8]) -> Option<bool> {
-    let [.., result] = first_of_each(payload)?.first;
+    let [.., result, _, _, _, _] = first_of_each(payload)?.first;
     match one_byte(result)? {
         RESULT_VERIFIED => Some(true),
         RESULT_MISMATCH => Some(false),
@@ -351,8 +395,13 @@ mod tests {
         let offers = SynOptions::parse(&payload);
         assert_eq!(offers.window, Some(32));
         assert_eq!(offers.digest, Some(DigestAlgorithm::Crc32c));
-        assert!(offers.offers_extension());
-        assert!(!SynOptions::parse(&payload[..10]).offers_extension());
+        assert!(offers.extension);
+        assert!(!SynOptions::parse(&payload[..10]).extension);
+        // Any option of type 2 or above counts, an unknown one or an ill-formed one too.
+        assert!(SynOptions::parse(&[1, 8, 0, 0, 0, 0, 0, 0, 0, 0, 7, 1, b'a']).extension);
+        assert!(SynOptions::parse(&[99, 0]).extension);
+        assert!(SynOptions::parse(&[2, 2, 1, 1]).extension);
+        assert!(!SynOptions::parse(&[0; 512]).extension);
     }
 
     #[test]
@@ -365,7 +414,7 @@ mod tests {
     }
 
     fn offer(window: Option<u8>, digest: Option<DigestAlgorithm>) -> SynOptions {
-        SynOptions { transfer_size: None, window, digest }
+        SynOptions { transfer_size: None, window, digest, extension: true }
     }
 
     #[test]
@@ -383,14 +432,25 @@ mod tests {
         assert_eq!(Grants::parse(&[3, 1, 2], &both), Err(GrantError::OtherDigest));
         assert_eq!(Grants::parse(&[3, 1, 1], &offer(None, None)), Err(GrantError::NotOffered { kind: 3 }));
         assert_eq!(Grants::parse(&[2, 1, 4], &offer(None, crc)), Err(GrantError::NotOffered { kind: 2 }));
-        assert_eq!(Grants::parse(&[9, 0], &both), Err(GrantError::NotOffered { kind: 9 }));
+        assert_eq!(Grants::parse(&[11, 0], &both), Err(GrantError::NotOffered { kind: 11 }));
+        assert_eq!(
+            Grants::parse(&[9, 8, 1, 2, 3, 4, 5, 6, 7, 8], &both),
+            Err(GrantError::NotOffered { kind: 9 })
+        );
+        assert_eq!(
+            Grants::parse(&[10, 8, 0, 2, 0, 0, 0, 0, 0, 0], &both),
+            Err(GrantError::NotOffered { kind: 10 })
+        );
+        assert_eq!(Grants::parse(&[7, 1, b'a'], &both), Err(GrantError::NotOffered { kind: 7 }));
+        // `refuse` is always understood, and grants nothing.
+        assert_eq!(Grants::parse(&[8, 1, 1], &both), Ok(Grants::default()));
         assert_eq!(Grants::parse(&[6, 1, 0], &both), Err(GrantError::NotOffered { kind: 6 }));
         // Ill-formed known options are ignored first: a 2-byte window, a digest code 7, a
         // window of 1 (grants are 2..=64), a result of 5.
         assert_eq!(Grants::parse(&[2, 2, 4, 4, 3, 1, 7], &both), Ok(Grants::default()));
         assert_eq!(Grants::parse(&[2, 1, 1, 6, 1, 5], &both), Ok(Grants::default()));
         // A malformed list is ignored whole, even with an unknown type in it.
-        assert_eq!(Grants::parse(&[9, 0, 2, 5, 1], &both), Ok(Grants::default()));
+        assert_eq!(Grants::parse(&[11, 0, 2, 5, 1], &both), Ok(Grants::default()));
     }
 
     #[test]
@@ -423,6 +483,21 @@ mod tests {
         assert_eq!(sack(&[4, 9, 1, 1, 1, 1, 1, 1, 1, 1, 1]), None);
         assert_eq!(sack(&[4, 1, 0]), None);
         assert_eq!(sack(&[4, 3, 1]), None);
+    }
+
+    #[test]
+    fn names_refusals_and_object_ids() {
+        let syn =
+            [1, 8, 0, 0, 0, 0, 0, 0, 0, 0, 7, 5, b'a', b'/', b'b', b'.', b'c', 9, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+        assert_eq!(name(&syn), Some(&b"a/b.c"[..]));
+        assert_eq!(object_id(&syn), Some(&[1, 2, 3, 4, 5, 6, 7, 8][..]));
+        // A name of length 0 and an object-id of 7 bytes are ill-formed: ignored.
+        assert_eq!(name(&[7, 0]), None);
+        assert_eq!(object_id(&[9, 7, 1, 2, 3, 4, 5, 6, 7]), None);
+        assert_eq!(refuse(&[8, 1, 3]), Some(3));
+        assert_eq!(refuse(&[8, 2, 3, 3]), None);
+        assert_eq!(refuse(&[4, 1, 1, 8, 1, 200]), Some(200));
+        assert_eq!(refuse(&[8, 1]), None);
     }
 
     #[test]

@@ -7,9 +7,15 @@
 //! covered by one reply (SPEC §10.1's batched ACKs).
 //!
 //! Half-open connections (a SYN answered, the third frame not yet seen) live in a fixed table
-//! of `H` entries; a SYN that finds it full replaces the oldest entry, and entries expire after
-//! the idle timeout, so half-open peers never block others. The first peer to complete the
-//! handshake gets the transfer; after that, frames from any other endpoint are dropped.
+//! of `H` entries ([`crate::half_open`]); a SYN that finds it full replaces an entry chosen at
+//! random, and entries expire after the idle timeout, so half-open peers never block others.
+//! The first peer to complete the handshake gets the transfer; after that, frames from any
+//! other endpoint are dropped. ([`crate::Listener`] takes several transfers at once.)
+//!
+//! A receiver tells a sender that understands it (its SYN offered an extension) why it stops
+//! taking the transfer (SPEC §10.4): [`Receiver::abort`] answers with a refusing ACK, and
+//! keeps answering the connection's frames with it for an idle timeout; a commit that fails
+//! answers the FIN with a refusal. A sender's abandoning FIN fails the transfer at once.
 //!
 //! It does no IO of the application's data: arriving frames wait in the receiver's own
 //! payload slots until the application takes them ([`Receiver::readable`] and
@@ -27,10 +33,12 @@
 use crate::config::{MAX_WINDOW, Profile, ReceiverConfig};
 use crate::digest::{DigestAlgorithm, Hasher};
 use crate::engine::{Engine, Handled, Transmit};
-use crate::error::Error;
-use crate::frame::{self, Flags, Frame, HEADER_LEN, MAX_PAYLOAD, Packet, Repr};
+use crate::error::{Error, RefuseReason};
+use crate::frame::{self, Flags, Frame, MAX_PAYLOAD, Repr};
+use crate::half_open::{HalfOpen, HalfOpenTable};
 use crate::options::{self, SynOptions};
 use crate::random::SplitMix64;
+use crate::reply::Reply;
 use crate::seq::{MAX_SEQ, SeqNum};
 use crate::time::Instant;
 use crate::trace::{DropReason, Trace};
@@ -66,36 +74,6 @@ pub enum ReceiverEvent {
     Failed(Error),
 }
 
-/// What a half-open entry is owed: its SYN|ACK is built when the driver asks for it, so that
-/// every SYN of a batch is answered (one reply buffer serves them all in turn).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-enum Owed {
-    /// Nothing: its SYN|ACK went out.
-    Nothing,
-    /// The SYN|ACK, for a new SYN.
-    SynAck,
-    /// The same SYN|ACK again, for a repeated SYN (traced `DUP`).
-    SynAckAgain,
-}
-
-/// A SYN that was answered, waiting for its third frame.
-#[derive(Clone, Copy, Debug)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-struct HalfOpen<E> {
-    peer: E,
-    owed: Owed,
-    isn: SeqNum,
-    risn: SeqNum,
-    conn: u16,
-    created: Instant,
-    transfer_size: Option<u64>,
-    /// The grants of the SYN|ACK (kept so that a repeated SYN gets the same answer): the
-    /// digest, and the window (1: none).
-    digest: Option<DigestAlgorithm>,
-    window: u8,
-}
-
 /// What the receiver found when the FIN came.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -106,6 +84,8 @@ enum Verdict {
     Verified,
     /// The digest did not match, or the FIN carried none.
     Mismatch,
+    /// The output could not be committed: the FIN|ACK carries this `refuse` (SPEC §10.4).
+    Refused(RefuseReason),
 }
 
 /// The one established connection.
@@ -138,6 +118,8 @@ struct Connection<E> {
     stored: u64,
     /// Bytes of the frame at `A` already taken.
     taken: u16,
+    /// The SYN offered an extension: the sender understands a `refuse` (SPEC §10.4).
+    refusable: bool,
 }
 
 impl<E> Connection<E> {
@@ -148,10 +130,12 @@ impl<E> Connection<E> {
     fn ack(&self) -> Repr {
         Repr { seq: self.risn + 1, ack: self.rcv_nxt, conn: self.conn, flags: Flags::ACK }
     }
-}
 
-/// Room for a reply: a header and a few option bytes (a SYN|ACK's two grants, a full `sack`).
-const REPLY_CAPACITY: usize = HEADER_LEN + 16;
+    /// The idle timeout runs from the last frame heard (in `Refused`, from the refusal).
+    fn deadline(&self, idle: crate::time::Duration) -> Instant {
+        self.last_heard + idle
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -164,6 +148,10 @@ enum State<E> {
     Committing(Connection<E>),
     /// FIN received and answered; `rcv_nxt` is `END + 1`.
     Closing(Connection<E>),
+    /// The transfer was refused (SPEC §10.4): every frame of the connection gets the same
+    /// refusing ACK until an idle timeout after the refusal (`last_heard`); the application
+    /// was told it failed.
+    Refused(Connection<E>, RefuseReason),
     Closed,
     Failed,
 }
@@ -186,14 +174,12 @@ pub struct Receiver<E, const W: usize = 1, const H: usize = DEFAULT_HALF_OPEN> {
     config: ReceiverConfig,
     random: SplitMix64,
     started_at: Instant,
-    half_open: heapless::Vec<HalfOpen<E>, H>,
+    half_open: HalfOpenTable<E, (), H>,
     state: State<E>,
     /// The running digest of the data written, when one was agreed.
     hasher: Option<Hasher>,
-    reply: [u8; REPLY_CAPACITY],
-    reply_len: u8,
-    reply_to: Option<E>,
-    reply_is_dup: bool,
+    /// The one reply owed to the peer of the transfer.
+    reply: Reply<E>,
     /// The payload slots: frames not yet taken by the application, and frames held above a
     /// hole, with their lengths.
     slots: [[u8; MAX_PAYLOAD]; W],
@@ -213,13 +199,10 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
             config,
             random: SplitMix64::new(config.random_seed),
             started_at: now,
-            half_open: heapless::Vec::new(),
+            half_open: HalfOpenTable::new(),
             state: State::Listening,
             hasher: None,
-            reply: [0; REPLY_CAPACITY],
-            reply_len: 0,
-            reply_to: None,
-            reply_is_dup: false,
+            reply: Reply::new(),
             slots: [[0; MAX_PAYLOAD]; W],
             slot_len: [0; W],
         }
@@ -302,18 +285,66 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         done
     }
 
-    /// The application stops the transfer with `error` (its sink failed, it was cancelled):
-    /// nothing more is answered and the receiver is done.
-    pub fn abort(&mut self, error: Error) -> ReceiverEvent {
-        self.fail(error)
+    /// The application stops the transfer with `error` (its sink failed, it was cancelled:
+    /// [`Error::Stopped`] with a reason) at `now`. A sender that understands it is told why
+    /// (SPEC §10.4: a refusing ACK with [`RefuseReason::for_error`]), and the connection's
+    /// frames get that answer for an idle timeout; any other sender gets no more answers.
+    pub fn abort(&mut self, now: Instant, error: Error) -> ReceiverEvent {
+        match self.state {
+            State::Established(c) => self.refuse(now, c, error),
+            State::Committing(c) if c.refusable => {
+                // The FIN is in: the close completes with the refusal (SPEC §10.4).
+                self.close_refused(now, c, RefuseReason::for_error(error));
+                ReceiverEvent::Failed(error)
+            }
+            _ => self.fail(error),
+        }
+    }
+
+    /// Fails the transfer with `error`; tells a sender that understands it why.
+    fn refuse(&mut self, now: Instant, mut c: Connection<E>, error: Error) -> ReceiverEvent {
+        if !c.refusable {
+            return self.fail(error);
+        }
+        let reason = RefuseReason::for_error(error);
+        c.last_heard = now;
+        self.state = State::Refused(c, reason);
+        self.reply.refusal(c.peer, c.ack(), reason, false);
+        ReceiverEvent::Failed(error)
+    }
+
+    /// Answers the FIN with a refusal instead of a `result`, and lingers as after a commit.
+    fn close_refused(&mut self, now: Instant, mut c: Connection<E>, reason: RefuseReason) {
+        c.verdict = Verdict::Refused(reason);
+        c.last_heard = now;
+        self.state = State::Closing(c);
+        self.queue_fin_ack(&c, false);
     }
 
     /// The peer that holds the transfer, once one has completed the handshake.
     pub fn peer(&self) -> Option<E> {
         match &self.state {
-            State::Established(c) | State::Committing(c) | State::Closing(c) => Some(c.peer),
+            State::Established(c) | State::Committing(c) | State::Closing(c) | State::Refused(c, _) => {
+                Some(c.peer)
+            }
             _ => None,
         }
+    }
+
+    /// The connection id and the sender's ISN, once a peer has completed the handshake.
+    pub(crate) fn connection(&self) -> Option<(u16, SeqNum)> {
+        match &self.state {
+            State::Established(c) | State::Committing(c) | State::Closing(c) | State::Refused(c, _) => {
+                Some((c.conn, c.isn))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the transfer is still taking data or waiting for its commit (not closing,
+    /// refused or over).
+    pub(crate) fn is_running(&self) -> bool {
+        matches!(self.state, State::Established(_) | State::Committing(_))
     }
 
     /// Whether all data arrived, was flushed and (when a digest was agreed) verified: the
@@ -321,7 +352,7 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
     pub fn has_succeeded(&self) -> bool {
         match self.state {
             State::Committing(_) => true,
-            State::Closing(c) => c.verdict != Verdict::Mismatch,
+            State::Closing(c) => matches!(c.verdict, Verdict::Verified | Verdict::Unverified),
             State::Closed => true,
             _ => false,
         }
@@ -335,7 +366,9 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
     /// The window granted to the peer that holds the transfer (1: none, stop-and-wait).
     pub fn window(&self) -> u8 {
         match &self.state {
-            State::Established(c) | State::Committing(c) | State::Closing(c) => Self::window_of(c) as u8,
+            State::Established(c) | State::Committing(c) | State::Closing(c) | State::Refused(c, _) => {
+                Self::window_of(c) as u8
+            }
             _ => 1,
         }
     }
@@ -351,54 +384,39 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         }
     }
 
-    /// The application could not commit its output after [`ReceiverEvent::Finished`]: the FIN
-    /// is never answered, so the sender cannot report success, and the receiver is done. Does
-    /// nothing in any other state.
-    pub fn commit_failed(&mut self) {
-        if let State::Committing(_) = self.state {
-            self.state = State::Failed;
-            self.reply_to = None;
+    /// The application could not commit its output after [`ReceiverEvent::Finished`], at
+    /// `now`: a sender that understands it gets a FIN|ACK with a `refuse` (reason 4, SPEC
+    /// §10.4) and the close completes; any other sender gets no answer, so it cannot report
+    /// success. Either way the transfer has failed. Does nothing in any other state.
+    pub fn commit_failed(&mut self, now: Instant) {
+        if let State::Committing(c) = self.state {
+            if c.refusable {
+                self.close_refused(now, c, RefuseReason::Storage);
+            } else {
+                self.state = State::Failed;
+                self.reply.clear();
+            }
         }
     }
 
     /// The largest window this receiver grants: `W` within `config.max_window` (the native
     /// profile only; none in the reference profile).
     pub fn max_window(&self) -> u8 {
-        if W == 1 || self.config.profile == Profile::Reference {
+        Self::max_window_for(&self.config)
+    }
+
+    /// The largest window a receiver with `W` slots grants under `config`.
+    pub(crate) fn max_window_for(config: &ReceiverConfig) -> u8 {
+        if W == 1 || config.profile == Profile::Reference {
             return 1;
         }
-        Self::SLOTS.min(usize::from(self.config.max_window)).max(1) as u8
+        Self::SLOTS.min(usize::from(config.max_window)).max(1) as u8
     }
 
     /// The window of `c`: the constant 1 when `W = 1`, so that the optimizer removes every
     /// window branch from the stop-and-wait receiver.
     fn window_of(c: &Connection<E>) -> usize {
         if W == 1 { 1 } else { usize::from(c.window).min(W) }
-    }
-
-    /// Puts a reply in the buffer: `repr` and `options`, an option list (SPEC §10: only
-    /// what was granted, in ascending type order, which the callers keep).
-    fn queue_reply(&mut self, to: E, repr: Repr, options: &[u8], dup: bool) {
-        let (header, area) = self.reply.split_at_mut(HEADER_LEN);
-        let len = options.len().min(area.len());
-        area[..len].copy_from_slice(&options[..len]);
-        repr.emit(&mut Packet::new_unchecked(header));
-        self.reply_len = (HEADER_LEN + len) as u8;
-        self.reply_to = Some(to);
-        self.reply_is_dup = dup;
-    }
-
-    /// The SYN|ACK: exactly the options granted, in ascending type order (SPEC §10).
-    fn queue_syn_ack(&mut self, to: E, repr: Repr, window: u8, digest: Option<DigestAlgorithm>, dup: bool) {
-        let code = digest.map_or(0, DigestAlgorithm::code);
-        let both = [options::WINDOW, 1, window, options::DIGEST, 1, code];
-        let granted = match (W > 1 && window >= 2, digest.is_some()) {
-            (true, true) => &both[..],
-            (true, false) => &both[..3],
-            (false, true) => &both[3..],
-            (false, false) => &[],
-        };
-        self.queue_reply(to, repr, granted, dup);
     }
 
     /// The `sack` bitmap: the frames stored above `A` (always none at window 1).
@@ -415,23 +433,64 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         tail.copy_from_slice(&value);
         debug_assert!(len <= options::SACK_MAX_LEN);
         let sack = if len == 0 { &[][..] } else { &sack[..(2 + len).min(sack.len())] };
-        self.queue_reply(c.peer, c.ack(), sack, dup);
+        self.reply.queue(c.peer, c.ack(), sack, dup);
     }
 
     /// The FIN's answer: FIN|ACK, with the `result` when a digest was agreed.
     fn queue_fin_ack(&mut self, c: &Connection<E>, dup: bool) {
+        let fin_ack = Repr { flags: Flags::FIN | Flags::ACK, ..c.ack() };
         let result = match c.verdict {
             Verdict::Unverified => &[][..],
             Verdict::Verified => &[options::RESULT, 1, options::RESULT_VERIFIED][..],
             Verdict::Mismatch => &[options::RESULT, 1, options::RESULT_MISMATCH][..],
+            Verdict::Refused(reason) => return self.reply.refusal(c.peer, fin_ack, reason, dup),
         };
-        self.queue_reply(c.peer, Repr { flags: Flags::FIN | Flags::ACK, ..c.ack() }, result, dup);
+        self.reply.queue(c.peer, fin_ack, result, dup);
     }
 
     fn fail(&mut self, error: Error) -> ReceiverEvent {
         self.state = State::Failed;
-        self.reply_to = None;
+        self.reply.clear();
         ReceiverEvent::Failed(error)
+    }
+
+    /// The half-open entry for a new SYN from `from` with `seq = isn` and these offers: a
+    /// fresh `conn` and RISN, and the grants (SPEC §10), decided once so that a repeated SYN
+    /// gets the same answer.
+    pub(crate) fn answer_syn<X>(
+        config: &ReceiverConfig,
+        random: &mut SplitMix64,
+        now: Instant,
+        from: E,
+        isn: SeqNum,
+        offers: &SynOptions,
+        extra: X,
+    ) -> HalfOpen<E, X> {
+        HalfOpen {
+            peer: from,
+            owed: crate::half_open::Owed::SynAck,
+            isn,
+            risn: SeqNum::from_wrapping(random.next_u32()),
+            conn: random.next_conn(),
+            created: now,
+            transfer_size: offers.transfer_size,
+            // Granted when offered, supported and wanted, in the native profile only (SPEC
+            // §10); only then does the SYN|ACK carry an option (a SYN that offers nothing
+            // always gets 12 bytes).
+            digest: offers
+                .digest
+                .filter(|d| config.profile == Profile::Native && config.verify_digest && d.is_supported()),
+            // min(offer, what we can hold), granted only when 2 or more (SPEC §10.1).
+            window: offers.window.map_or(1, |offer| offer.min(Self::max_window_for(config))).max(1),
+            // Only a native receiver refuses.
+            refusable: offers.extension && config.profile == Profile::Native,
+            extra,
+        }
+    }
+
+    /// Queues the SYN|ACK of a half-open entry.
+    pub(crate) fn queue_half_open_syn_ack<X>(reply: &mut Reply<E>, entry: &HalfOpen<E, X>, dup: bool) {
+        reply.syn_ack(entry.peer, entry.syn_ack(), W > 1, entry.window, entry.digest, dup);
     }
 
     fn on_syn(&mut self, now: Instant, from: E, frame: Frame<'_>) -> Handled<ReceiverEvent> {
@@ -445,49 +504,21 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
             State::Established(c) | State::Committing(c) | State::Closing(c)
                 if c.peer == from && c.isn == repr.seq =>
             {
-                self.queue_syn_ack(from, c.syn_ack(), c.window, c.digest, true);
+                self.reply.syn_ack(from, c.syn_ack(), W > 1, c.window, c.digest, true);
                 return Handled::trace(Trace::recv(repr, true));
             }
             _ => return Handled::trace(Trace::drop(repr, DropReason::NotAccepting)),
         }
-        self.expire_half_open(now);
-        if let Some(entry) = self.half_open.iter_mut().find(|e| e.peer == from && e.isn == repr.seq) {
-            if entry.owed == Owed::Nothing {
-                entry.owed = Owed::SynAckAgain;
-            }
+        self.half_open.expire(now, self.config.idle_timeout);
+        if self.half_open.repeat(from, repr.seq) {
             return Handled::trace(Trace::recv(repr, true));
         }
-        // A new attempt from an endpoint replaces its old entry; a full table loses its oldest.
-        self.half_open.retain(|e| e.peer != from);
+        // A new attempt from an endpoint replaces its old entry; a full table loses one at
+        // random (SPEC §10.4).
         let offers = SynOptions::parse(frame.payload);
-        let entry = HalfOpen {
-            peer: from,
-            owed: Owed::SynAck,
-            isn: repr.seq,
-            risn: SeqNum::from_wrapping(self.random.next_u32()),
-            conn: self.random.next_conn(),
-            created: now,
-            transfer_size: offers.transfer_size,
-            // Granted when offered, supported and wanted, in the native profile only (SPEC
-            // §10); only then does the SYN|ACK carry an option (a SYN that offers nothing
-            // always gets 12 bytes).
-            digest: offers.digest.filter(|d| {
-                self.config.profile == Profile::Native && self.config.verify_digest && d.is_supported()
-            }),
-            // min(offer, what we can hold), granted only when 2 or more (SPEC §10.1).
-            window: offers.window.map_or(1, |offer| offer.min(self.max_window())).max(1),
-        };
-        if let Err(entry) = self.half_open.push(entry) {
-            // A full table loses an entry chosen at random (SPEC §10.4): always the oldest would
-            // let a flood of SYNs evict every legitimate peer before it completes. The new
-            // entry's RISN is a fresh random number that nobody has seen yet: it picks.
-            let victim = entry.risn.get() as usize % H.max(1);
-            // Overwritten in place through `get_mut`: no index that could panic.
-            match self.half_open.get_mut(victim) {
-                Some(evicted) => *evicted = entry,
-                // Only with H = 0: no half-open entry can be kept at all.
-                None => return Handled::trace(Trace::drop(repr, DropReason::NotAccepting)),
-            }
+        let entry = Self::answer_syn(&self.config, &mut self.random, now, from, repr.seq, &offers, ());
+        if !self.half_open.insert(entry) {
+            return Handled::trace(Trace::drop(repr, DropReason::NotAccepting));
         }
         Handled::trace(Trace::recv(repr, false))
     }
@@ -496,21 +527,25 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
     /// frame from a half-open peer is taken, SPEC §10.1).
     fn on_handshake_ack(&mut self, now: Instant, from: E, frame: Frame<'_>) -> Handled<ReceiverEvent> {
         let repr = frame.repr;
-        let Some(entry) = self.half_open.iter().find(|e| e.peer == from).copied() else {
+        let Some(entry) = self.half_open.find(from).copied() else {
             return Handled::trace(Trace::drop(repr, DropReason::NotAccepting));
         };
-        if repr.conn != entry.conn {
-            return Handled::trace(Trace::drop(repr, DropReason::WrongConn));
-        }
-        // Recognised by endpoint, `conn` and `seq = ISN+1`, whatever its `ack` (SPEC §4): the
-        // original client sends `ack = 0` there (SPEC §7). Data frames may come with or
-        // without the ACK flag; only SYN and FIN make it something else.
-        let is_third_frame =
-            !repr.flags.contains(Flags::SYN) && !repr.flags.contains(Flags::FIN) && repr.seq == entry.isn + 1;
-        if !is_third_frame {
-            return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
+        if let Err(reason) = is_third_frame(&entry, repr) {
+            return Handled::trace(Trace::drop(repr, reason));
         }
         self.half_open.clear();
+        self.establish(now, &entry, frame)
+    }
+
+    /// The third frame of `entry`'s handshake arrived: the transfer is established, and the
+    /// frame's data taken.
+    pub(crate) fn establish<X>(
+        &mut self,
+        now: Instant,
+        entry: &HalfOpen<E, X>,
+        frame: Frame<'_>,
+    ) -> Handled<ReceiverEvent> {
+        let from = entry.peer;
         let connection = Connection {
             peer: from,
             conn: entry.conn,
@@ -528,6 +563,7 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
             head: 0,
             stored: 0,
             taken: 0,
+            refusable: entry.refusable,
         };
         self.hasher = entry.digest.and_then(Hasher::new);
         self.state = State::Established(connection);
@@ -550,13 +586,25 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
     ) -> Handled<ReceiverEvent> {
         let repr = frame.repr;
         if repr.flags.contains(Flags::FIN) {
+            // The sender abandons the transfer (SPEC §10.4): taken with a `seq` from `A` to the
+            // end of the window, and not answered.
+            if c.refusable
+                && let Some(reason) = options::refuse(frame.payload)
+                && repr.seq - c.rcv_nxt <= (Self::window_of(&c) * MAX_PAYLOAD) as u32
+            {
+                let failed = self.fail(Error::Refused(RefuseReason::from_code(reason)));
+                return Handled::with_event(Trace::recv(repr, false), failed);
+            }
             // In order only: all data taken, nothing held above a hole.
             if repr.seq != c.rcv_nxt || c.stored != 0 {
                 return Handled::trace(Trace::drop(repr, DropReason::Unexpected));
             }
             // A FIN at another length than the announced one (SPEC §3.1).
             if c.unreceived.is_some_and(|unreceived| unreceived != 0) {
-                return Handled::with_event(Trace::recv(repr, false), self.fail(Error::LengthMismatch));
+                return Handled::with_event(
+                    Trace::recv(repr, false),
+                    self.refuse(now, c, Error::LengthMismatch),
+                );
             }
             // The digest is checked before anything is reported (SPEC §10.2): the output may
             // be committed only on a match.
@@ -581,7 +629,7 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
             }
             let event = match c.verdict {
                 Verdict::Mismatch => ReceiverEvent::Failed(Error::DigestMismatch),
-                Verdict::Verified | Verdict::Unverified => ReceiverEvent::Finished,
+                Verdict::Verified | Verdict::Unverified | Verdict::Refused(_) => ReceiverEvent::Finished,
             };
             return Handled::with_event(Trace::recv(repr, false), event);
         }
@@ -642,7 +690,7 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         // Data past the announced size (SPEC §3.1): the frame ends beyond it.
         let end = (k * MAX_PAYLOAD + payload.len()) as u64;
         if c.unreceived.is_some_and(|left| end > left) {
-            return Handled::with_event(Trace::recv(repr, false), self.fail(Error::LengthMismatch));
+            return Handled::with_event(Trace::recv(repr, false), self.refuse(now, c, Error::LengthMismatch));
         }
         // Every frame but the last is full: a short frame that joins the data in order cannot
         // have frames held above it.
@@ -725,9 +773,9 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
             Profile::Reference => repr.flags.contains(Flags::ACK),
         };
         if is_final_ack {
-            self.state = if c.verdict == Verdict::Mismatch { State::Failed } else { State::Closed };
+            self.state = closed(&c);
             // Closed: a repeated FIN|ACK still waiting to go is not needed any more.
-            self.reply_to = None;
+            self.reply.clear();
             Handled::with_event(Trace::recv(repr, false), ReceiverEvent::Closed)
         } else {
             Handled::trace(Trace::drop(repr, DropReason::Unexpected))
@@ -752,9 +800,20 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         }
     }
 
-    fn expire_half_open(&mut self, now: Instant) {
-        let idle = self.config.idle_timeout;
-        self.half_open.retain(|e| now < e.created + idle);
+    /// In `Refused`: every frame of the connection gets the refusing ACK again, for an idle
+    /// timeout after the refusal (SPEC §10.4).
+    fn on_refused(
+        &mut self,
+        now: Instant,
+        c: Connection<E>,
+        reason: RefuseReason,
+        repr: Repr,
+    ) -> Handled<ReceiverEvent> {
+        if now >= c.deadline(self.config.idle_timeout) {
+            return Handled::trace(Trace::drop(repr, DropReason::NotAccepting));
+        }
+        self.reply.refusal(c.peer, c.ack(), reason, true);
+        Handled::trace(Trace::recv(repr, true))
     }
 
     fn accept_deadline(&self) -> Option<Instant> {
@@ -767,8 +826,26 @@ fn fin_seq<E>(c: &Connection<E>) -> SeqNum {
     c.rcv_nxt + (MAX_SEQ - 1)
 }
 
-fn half_open_syn_ack<E>(entry: &HalfOpen<E>) -> Repr {
-    Repr { seq: entry.risn, ack: entry.isn + 1, conn: entry.conn, flags: Flags::SYN | Flags::ACK }
+/// Where a closing connection ends: closed, unless the data was rejected or not committed.
+fn closed<E>(c: &Connection<E>) -> State<E> {
+    match c.verdict {
+        Verdict::Verified | Verdict::Unverified => State::Closed,
+        Verdict::Mismatch | Verdict::Refused(_) => State::Failed,
+    }
+}
+
+/// Whether `repr`, from the endpoint of `entry`, is its handshake's third frame: recognised by
+/// endpoint, `conn` and `seq = ISN+1`, whatever its `ack` (SPEC §4): the original client sends
+/// `ack = 0` there (SPEC §7). Data frames may come with or without the ACK flag; only SYN and
+/// FIN make it something else. The reason to drop it otherwise.
+pub(crate) fn is_third_frame<E, X>(entry: &HalfOpen<E, X>, repr: Repr) -> Result<(), DropReason> {
+    if repr.conn != entry.conn {
+        return Err(DropReason::WrongConn);
+    }
+    if repr.flags.contains(Flags::SYN) || repr.flags.contains(Flags::FIN) || repr.seq != entry.isn + 1 {
+        return Err(DropReason::Unexpected);
+    }
+    Ok(())
 }
 
 /// `payload` without its trailing zero bytes.
@@ -794,15 +871,20 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Engine for Receiver<E,
         }
         match self.state {
             State::Listening => self.on_handshake_ack(now, from, frame),
-            State::Established(c) | State::Committing(c) | State::Closing(c) if c.peer != from => {
+            State::Established(c) | State::Committing(c) | State::Closing(c) | State::Refused(c, _)
+                if c.peer != from =>
+            {
                 Handled::trace(Trace::drop(frame.repr, DropReason::WrongPeer))
             }
-            State::Established(c) | State::Committing(c) | State::Closing(c) if c.conn != frame.repr.conn => {
+            State::Established(c) | State::Committing(c) | State::Closing(c) | State::Refused(c, _)
+                if c.conn != frame.repr.conn =>
+            {
                 Handled::trace(Trace::drop(frame.repr, DropReason::WrongConn))
             }
             State::Established(c) => self.on_established(now, c, frame),
             State::Committing(c) => self.on_committing(now, c, frame),
             State::Closing(c) => self.on_closing(now, c, frame),
+            State::Refused(c, reason) => self.on_refused(now, c, reason, frame.repr),
             State::Closed | State::Failed => {
                 Handled::trace(Trace::drop(frame.repr, DropReason::NotAccepting))
             }
@@ -812,7 +894,7 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Engine for Receiver<E,
     fn handle_timeout(&mut self, now: Instant) -> Option<ReceiverEvent> {
         match self.state {
             State::Listening => {
-                self.expire_half_open(now);
+                self.half_open.expire(now, self.config.idle_timeout);
                 match self.accept_deadline() {
                     Some(deadline) if now >= deadline => Some(self.fail(Error::AcceptTimeout)),
                     _ => None,
@@ -826,9 +908,15 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Engine for Receiver<E,
             }
             // The data is complete; a silent peer just ends the linger.
             State::Closing(c) if now >= c.last_heard + self.config.idle_timeout => {
-                self.state = if c.verdict == Verdict::Mismatch { State::Failed } else { State::Closed };
-                self.reply_to = None;
+                self.state = closed(&c);
+                self.reply.clear();
                 Some(ReceiverEvent::Closed)
+            }
+            // The application was told at the refusal: the refused connection just ends.
+            State::Refused(c, _) if now >= c.deadline(self.config.idle_timeout) => {
+                self.state = State::Failed;
+                self.reply.clear();
+                None
             }
             _ => None,
         }
@@ -837,37 +925,30 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Engine for Receiver<E,
     fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit<'_, E>> {
         // The SYN|ACKs owed to half-open entries first (only while listening: the reply
         // buffer holds nothing else then), one per call.
-        if let Some(entry) = self.half_open.iter_mut().find(|e| e.owed != Owed::Nothing) {
-            let dup = entry.owed == Owed::SynAckAgain;
-            entry.owed = Owed::Nothing;
-            let entry = *entry;
-            self.queue_syn_ack(entry.peer, half_open_syn_ack(&entry), entry.window, entry.digest, dup);
+        if let Some((entry, dup)) = self.half_open.take_owed() {
+            Self::queue_half_open_syn_ack(&mut self.reply, &entry, dup);
         }
-        let to = self.reply_to.take()?;
-        let split = self.reply.split_first_chunk::<HEADER_LEN>();
-        debug_assert!(split.is_some(), "the reply buffer is longer than a header");
-        let (header, _) = split.unwrap_or((&[0; HEADER_LEN], &[]));
-        let trace = Trace::send(Repr::read_emitted(header), self.reply_is_dup);
-        let reply = &self.reply[..usize::from(self.reply_len).min(REPLY_CAPACITY)];
-        Some(Transmit { to, datagram: reply, trace })
+        self.reply.take()
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         // A reply waiting for `poll_transmit` (the application took data outside the driver's
         // call, which acknowledges it) is due at once.
-        if self.reply_to.is_some() || self.half_open.iter().any(|e| e.owed != Owed::Nothing) {
+        if self.reply.is_pending() || self.half_open.owes() {
             return Some(Instant::ZERO);
         }
         let idle = self.config.idle_timeout;
         match &self.state {
             State::Listening => {
-                let expiry = self.half_open.iter().map(|e| e.created + idle).min();
+                let expiry = self.half_open.next_expiry(idle);
                 match (expiry, self.accept_deadline()) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 }
             }
-            State::Established(c) | State::Committing(c) | State::Closing(c) => Some(c.last_heard + idle),
+            State::Established(c) | State::Committing(c) | State::Closing(c) | State::Refused(c, _) => {
+                Some(c.deadline(idle))
+            }
             State::Closed | State::Failed => None,
         }
     }
@@ -1309,7 +1390,23 @@ mod tests {
         // A frame beyond the last one: past the size.
         let h = rx.handle_datagram(t(3), PEER, &datagram(ISN + 1537, risn + 1, conn, ACK, &[4; 512]));
         assert_eq!(&h.events[..], &[ReceiverEvent::Failed(Error::LengthMismatch)]);
+        // The sender offered a window, so it understands a refusal (SPEC §10.4): reason 6,
+        // at the cumulative ack, repeated to every frame of the connection for an idle timeout.
+        let (refusal, payload, dup) = next_frame(&mut rx, t(3)).unwrap();
+        assert_eq!(
+            (refusal.flags, refusal.seq.get(), refusal.ack.get(), refusal.conn),
+            (ACK, risn + 1, ISN + 513, conn)
+        );
+        assert_eq!((payload, dup), (std::vec![8, 1, 6], false));
+        assert!(!rx.is_done() && !rx.has_succeeded());
+        let h = rx.handle_datagram(t(4), PEER, &datagram(ISN + 513, risn + 1, conn, ACK, &[2; 512]));
+        assert!(h.trace.dup && h.events.is_empty());
+        assert_eq!(next_frame(&mut rx, t(4)).unwrap(), (refusal, std::vec![8, 1, 6], true));
+        assert_eq!(rx.poll_timeout(), Some(t(10_003)));
+        assert_eq!(rx.handle_timeout(t(10_003)), None);
         assert!(rx.is_done());
+        rx.handle_datagram(t(10_004), PEER, &datagram(ISN + 513, risn + 1, conn, ACK, &[2; 512]));
+        assert!(next_frame(&mut rx, t(10_004)).is_none());
     }
 
     #[test]
@@ -1339,7 +1436,7 @@ mod tests {
                 assert_eq!(&h.events[..], &[ReceiverEvent::Closed]);
                 assert!(rx.is_done() && rx.has_succeeded());
             } else {
-                rx.commit_failed();
+                rx.commit_failed(t(5));
                 assert!(rx.is_done() && !rx.has_succeeded());
                 rx.handle_datagram(t(6_001), PEER, &fin);
                 assert!(next_frame(&mut rx, t(6_001)).is_none(), "a FIN answered after a failed commit");

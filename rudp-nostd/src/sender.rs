@@ -21,7 +21,7 @@
 use crate::config::{Congestion, MAX_WINDOW, Profile, SenderConfig};
 use crate::digest::{DigestAlgorithm, Hasher};
 use crate::engine::{Engine, Handled, Transmit};
-use crate::error::Error;
+use crate::error::{Error, RefuseReason};
 use crate::frame::{self, Flags, HEADER_LEN, MAX_FRAME, MAX_PAYLOAD, Packet, Repr};
 use crate::options::{self, Grants, SynOptions};
 use crate::random::SplitMix64;
@@ -274,6 +274,9 @@ pub struct Sender<E, const W: usize = 1> {
     /// The application's data has ended ([`Sender::finish`]): no data after what is in the
     /// ring.
     data_ended: bool,
+    /// The SYN offered an extension (a window, a digest, a name): the receiver may refuse the
+    /// transfer, and is told when this side abandons it (SPEC §10.4).
+    refusable: bool,
     base: u8,
     count: u8,
     staged: u8,
@@ -330,6 +333,7 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
             window: 1,
             window_open: false,
             data_ended: false,
+            refusable: false,
             base: 0,
             count: 0,
             staged: 0,
@@ -357,10 +361,30 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
                 sender.digest_offered = Some(digest);
             }
         }
+        sender.refusable = sender.window_offered >= 2 || sender.digest_offered.is_some();
         let syn = Repr { seq: isn, ack: SeqNum::ZERO, conn: 0, flags: Flags::SYN };
         sender.load(0, syn, options_len);
         sender.count = 1;
         sender
+    }
+
+    /// Names the object in the SYN (SPEC §10.4: the receiver may store it under that name),
+    /// before the SYN is first sent. False, and the SYN unchanged, when the name is empty or
+    /// longer than 255 bytes, in the reference profile, or once the SYN has gone.
+    pub fn offer_name(&mut self, name: &[u8]) -> bool {
+        let unsent = self.state == State::SynSent && !self.slot(0).state.is_sent();
+        if !unsent || name.is_empty() || self.profile != Profile::Native {
+            return false;
+        }
+        let len = self.slot(0).payload_len();
+        let i = self.index(0);
+        let area = self.slots[i].buf.get_mut(HEADER_LEN + len..).unwrap_or(&mut []);
+        let Some(written) = options::write_option(area, options::NAME, name) else {
+            return false;
+        };
+        self.slots[i].payload_len = (len + written).min(MAX_PAYLOAD) as u16;
+        self.refusable = true;
+        true
     }
 
     /// The digest the receiver agreed to verify, once it answered.
@@ -605,7 +629,7 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
             return None;
         }
         if self.unwritten.is_some_and(|left| left > 0) {
-            return Some(self.fail(Error::SourceEndedEarly));
+            return Some(self.abandon(Error::SourceEndedEarly));
         }
         if let Some(k) = self.writing()
             && self.written > 0
@@ -626,10 +650,30 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
             && matches!(self.state, State::SynSent | State::Connected | State::Transfer)
     }
 
-    /// The application stops the transfer with `error` (its source failed, it was cancelled):
-    /// nothing more is sent and the sender is done.
+    /// The application stops the transfer with `error` (its source failed, it was cancelled:
+    /// [`Error::Stopped`] with a reason). A receiver that understands it is told once, with an
+    /// abandoning FIN (SPEC §10.4, reason [`RefuseReason::for_error`]); then nothing more is
+    /// sent and the sender is done.
     pub fn abort(&mut self, error: Error) -> SenderEvent {
-        self.fail(error)
+        self.abandon(error)
+    }
+
+    /// Fails with `error`; once connected (and before the close completed), sends the
+    /// receiver that understands it one FIN with `seq` the next sequence number not sent and
+    /// a `refuse` (SPEC §10.4).
+    fn abandon(&mut self, error: Error) -> SenderEvent {
+        let connected = matches!(self.state, State::Connected | State::Transfer | State::FinSent);
+        let event = self.fail(error);
+        if connected && self.refusable {
+            let fin = Repr { seq: self.next_seq(), ack: self.risn + 1, conn: self.conn, flags: Flags::FIN };
+            let reason = RefuseReason::for_error(error);
+            let i = self.index(0);
+            let area = &mut self.slots[i].buf[HEADER_LEN..];
+            let len = fitting(options::write_option(area, options::REFUSE, &[reason.code()]));
+            self.load(0, fin, len);
+            self.count = 1;
+        }
+        event
     }
 
     fn load_fin(&mut self) {
@@ -678,6 +722,7 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
     fn on_syn_ack(&mut self, now: Instant, repr: Repr, payload: &[u8]) -> Handled<SenderEvent> {
         // What our SYN offered.
         let offered = SynOptions {
+            extension: self.refusable,
             transfer_size: None,
             window: (W > 1 && self.window_offered >= 2).then_some(self.window_offered),
             digest: self.digest_offered,
@@ -880,6 +925,30 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
         }
     }
 
+    /// Whether a reply with a well-formed `refuse` is one to take (SPEC §10.4): before a `conn`
+    /// is adopted, a SYN|ACK with `seq = 0`, `ack = ISN+1` and `conn = 0`; afterwards, until
+    /// the FIN is acknowledged, an ACK or FIN|ACK of the connection with `seq = RISN+1` and an
+    /// `ack` from the cumulative ack point to the next sequence number not sent.
+    fn is_refusal(&self, repr: Repr) -> bool {
+        match self.state {
+            State::SynSent => {
+                repr.flags == Flags::SYN | Flags::ACK
+                    && repr.seq == SeqNum::ZERO
+                    && repr.ack == self.isn + 1
+                    && repr.conn == 0
+            }
+            State::Connected | State::Transfer | State::FinSent => {
+                let a = if self.count() > 0 { self.slot(0).seq() } else { self.next_seq() };
+                repr.flags.contains(Flags::ACK)
+                    && !repr.flags.contains(Flags::SYN)
+                    && repr.conn == self.conn
+                    && repr.seq == self.risn + 1
+                    && repr.ack - a <= self.next_seq() - a
+            }
+            _ => false,
+        }
+    }
+
     /// A SYN|ACK acknowledging our SYN while a frame is outstanding: our last frame was lost
     /// (SPEC §3), so send it again now. With an open window it is a network duplicate.
     fn on_repeated_syn_ack(&mut self, now: Instant, repr: Repr) -> Handled<SenderEvent> {
@@ -908,6 +977,14 @@ impl<E: Copy + PartialEq, const W: usize> Engine for Sender<E, W> {
         // The SYN and the FIN are in flight alone: their acknowledgement is the ring's end.
         let acks_in_flight = repr.ack == self.next_seq();
         let drop = |reason| Handled::trace(Trace::drop(repr, reason));
+        // A refusal is looked at before anything else about a reply (SPEC §10.4).
+        if self.refusable
+            && let Some(reason) = options::refuse(payload)
+            && self.is_refusal(repr)
+        {
+            let failed = self.fail(Error::Refused(RefuseReason::from_code(reason)));
+            return Handled::with_event(Trace::recv(repr, false), failed);
+        }
         match self.state {
             // The answer to our SYN acknowledges it (the SYN is in flight).
             State::SynSent if is_syn_ack && acks_in_flight && repr.conn != 0 => {
