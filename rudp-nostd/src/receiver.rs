@@ -347,6 +347,17 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         matches!(self.state, State::Established(_) | State::Committing(_))
     }
 
+    /// Ends the transfer with `error` without a word to the peer (a listener's transfer whose
+    /// sender restarted: SPEC §10.4, as if by its idle timeout).
+    pub(crate) fn end(&mut self, error: Error) -> ReceiverEvent {
+        self.fail(error)
+    }
+
+    /// Whether a reply waits for [`Engine::poll_transmit`].
+    pub(crate) fn owes_reply(&self) -> bool {
+        self.reply.is_pending() || self.half_open.owes()
+    }
+
     /// Whether all data arrived, was flushed and (when a digest was agreed) verified: the
     /// output may be committed. True from [`ReceiverEvent::Finished`] on.
     pub fn has_succeeded(&self) -> bool {
@@ -1407,6 +1418,30 @@ mod tests {
         assert!(rx.is_done());
         rx.handle_datagram(t(10_004), PEER, &datagram(ISN + 513, risn + 1, conn, ACK, &[2; 512]));
         assert!(next_frame(&mut rx, t(10_004)).is_none());
+    }
+
+    #[test]
+    fn an_abandoning_fin_fails_the_transfer_without_an_answer() {
+        // Window 8 offered: the sender understands refusals, and may abandon.
+        let (mut rx, conn, risn) = bare_connected::<8>(&[2, 1, 8], &[1; 512]);
+        next_frame(&mut rx, t(2));
+        // A refuse in a FIN beyond the window, or from another conn: not taken.
+        for (seq, c) in [(ISN + 1 + 9 * 512, conn), (ISN + 1, conn.wrapping_add(1))] {
+            let h = rx.handle_datagram(t(3), PEER, &datagram(seq, risn + 1, c, Flags::FIN, &[8, 1, 5]));
+            assert!(h.events.is_empty() && !rx.is_done());
+        }
+        // Within the window, even above the data not yet taken.
+        let h = rx.handle_datagram(
+            t(4),
+            PEER,
+            &datagram(ISN + 1 + 3 * 512, risn + 1, conn, Flags::FIN, &[8, 1, 5]),
+        );
+        assert_eq!(&h.events[..], &[ReceiverEvent::Failed(Error::Refused(RefuseReason::Cancelled))]);
+        assert!(rx.is_done() && next_frame(&mut rx, t(4)).is_none());
+        // A stop-and-wait sender that offered nothing beyond a size cannot abandon this way.
+        let (mut rx, conn, risn) = bare_connected::<1>(&[], &[1; 512]);
+        let h = rx.handle_datagram(t(4), PEER, &datagram(ISN + 1, risn + 1, conn, Flags::FIN, &[8, 1, 5]));
+        assert!(!matches!(h.events.first(), Some(ReceiverEvent::Failed(Error::Refused(_)))));
     }
 
     #[test]

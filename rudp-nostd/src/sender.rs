@@ -1196,6 +1196,77 @@ mod tests {
         assert_eq!(tx.conn(), 0);
     }
 
+    /// A named sender (so it understands a refusal), its SYN sent: the ISN.
+    fn named(data: &[u8]) -> (Tx<'_>, u32) {
+        let mut tx = sender(Profile::Native, data);
+        assert!(tx.offer_name(b"f.bin"));
+        let (syn, payload, _) = next_frame(&mut tx, t(0)).unwrap();
+        assert_eq!(&payload[10..], &[7, 5, b'f', b'.', b'b', b'i', b'n']);
+        assert!(!tx.offer_name(b"late"), "a name after the SYN went");
+        (tx, syn.seq.get())
+    }
+
+    #[test]
+    fn a_refusal_before_the_connection_is_taken_only_as_spec_10_4_says() {
+        // Not a refusal: a conn (a SYN|ACK that grants nothing: `refuse` is understood), a
+        // seq, the wrong ack, an ill-formed refuse.
+        for (seq, ack, conn, payload) in [
+            (0, 1, CONN, &[8, 1, 1][..]),
+            (1, 1, 0, &[8, 1, 1]),
+            (0, 2, 0, &[8, 1, 1]),
+            (0, 1, 0, &[8, 2, 1, 1]),
+        ] {
+            let (mut tx, isn) = named(b"x");
+            let h = tx.handle_datagram(t(1), RX, &datagram(seq, isn + ack, conn, Flags::SYN | ACK, payload));
+            assert!(!tx.is_done(), "{:?}", h.events);
+        }
+        let (mut tx, isn) = named(b"x");
+        let h = tx.handle_datagram(t(1), RX, &datagram(0, isn + 1, 0, Flags::SYN | ACK, &[8, 1, 1]));
+        assert_eq!(&h.events[..], &[SenderEvent::Failed(Error::Refused(RefuseReason::Busy))]);
+        assert!(tx.is_done() && next_frame(&mut tx, t(1)).is_none());
+        // A sender that offered nothing of type 2 or above ignores it.
+        let mut plain = sender(Profile::Native, b"x");
+        let isn = next_frame(&mut plain, t(0)).unwrap().0.seq.get();
+        let h = plain.handle_datagram(t(1), RX, &datagram(0, isn + 1, 0, Flags::SYN | ACK, &[8, 1, 1]));
+        assert!(h.events.is_empty() && !plain.is_done());
+    }
+
+    #[test]
+    fn a_refusing_ack_mid_transfer_fails_at_once_and_an_abort_sends_one_abandoning_fin() {
+        let data = [5u8; 2000];
+        let (mut tx, isn) = named(&data);
+        tx.handle_datagram(t(10), RX, &datagram(RISN, isn + 1, CONN, Flags::SYN | ACK, &[]));
+        let (third, _, _) = next_frame(&mut tx, t(10)).unwrap();
+        assert_eq!(third.seq.get(), isn + 1);
+        // An ack beyond what was sent, or the wrong seq: not taken.
+        for d in [
+            datagram(RISN + 1, isn + 514, CONN, ACK, &[8, 1, 4]),
+            datagram(RISN, isn + 1, CONN, ACK, &[8, 1, 4]),
+            datagram(RISN + 1, isn + 1, CONN + 1, ACK, &[8, 1, 4]),
+        ] {
+            let h = tx.handle_datagram(t(11), RX, &d);
+            assert!(h.events.is_empty(), "{d:?}");
+        }
+        let h = tx.handle_datagram(t(12), RX, &datagram(RISN + 1, isn + 1, CONN, ACK, &[8, 1, 4]));
+        assert_eq!(&h.events[..], &[SenderEvent::Failed(Error::Refused(RefuseReason::Storage))]);
+        assert!(next_frame(&mut tx, t(12)).is_none(), "nothing more after a refusal");
+
+        // The application stops another: one FIN with refuse 5 at the next seq not sent.
+        let (mut tx, isn) = named(&data);
+        tx.handle_datagram(t(10), RX, &datagram(RISN, isn + 1, CONN, Flags::SYN | ACK, &[]));
+        next_frame(&mut tx, t(10)).unwrap();
+        let event = tx.abort(Error::Stopped(RefuseReason::Cancelled));
+        assert_eq!(event, SenderEvent::Failed(Error::Stopped(RefuseReason::Cancelled)));
+        let (fin, payload, _) = next_frame(&mut tx, t(11)).unwrap();
+        assert_eq!(
+            (fin.flags, fin.seq.get(), fin.ack.get(), fin.conn),
+            (Flags::FIN, isn + 513, RISN + 1, CONN)
+        );
+        assert_eq!(payload, [8, 1, 5]);
+        assert!(next_frame(&mut tx, t(12)).is_none() && tx.handle_timeout(t(5_000)).is_none());
+        assert!(next_frame(&mut tx, t(5_000)).is_none(), "the abandoning FIN goes once");
+    }
+
     #[test]
     fn frames_are_filled_to_512_bytes_and_acknowledged_one_at_a_time() {
         let data: Vec<u8> = (0..1300u32).map(|i| i as u8).collect();
