@@ -21,6 +21,8 @@ mod common;
 mod driver;
 mod duration;
 mod io_adapters;
+#[allow(dead_code)] // Not used yet: `rudp serve` will use it.
+mod names;
 mod output;
 mod recv;
 mod relay;
