@@ -59,6 +59,19 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
     flag
 }
 
+/// Sends what `engine` has to send now, and nothing else: the last words of an engine the
+/// application stopped (a refusal, an abandoning FIN).
+pub fn send_pending<En>(engine: &mut En, udp: &mut UdpTransport, clock: &Clock) -> io::Result<()>
+where
+    En: Engine<Endpoint = std::net::SocketAddr>,
+{
+    use rudp_nostd::Transport;
+    while let Some(transmit) = engine.poll_transmit(clock.now()) {
+        udp.send_to(transmit.to, transmit.datagram)?;
+    }
+    udp.flush()
+}
+
 /// Runs `engine` over `udp` until it is done or interrupted, reporting every trace and event;
 /// while `attempt` is given, also until the peer refuses or the attempt's time is up.
 /// `observe` sees the engine after each poll (to read its state between events, without

@@ -21,13 +21,13 @@ mod common;
 mod driver;
 mod duration;
 mod io_adapters;
-#[allow(dead_code)] // Not used yet: `rudp serve` will use it.
 mod names;
 mod output;
 mod recv;
 mod relay;
 mod report;
 mod send;
+mod serve;
 mod udp;
 
 use std::process::ExitCode;
@@ -39,6 +39,9 @@ const EXAMPLES: &str = "\
 Examples (receive on one machine, send from another):
   rudp recv 9000 -o copy.bin
   rudp send receiver.example 9000 file.bin
+Collect files from many senders at once into a directory:
+  rudp serve 9000 incoming/
+  rudp send receiver.example 9000 log.txt --name board-7/log.txt
 
 Exit status: 0 success; 1 transfer, network or IO failure; 2 usage error.";
 
@@ -61,6 +64,8 @@ enum Command {
     Send(send::SendArgs),
     /// Receive one transfer and write it to a file or stdout.
     Recv(recv::RecvArgs),
+    /// Receive many transfers at once into a directory, until stopped.
+    Serve(serve::ServeArgs),
     /// Forward UDP between a client and a server, dropping, duplicating, reordering and
     /// delaying datagrams at random (a test tool for links without netem).
     Relay(relay::RelayArgs),
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Send(args) => args.common.validate().and_then(|()| send::run(args)),
         Command::Recv(args) => args.common.validate().and_then(|()| recv::run(args)),
+        Command::Serve(args) => args.common.validate().and_then(|()| serve::run(args)),
         Command::Relay(args) => relay::run(args),
     };
     match result {
@@ -101,6 +107,7 @@ impl Command {
         match self {
             Command::Send(_) => "send",
             Command::Recv(_) => "recv",
+            Command::Serve(_) => "serve",
             Command::Relay(_) => "relay",
         }
     }

@@ -9,7 +9,7 @@ use clap::Args;
 use rudp_nostd::DEFAULT_HALF_OPEN;
 use rudp_nostd::blocking::SinkReceiver;
 use rudp_nostd::transport::Report;
-use rudp_nostd::{Commit, Error, MAX_WINDOW, Receiver, ReceiverConfig, ReceiverEvent};
+use rudp_nostd::{Commit, Error, MAX_WINDOW, Receiver, ReceiverConfig, ReceiverEvent, RefuseReason};
 
 use crate::Failure;
 use crate::clock::{Clock, random_seed};
@@ -123,21 +123,30 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
                     // Commit now, then answer the FIN: the data is complete and flushed.
                     return Flow::Pause;
                 }
-                Report::Event(ReceiverEvent::Failed(error)) => outcome = Some(Err(error)),
+                Report::Event(ReceiverEvent::Failed(error)) => {
+                    outcome = Some(Err(error));
+                    // Its last words (a refusal) went out with this poll: nothing more to wait
+                    // for.
+                    return Flow::Pause;
+                }
                 Report::Event(ReceiverEvent::Closed) => {}
             }
             Flow::Continue
         };
         let run = driver::run(&mut receiver, &mut udp, &clock, &interrupted, None, report, |_| {});
         match run {
+            Ok(Stop::Paused) if matches!(outcome, Some(Err(_))) => break Ok(Stop::Done),
             Ok(Stop::Paused) => {
                 // The connection is still there (lingering): note its window for the summary.
                 granted_window = receiver.window();
                 match receiver.sink_mut().get_mut().commit() {
                     Ok(()) => receiver.committed(clock.now()),
                     Err(e) => {
-                        // The FIN stays unanswered: the sender cannot report success.
+                        // The FIN is answered with a refusal (reason 4), or, to a sender that
+                        // would not understand one, not at all: the sender cannot report
+                        // success.
                         receiver.commit_failed(clock.now());
+                        let _ = driver::send_pending(&mut receiver, &mut udp, &clock);
                         commit_error = Some(e);
                         break Ok(Stop::Done);
                     }
@@ -165,7 +174,12 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
             let digest = receiver.digest();
             let discarded = receiver.sink_mut().get_mut().discard(args.keep_partial, mismatch);
             let message = match (outcome, result) {
-                (_, Ok(Stop::Interrupted)) => format!("interrupted after {} bytes", reporter.bytes),
+                (_, Ok(Stop::Interrupted)) => {
+                    // Tell the sender (SPEC §10.4: a refusal, reason 5) rather than let it wait.
+                    receiver.abort(clock.now(), Error::Stopped(RefuseReason::Cancelled));
+                    let _ = driver::send_pending(&mut receiver, &mut udp, &clock);
+                    format!("interrupted after {} bytes", reporter.bytes)
+                }
                 (_, Err(e)) => format!("network error: {e}"),
                 (Some(Err(Error::IdleTimeout)), _) => {
                     let frames = format!(
@@ -203,12 +217,24 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
                     Some(e) => format!("output not writable: {e}"),
                     None => "output not writable".into(),
                 },
+                (Some(Err(Error::Refused(reason))), _) => abandoned(reason, reporter.bytes),
                 (Some(Err(other)), _) => other.to_string(),
                 (_, Ok(_)) => "the transfer ended without a result".into(),
             };
             Err(anyhow!("{}", with_note(message, discarded)).into())
         }
     }
+}
+
+/// What a sender's abandoning FIN means, for the one who received.
+fn abandoned(reason: RefuseReason, bytes: u64) -> String {
+    let why = match reason {
+        RefuseReason::Storage => "its source could not be read".to_string(),
+        RefuseReason::Cancelled => "it was cancelled".to_string(),
+        RefuseReason::Length => "its source did not match the size it announced".to_string(),
+        other => format!("{other}"),
+    };
+    format!("the sender abandoned the transfer after {bytes} bytes: {why}")
 }
 
 /// `message`, then what became of the output, if there is anything to say about it.

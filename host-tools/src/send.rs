@@ -14,7 +14,7 @@ use rudp_nostd::Direction;
 use rudp_nostd::blocking::SourceSender;
 use rudp_nostd::transport::Report;
 use rudp_nostd::wire::Flags;
-use rudp_nostd::{Error, MAX_WINDOW, Profile, Sender, SenderConfig, SenderEvent};
+use rudp_nostd::{Error, MAX_WINDOW, Profile, RefuseReason, Sender, SenderConfig, SenderEvent};
 
 use crate::Failure;
 use crate::clock::{Clock, random_seed};
@@ -41,6 +41,11 @@ pub struct SendArgs {
 
     /// The file to send; standard input when omitted or `-`.
     pub file: Option<PathBuf>,
+
+    /// Name the data NAME for the receiver (`rudp serve` stores it under that name; `/`
+    /// separates directories). Default: the file's name; standard input has none.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 
     /// Prove the data with this digest: the receiver commits its output only if it matches.
     /// The reference profile never offers one.
@@ -233,6 +238,8 @@ struct Attempts {
 /// What `connect` needs besides the addresses and the input.
 struct ConnectOptions<'a> {
     config: &'a dyn Fn() -> SenderConfig,
+    /// The name offered in the SYN.
+    name: Option<&'a str>,
     busy_poll: Duration,
     /// How long each address but the last gets to answer.
     attempt_time: Duration,
@@ -271,8 +278,12 @@ fn connect(
         };
         udp.set_busy_poll(options.busy_poll);
         let Some(source) = input.take() else { break };
-        let mut sender: Box<Engine> =
-            Box::new(SourceSender::new(Sender::new((options.config)(), peer, clock.now()), source));
+        let mut engine = Sender::new((options.config)(), peer, clock.now());
+        if let Some(name) = options.name {
+            // Checked when the arguments were read; the reference profile names nothing.
+            engine.offer_name(name.as_bytes());
+        }
+        let mut sender: Box<Engine> = Box::new(SourceSender::new(engine, source));
         let attempt =
             driver::Attempt { give_up_at: (!last).then(|| std::time::Instant::now() + options.attempt_time) };
         let stop = driver::run(
@@ -302,6 +313,7 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
             "--require-digest needs a digest, and the reference profile has none".into(),
         ));
     }
+    let name = offered_name(args)?;
     let addrs = resolve(&args.host, args.port)?;
     let (input, size, input_name) = open_input(args.file.as_ref())?;
     let clock = Clock::new();
@@ -322,6 +334,7 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
     let interrupted = driver::interrupt_flag();
     let options = ConnectOptions {
         config: &config,
+        name: name.as_deref(),
         busy_poll: args.common.busy_poll(),
         attempt_time: ATTEMPT_TIME.min(args.common.idle_timeout),
     };
@@ -363,6 +376,10 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
         }
         (_, Ok(Stop::Interrupted)) => {
             reporter.finish();
+            // Tell the receiver (SPEC §10.4: an abandoning FIN, reason 5), so that it does not
+            // wait its idle timeout.
+            sender.abort(Error::Stopped(RefuseReason::Cancelled));
+            let _ = driver::send_pending(&mut *sender, &mut udp, &clock);
             Err(anyhow!(
                 "interrupted after {} bytes; the receiver did not get the whole input",
                 reporter.bytes
@@ -407,6 +424,7 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
                     "the receiver rejected the data: it does not match the {} digest; the receiver discarded it",
                     sender.digest().map_or("agreed".into(), |d| d.to_string())
                 ),
+                Error::Refused(reason) => refusal_words(reason),
                 Error::DigestRefused => {
                     "the receiver does not verify digests and --require-digest was given; nothing was sent"
                         .to_string()
@@ -423,6 +441,36 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
             Err(anyhow!(message).into())
         }
         (_, Ok(_)) => Err(anyhow!("the transfer ended without a result").into()),
+    }
+}
+
+/// The name to offer: `--name`, else the file's name (none for standard input).
+fn offered_name(args: &SendArgs) -> Result<Option<String>, Failure> {
+    let name = match (&args.name, &args.file) {
+        (Some(name), _) => Some(name.clone()),
+        (None, Some(path)) if path.as_os_str() != "-" => {
+            path.file_name().map(|n| n.to_string_lossy().into_owned())
+        }
+        _ => None,
+    };
+    match name {
+        Some(name) if name.is_empty() || name.len() > 255 => {
+            Err(Failure::Usage(format!("--name must be 1 to 255 bytes, not {}", name.len())))
+        }
+        name => Ok(name),
+    }
+}
+
+/// What a receiver's refusal means, for the one who sent.
+fn refusal_words(reason: RefuseReason) -> String {
+    match reason {
+        RefuseReason::Busy => "receiver busy, try again later".into(),
+        RefuseReason::TooLarge => "refused: too large".into(),
+        RefuseReason::Name => "refused: name not accepted".into(),
+        RefuseReason::Storage => "refused: receiver cannot write".into(),
+        RefuseReason::Cancelled => "cancelled by the receiver".into(),
+        RefuseReason::Length => "refused: the data did not match the size announced".into(),
+        RefuseReason::Other(code) => format!("refused by the receiver (reason {code})"),
     }
 }
 
@@ -485,6 +533,7 @@ mod tests {
         let config = || SenderConfig::new(random_seed());
         let options = ConnectOptions {
             config: &config,
+            name: None,
             busy_poll: Duration::ZERO,
             attempt_time: Duration::from_millis(300),
         };

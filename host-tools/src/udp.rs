@@ -120,6 +120,12 @@ impl UdpTransport {
         if self.batch.has_next() {
             return Ok(());
         }
+        if timeout.is_some_and(|t| t.is_zero()) {
+            // Due now: look once without blocking (a socket's shortest timeout is a clock
+            // tick, milliseconds).
+            self.busy_poll_for(Duration::ZERO)?;
+            return Ok(());
+        }
         let busy = timeout.map_or(self.busy_poll, |t| t.min(self.busy_poll));
         if !busy.is_zero() && self.busy_poll_for(busy)? {
             return Ok(());

@@ -76,12 +76,15 @@ pub struct ListenerConfig {
     /// The most transfers and half-open entries at once from one source address (many devices
     /// may sit behind one NAT: do not make it too small).
     pub per_host: u8,
+    /// The most transfers at once, within the pool's `M` (a run-time limit below it).
+    pub max_transfers: u16,
 }
 
 impl ListenerConfig {
-    /// Native profile, default timers, the given seed, 8 transfers per host.
+    /// Native profile, default timers, the given seed, 8 transfers per host, as many
+    /// transfers as the pool holds.
     pub const fn new(random_seed: u64) -> ListenerConfig {
-        ListenerConfig { receiver: ReceiverConfig::new(random_seed), per_host: 8 }
+        ListenerConfig { receiver: ReceiverConfig::new(random_seed), per_host: 8, max_transfers: u16::MAX }
     }
 }
 
@@ -117,6 +120,13 @@ pub enum Admission {
 pub trait Admit<E> {
     /// Decides on a new SYN's offer. Called once per SYN (not for a repeated one).
     fn admit(&mut self, offer: &Offer<'_, E>) -> Admission;
+
+    /// The listener refused a SYN by itself, with `reason` (busy: the pool full, the host at
+    /// its cap, the object held by another transfer, or no longer accepting), without asking
+    /// [`Admit::admit`]: for the application's log. Does nothing by default.
+    fn refused(&mut self, offer: &Offer<'_, E>, reason: RefuseReason) {
+        let _ = (offer, reason);
+    }
 }
 
 impl<E, F: FnMut(&Offer<'_, E>) -> Admission> Admit<E> for F {
@@ -325,11 +335,14 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
             return Handled::trace(Trace::drop_datagram(datagram, DropReason::NotAccepting));
         };
         let handled = t.receiver.handle_datagram(now, from, datagram);
+        let done = t.receiver.is_done();
         let mut out = Handled::trace(handled.trace);
         for event in handled.events {
             out.push(ListenerEvent { id, tag, event });
         }
-        self.sweep(now);
+        if done {
+            self.sweep(now);
+        }
         out
     }
 
@@ -375,7 +388,7 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
         let others = |peer: Option<E>| peer.is_some_and(|p| p != from);
         // The pool: a transfer of `from` itself is superseded when the new one is established.
         let held = self.transfers.iter().flatten().filter(|t| others(t.receiver.peer())).count();
-        if held >= M {
+        if held >= self.capacity() {
             return true;
         }
         let same_host = |peer: Option<E>| peer.is_some_and(|p| p != from && p.same_host(&from));
@@ -388,6 +401,11 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
         key != ObjectKey::NONE
             && (self.transfers.iter().flatten().any(|t| t.key == key && others(t.receiver.peer()))
                 || self.half_open.iter().any(|e| e.extra.key == key && e.peer != from))
+    }
+
+    /// The most transfers at once: `M`, or the configuration's limit below it.
+    fn capacity(&self) -> usize {
+        M.min(usize::from(self.config.max_transfers))
     }
 
     /// Queues a refusal for a sender that understands it; says whether it did.
@@ -421,17 +439,18 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
         let offers = SynOptions::parse(frame.payload);
         let refusable = offers.extension && self.config.receiver.profile == Profile::Native;
         let key = ObjectKey::of(frame.payload);
+        let offer = Offer {
+            peer: from,
+            transfer_size: offers.transfer_size,
+            name: options::name(frame.payload),
+            digest: offers.digest,
+            window: offers.window,
+            object_id: options::object_id(frame.payload),
+        };
         let admission = if self.busy(from, key) {
+            self.admit.refused(&offer, RefuseReason::Busy);
             Admission::Refuse(RefuseReason::Busy)
         } else {
-            let offer = Offer {
-                peer: from,
-                transfer_size: offers.transfer_size,
-                name: options::name(frame.payload),
-                digest: offers.digest,
-                window: offers.window,
-                object_id: options::object_id(frame.payload),
-            };
             self.admit.admit(&offer)
         };
         let tag = match admission {
@@ -489,7 +508,9 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
             }
             self.sweep(now);
         }
-        let Some(slot) = self.transfers.iter().position(Option::is_none) else {
+        let free =
+            self.transfers.iter().position(Option::is_none).filter(|_| self.running() < self.capacity());
+        let Some(slot) = free else {
             // The pool filled up since the SYN: a refusing ACK (SPEC §10.4). The entry stays,
             // so that a repeated third frame gets the same answer until it expires.
             let refusal =

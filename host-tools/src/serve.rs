@@ -1,0 +1,720 @@
+//! `rudp serve PORT DIR`: many transfers at once into a directory (SPEC §10.4).
+//!
+//! One socket and one [`Listener`] from the core: it routes frames to each transfer's receiver
+//! and asks [`Gate`] on each new SYN whether to take it (the name checked by [`crate::names`],
+//! the size against `--max-size`, the pool against `--max-transfers`). Each transfer writes to
+//! a temporary file in `DIR/.rudp-partial/`, which no accepted name can reach, and is put in
+//! place (synced, then renamed or linked) only when complete and, with a digest, verified;
+//! the FIN is answered only then. One line per transfer when it ends.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use rudp_nostd::transport::{self, Report};
+use rudp_nostd::{
+    Admission, Admit, DigestAlgorithm, Engine, Error, Instant, Listener, ListenerConfig, ListenerEvent,
+    MAX_WINDOW, Offer, ReceiverConfig, ReceiverEvent, RefuseReason, TransferId,
+};
+
+use crate::Failure;
+use crate::clock::{Clock, random_seed};
+use crate::common::CommonArgs;
+use crate::duration::parse_duration;
+use crate::names::{self, PARTIAL_DIR};
+use crate::udp::UdpTransport;
+
+/// The most transfers `--max-transfers` allows: the pool is built for this many.
+pub const POOL: usize = 64;
+
+/// Half-open entries: SYNs answered whose third frame has not come yet.
+const HALF_OPEN: usize = 64;
+
+/// Each transfer's output buffer.
+const BUFFER: usize = 128 * 1024;
+
+/// The longest a wait blocks, so that signals are noticed while no timer runs.
+const MAX_WAIT: Duration = Duration::from_millis(100);
+
+/// How long the application remembers a SYN it admitted whose third frame has not come (the
+/// listener forgets it after an idle timeout; this is a bound on the application's memory).
+const PENDING_FOR: Duration = Duration::from_secs(120);
+
+/// Receive many transfers at once into DIR, each under the name its sender gives (`rudp send`
+/// gives the file's name), until SIGINT or SIGTERM.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The UDP port to listen on.
+    pub port: u16,
+
+    /// The directory the files go to (it must exist). A name with directories creates them
+    /// inside DIR; nothing is ever written outside it. Temporary files are kept in
+    /// DIR/.rudp-partial/ until complete.
+    pub dir: PathBuf,
+
+    /// Listen on this address only (default: every interface, IPv4 and IPv6).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+
+    /// Run at most M transfers at once (1 to 64); more senders are refused as busy.
+    #[arg(long, value_name = "M", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub max_transfers: u16,
+
+    /// Run at most K transfers at once from one address (1 to 255).
+    #[arg(long, value_name = "K", default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..))]
+    pub per_peer: u8,
+
+    /// Refuse a transfer larger than BYTES (its announced size, or its data so far).
+    #[arg(long, value_name = "BYTES")]
+    pub max_size: Option<u64>,
+
+    /// Replace a file that exists (default: refuse its name).
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Grant a sender at most W data frames in flight (1 to 64).
+    #[arg(long, value_name = "W", default_value_t = 32, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub max_window: u8,
+
+    /// Do not verify a digest, even when the sender offers one.
+    #[arg(long)]
+    pub no_verify: bool,
+
+    /// After the first SIGINT or SIGTERM, let running transfers finish for this long (new
+    /// ones are refused); a second signal ends at once.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    pub drain: Duration,
+
+    /// Also write each transfer's line as one JSON object per line on stdout.
+    #[arg(long)]
+    pub log_json: bool,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The listener as `rudp serve` runs it.
+type Pool = Listener<SocketAddr, Gate, POOL, { MAX_WINDOW as usize }, HALF_OPEN>;
+
+/// A SYN admitted, waiting for its third frame.
+#[derive(Debug)]
+struct Pending {
+    name: Option<String>,
+    admitted_at: std::time::Instant,
+}
+
+/// The admission policy: which transfers to take, and under which name.
+#[derive(Debug)]
+struct Gate {
+    dir: PathBuf,
+    overwrite: bool,
+    max_size: Option<u64>,
+    pending: HashMap<u32, Pending>,
+    next_tag: u32,
+    /// Refusals to log (the log needs the clock and the flags, which the loop has).
+    refusals: Vec<Line>,
+}
+
+impl Gate {
+    fn refuse(
+        &mut self,
+        offer: &Offer<'_, SocketAddr>,
+        reason: RefuseReason,
+        why: Option<String>,
+    ) -> Admission {
+        let name = offer.name.map(|n| String::from_utf8_lossy(n).into_owned());
+        let mut line = Line::new(offer.peer, name.unwrap_or_default());
+        line.outcome = Outcome::Refused(reason, why);
+        self.refusals.push(line);
+        Admission::Refuse(reason)
+    }
+}
+
+impl Admit<SocketAddr> for Gate {
+    fn admit(&mut self, offer: &Offer<'_, SocketAddr>) -> Admission {
+        let now = std::time::Instant::now();
+        self.pending.retain(|_, p| now.duration_since(p.admitted_at) < PENDING_FOR);
+        if let (Some(max), Some(size)) = (self.max_size, offer.transfer_size)
+            && size > max
+        {
+            return self.refuse(
+                offer,
+                RefuseReason::TooLarge,
+                Some(format!("{size} bytes, --max-size {max}")),
+            );
+        }
+        let name = match offer.name {
+            Some(bytes) => match names::resolve(&self.dir, bytes, self.overwrite) {
+                Ok(_) => Some(String::from_utf8_lossy(bytes).into_owned()),
+                Err(e) => return self.refuse(offer, RefuseReason::Name, Some(e.to_string())),
+            },
+            None => None,
+        };
+        self.next_tag = self.next_tag.wrapping_add(1);
+        self.pending.insert(self.next_tag, Pending { name, admitted_at: now });
+        Admission::Take(self.next_tag)
+    }
+
+    fn refused(&mut self, offer: &Offer<'_, SocketAddr>, reason: RefuseReason) {
+        self.refuse(offer, reason, Some("no room for another transfer now".into()));
+    }
+}
+
+/// A transfer being written.
+#[derive(Debug)]
+struct Active {
+    peer: SocketAddr,
+    name: String,
+    temp: PathBuf,
+    file: Option<BufWriter<File>>,
+    bytes: u64,
+    started: std::time::Instant,
+    window: u8,
+    digest: Option<DigestAlgorithm>,
+}
+
+/// How a transfer ended.
+#[derive(Debug)]
+enum Outcome {
+    Ok,
+    Failed(String),
+    Refused(RefuseReason, Option<String>),
+}
+
+/// One log line: a transfer that ended, or a refusal.
+#[derive(Debug)]
+struct Line {
+    time: SystemTime,
+    peer: SocketAddr,
+    name: String,
+    bytes: u64,
+    seconds: f64,
+    window: u8,
+    verified: bool,
+    outcome: Outcome,
+}
+
+impl Line {
+    fn new(peer: SocketAddr, name: String) -> Line {
+        Line {
+            time: SystemTime::now(),
+            peer,
+            name,
+            bytes: 0,
+            seconds: 0.0,
+            window: 1,
+            verified: false,
+            outcome: Outcome::Ok,
+        }
+    }
+
+    fn of(active: &Active, outcome: Outcome) -> Line {
+        Line {
+            time: SystemTime::now(),
+            peer: active.peer,
+            name: active.name.clone(),
+            bytes: active.bytes,
+            seconds: active.started.elapsed().as_secs_f64(),
+            window: active.window,
+            verified: active.digest.is_some() && matches!(outcome, Outcome::Ok),
+            outcome,
+        }
+    }
+
+    fn mb_per_s(&self) -> f64 {
+        if self.seconds > 0.0 { self.bytes as f64 / self.seconds / 1e6 } else { 0.0 }
+    }
+
+    fn outcome_text(&self) -> String {
+        match &self.outcome {
+            Outcome::Ok => "ok".into(),
+            Outcome::Failed(why) => format!("failed: {why}"),
+            Outcome::Refused(reason, None) => format!("refused: {}", reason_words(*reason)),
+            Outcome::Refused(reason, Some(why)) => format!("refused: {} ({why})", reason_words(*reason)),
+        }
+    }
+
+    /// The human line, for stderr.
+    fn text(&self) -> String {
+        format!(
+            "{} {} {:?} {} B {:.2} s {:.2} MB/s window {} {} {}",
+            utc(self.time),
+            self.peer,
+            self.name,
+            self.bytes,
+            self.seconds,
+            self.mb_per_s(),
+            self.window,
+            if self.verified { "verified" } else { "unverified" },
+            self.outcome_text()
+        )
+    }
+
+    /// The same as one JSON object.
+    fn json(&self) -> String {
+        let (outcome, reason) = match &self.outcome {
+            Outcome::Ok => ("ok", None),
+            Outcome::Failed(why) => ("failed", Some(why.clone())),
+            Outcome::Refused(reason, why) => (
+                "refused",
+                Some(match why {
+                    Some(why) => format!("{} ({why})", reason_words(*reason)),
+                    None => reason_words(*reason).to_string(),
+                }),
+            ),
+        };
+        let reason = reason.map_or("null".to_string(), |r| json_string(&r));
+        format!(
+            "{{\"time\":{},\"peer\":{},\"name\":{},\"bytes\":{},\"seconds\":{:.3},\"mb_per_s\":{:.3},\"window\":{},\"verified\":{},\"outcome\":\"{outcome}\",\"reason\":{reason}}}",
+            json_string(&utc(self.time)),
+            json_string(&self.peer.to_string()),
+            json_string(&self.name),
+            self.bytes,
+            self.seconds,
+            self.mb_per_s(),
+            self.window,
+            self.verified,
+        )
+    }
+}
+
+/// A refusal's reason in words, for the receiver's log.
+fn reason_words(reason: RefuseReason) -> &'static str {
+    match reason {
+        RefuseReason::Busy => "busy",
+        RefuseReason::TooLarge => "too large",
+        RefuseReason::Name => "name not accepted",
+        RefuseReason::Storage => "cannot write",
+        RefuseReason::Cancelled => "cancelled",
+        RefuseReason::Length => "length does not match the size announced",
+        RefuseReason::Other(_) => "other reason",
+    }
+}
+
+/// `text` as a JSON string.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `time` as `2026-11-27T18:34:41Z` (UTC; days to civil date after Howard Hinnant).
+fn utc(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest / 60 % 60, rest % 60)
+}
+
+/// The name of a transfer that came without one: its peer and the time, unique enough (a
+/// counter keeps two from one peer in one second apart).
+fn generated_name(peer: SocketAddr, serial: u64) -> String {
+    let time = utc(SystemTime::now()).replace([':', '-'], "");
+    let ip = peer.ip().to_string().replace(':', "_");
+    format!("unnamed-{time}-{ip}-{}-{serial}", peer.port())
+}
+
+/// Signals: the number of SIGINT/SIGTERM so far.
+fn signal_count() -> Arc<AtomicUsize> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let handler = count.clone();
+    let _ = ctrlc::set_handler(move || {
+        handler.fetch_add(1, Ordering::SeqCst);
+    });
+    count
+}
+
+/// The serve loop's state besides the listener.
+struct Server<'a> {
+    args: &'a ServeArgs,
+    partial_dir: PathBuf,
+    active: HashMap<TransferId, Active>,
+    clock: Clock,
+    serial: u64,
+}
+
+impl Server<'_> {
+    fn log(&self, line: &Line) {
+        let error = !matches!(line.outcome, Outcome::Ok);
+        if !self.args.common.quiet || error {
+            eprintln!("{}", line.text());
+        }
+        if self.args.log_json {
+            let mut out = io::stdout().lock();
+            let _ = writeln!(out, "{}", line.json());
+            let _ = out.flush();
+        }
+    }
+
+    /// A transfer connected: its temporary file.
+    fn open(&mut self, pool: &mut Pool, event: &ListenerEvent, now: Instant) {
+        let Some(receiver) = pool.transfer(event.id) else { return };
+        let Some(peer) = receiver.peer() else { return };
+        let (window, digest) = (receiver.window(), receiver.digest());
+        let pending = pool.admit_mut().pending.remove(&event.tag);
+        self.serial += 1;
+        let name = match pending.as_ref().and_then(|p| p.name.clone()) {
+            Some(name) => name,
+            None => generated_name(peer, self.serial),
+        };
+        let temp = self.partial_dir.join(format!("{}-{}.part", std::process::id(), self.serial));
+        let mut active = Active {
+            peer,
+            name,
+            temp: temp.clone(),
+            file: None,
+            bytes: 0,
+            started: std::time::Instant::now(),
+            window,
+            digest,
+        };
+        if pending.is_none() {
+            // Admitted too long ago to remember its name: nothing sensible to write.
+            self.abort(
+                pool,
+                event.id,
+                active,
+                now,
+                Error::Stopped(RefuseReason::Busy),
+                "admitted too long ago".into(),
+            );
+            return;
+        }
+        match OpenOptions::new().write(true).create_new(true).open(&temp) {
+            Ok(file) => active.file = Some(BufWriter::with_capacity(BUFFER, file)),
+            Err(e) => {
+                let why = format!("cannot create {}: {e}", temp.display());
+                self.abort(pool, event.id, active, now, Error::Stopped(RefuseReason::Storage), why);
+                return;
+            }
+        }
+        self.active.insert(event.id, active);
+    }
+
+    /// Stops a transfer: tells the sender (`error` gives the reason), removes the temporary
+    /// file, logs why.
+    fn abort(
+        &mut self,
+        pool: &mut Pool,
+        id: TransferId,
+        mut active: Active,
+        now: Instant,
+        error: Error,
+        why: String,
+    ) {
+        if let Some(receiver) = pool.transfer_mut(id) {
+            receiver.abort(now, error);
+        }
+        drop(active.file.take());
+        let _ = fs::remove_file(&active.temp);
+        self.log(&Line::of(&active, Outcome::Failed(why)));
+    }
+
+    /// Writes what each transfer has in order to its file.
+    fn drain(&mut self, pool: &mut Pool, now: Instant) {
+        let ids: Vec<TransferId> = self.active.keys().copied().collect();
+        for id in ids {
+            let mut failure = None;
+            if let (Some(active), Some(receiver)) = (self.active.get_mut(&id), pool.transfer_mut(id)) {
+                loop {
+                    let data = receiver.readable();
+                    if data.is_empty() {
+                        break;
+                    }
+                    if let Some(max) = self.args.max_size
+                        && active.bytes + data.len() as u64 > max
+                    {
+                        failure = Some((
+                            Error::Stopped(RefuseReason::TooLarge),
+                            format!("more than --max-size {max} bytes"),
+                        ));
+                        break;
+                    }
+                    let Some(file) = active.file.as_mut() else { break };
+                    match file.write(data) {
+                        Ok(0) => {
+                            failure = Some((
+                                Error::Sink(embedded_io::ErrorKind::WriteZero),
+                                "nothing could be written".into(),
+                            ));
+                            break;
+                        }
+                        Ok(n) => {
+                            active.bytes += n as u64;
+                            receiver.consume(n);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            failure = Some((
+                                Error::Stopped(RefuseReason::Storage),
+                                format!("writing {}: {e}", active.temp.display()),
+                            ));
+                            break;
+                        }
+                    }
+                }
+            }
+            if let Some((error, why)) = failure
+                && let Some(active) = self.active.remove(&id)
+            {
+                self.abort(pool, id, active, now, error, why);
+            }
+        }
+    }
+
+    /// The transfer's data is complete (and verified): put the file in place, then answer the
+    /// FIN.
+    fn commit(&mut self, pool: &mut Pool, id: TransferId, now: Instant) {
+        let Some(mut active) = self.active.remove(&id) else { return };
+        let placed = self.place(&mut active);
+        let Some(receiver) = pool.transfer_mut(id) else { return };
+        match placed {
+            Ok(()) => {
+                receiver.committed(now);
+                self.log(&Line::of(&active, Outcome::Ok));
+            }
+            Err(e) => {
+                receiver.commit_failed(now);
+                let _ = fs::remove_file(&active.temp);
+                self.log(&Line::of(&active, Outcome::Failed(format!("{e:#}"))));
+            }
+        }
+    }
+
+    /// Syncs the temporary file and moves it to its name: renamed over an existing file with
+    /// `--overwrite`, else linked (which never replaces a file that appeared meanwhile).
+    fn place(&self, active: &mut Active) -> anyhow::Result<()> {
+        let Some(mut file) = active.file.take() else {
+            return Err(anyhow!("no output file"));
+        };
+        file.flush().with_context(|| format!("writing {}", active.temp.display()))?;
+        let file =
+            file.into_inner().map_err(|e| anyhow!("writing {}: {}", active.temp.display(), e.error()))?;
+        file.sync_all().with_context(|| format!("syncing {}", active.temp.display()))?;
+        drop(file);
+        let dest = names::create_parents(&self.args.dir, &active.name)
+            .map_err(|e| anyhow!("cannot place {:?}: {e}", active.name))?;
+        if self.args.overwrite {
+            fs::rename(&active.temp, &dest).with_context(|| format!("renaming to {}", dest.display()))?;
+        } else {
+            fs::hard_link(&active.temp, &dest)
+                .with_context(|| format!("cannot create {}", dest.display()))?;
+            let _ = fs::remove_file(&active.temp);
+        }
+        if let Some(parent) = dest.parent()
+            && let Ok(dir) = File::open(parent)
+        {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, pool: &mut Pool, event: ListenerEvent, now: Instant) {
+        match event.event {
+            ReceiverEvent::Connected { .. } => self.open(pool, &event, now),
+            ReceiverEvent::Delivered { .. } | ReceiverEvent::Closed => {}
+            ReceiverEvent::Finished => {
+                // All data is in: write what is left, then commit.
+                self.drain(pool, now);
+                self.commit(pool, event.id, now);
+            }
+            ReceiverEvent::Failed(error) => {
+                if let Some(mut active) = self.active.remove(&event.id) {
+                    drop(active.file.take());
+                    let _ = fs::remove_file(&active.temp);
+                    self.log(&Line::of(&active, Outcome::Failed(failure_words(error))));
+                }
+            }
+        }
+    }
+}
+
+/// Why a transfer failed, in the receiver's words.
+fn failure_words(error: Error) -> String {
+    match error {
+        Error::Refused(RefuseReason::Storage) => {
+            "the sender abandoned the transfer: its source failed".into()
+        }
+        Error::Refused(RefuseReason::Cancelled) => "the sender cancelled the transfer".into(),
+        Error::Refused(RefuseReason::Length) => {
+            "the sender abandoned the transfer: its source did not match the size announced".into()
+        }
+        Error::Refused(reason) => format!("the sender abandoned the transfer ({reason})"),
+        Error::IdleTimeout => "the sender vanished (idle timeout), or restarted".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Runs `rudp serve`.
+pub fn run(args: &ServeArgs) -> Result<(), Failure> {
+    let meta = fs::metadata(&args.dir).map_err(|e| anyhow!("{}: {e}", args.dir.display()))?;
+    if !meta.is_dir() {
+        return Err(Failure::Usage(format!("{} is not a directory", args.dir.display())));
+    }
+    let partial_dir = args.dir.join(PARTIAL_DIR);
+    match fs::create_dir(&partial_dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let meta = fs::symlink_metadata(&partial_dir)?;
+            if !meta.is_dir() {
+                return Err(anyhow!("{} exists and is not a directory", partial_dir.display()).into());
+            }
+        }
+        Err(e) => return Err(anyhow!("cannot create {}: {e}", partial_dir.display()).into()),
+    }
+    let mut udp = UdpTransport::listen(args.bind, args.port).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => anyhow!("port {} is in use", args.port),
+        _ => anyhow!("cannot listen on port {}: {e}", args.port),
+    })?;
+    udp.set_busy_poll(args.common.busy_poll());
+    // The pool is large (each transfer has 64 payload slots of 512 bytes): it is built on a
+    // thread with a stack that has room for it before it moves to the heap.
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("serve".into())
+            .stack_size(POOL_STACK)
+            .spawn_scoped(scope, move || serve(args, partial_dir, udp))
+            .map_err(|e| anyhow!("cannot start: {e}"))?;
+        thread.join().unwrap_or_else(|_| Err(anyhow!("the server stopped unexpectedly").into()))
+    })
+}
+
+/// The serving thread's stack: room for the pool while it is built.
+const POOL_STACK: usize = 64 << 20;
+
+fn serve(args: &ServeArgs, partial_dir: PathBuf, mut udp: UdpTransport) -> Result<(), Failure> {
+    let clock = Clock::new();
+    let gate = Gate {
+        dir: args.dir.clone(),
+        overwrite: args.overwrite,
+        max_size: args.max_size,
+        pending: HashMap::new(),
+        next_tag: 0,
+        refusals: Vec::new(),
+    };
+    let config = ListenerConfig {
+        receiver: ReceiverConfig {
+            profile: args.common.profile.into(),
+            idle_timeout: args.common.idle_timeout.into(),
+            random_seed: random_seed(),
+            accept_timeout: None,
+            verify_digest: !args.no_verify,
+            max_window: args.max_window,
+        },
+        per_host: args.per_peer,
+        max_transfers: args.max_transfers,
+    };
+    let mut pool: Box<Pool> = Box::new(Listener::new(config, gate, clock.now()));
+    let mut server = Server { args, partial_dir, active: HashMap::new(), clock, serial: 0 };
+    if !args.common.quiet
+        && let Ok(addr) = udp.local_addr()
+    {
+        eprintln!("rudp: serving {} on {addr}", args.dir.display());
+    }
+    let signals = signal_count();
+    let mut drain_until: Option<std::time::Instant> = None;
+    let verbose = args.common.verbose;
+    loop {
+        let now = server.clock.now();
+        let mut events = Vec::new();
+        let next = transport::poll(&mut *pool, &mut udp, now, |report| match report {
+            Report::Trace(trace) => {
+                if verbose {
+                    eprintln!("{trace}");
+                }
+            }
+            Report::Event(event) => events.push(event),
+        })?;
+        for event in events {
+            server.on_event(&mut pool, event, now);
+        }
+        server.drain(&mut pool, now);
+        for line in std::mem::take(&mut pool.admit_mut().refusals) {
+            server.log(&line);
+        }
+        // Signals: the first drains, the second (or the drain's end) stops.
+        let signalled = signals.load(Ordering::SeqCst);
+        if signalled >= 1 && drain_until.is_none() {
+            pool.stop_accepting();
+            drain_until = Some(std::time::Instant::now() + args.drain);
+            if !args.common.quiet {
+                eprintln!(
+                    "rudp: stopping: {} transfers running, waiting up to {:?} (again to stop now)",
+                    server.active.len(),
+                    args.drain
+                );
+            }
+        }
+        let drained = drain_until.is_some_and(|until| std::time::Instant::now() >= until);
+        if signalled >= 2 || drained || (drain_until.is_some() && server.active.is_empty()) {
+            stop_all(&mut server, &mut pool, &mut udp)?;
+            return Ok(());
+        }
+        // Taking data owes ACKs: the listener's deadline is now, then.
+        let next = next.into_iter().chain(pool.poll_timeout()).min();
+        let timeout = next.map_or(MAX_WAIT, |deadline| {
+            Duration::from(deadline.saturating_since(server.clock.now())).min(MAX_WAIT)
+        });
+        udp.wait(Some(timeout))?;
+    }
+}
+
+/// Ends every running transfer (reason 5 to senders that understand it), removes the
+/// temporary files, and sends the refusals.
+fn stop_all(server: &mut Server<'_>, pool: &mut Pool, udp: &mut UdpTransport) -> Result<(), Failure> {
+    let now = server.clock.now();
+    let ids: Vec<TransferId> = server.active.keys().copied().collect();
+    for id in ids {
+        if let Some(active) = server.active.remove(&id) {
+            server.abort(
+                pool,
+                id,
+                active,
+                now,
+                Error::Stopped(RefuseReason::Cancelled),
+                "the server stopped".into(),
+            );
+        }
+    }
+    crate::driver::send_pending(pool, udp, &server.clock)?;
+    remove_leftovers(&server.partial_dir);
+    Ok(())
+}
+
+/// Removes this process's temporary files that are left (none should be).
+fn remove_leftovers(partial_dir: &Path) {
+    let prefix = format!("{}-", std::process::id());
+    if let Ok(entries) = fs::read_dir(partial_dir) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+}
