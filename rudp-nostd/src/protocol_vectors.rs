@@ -376,9 +376,13 @@ fn options_check(v: &Vector, place: &str, payload: &[u8]) {
     let value_of = |kind: u8| listed.iter().find(|(k, _)| *k == kind).map(|(_, value)| value.clone());
     let window = value_of(WINDOW).map(|w| w[0]);
     let digest = value_of(DIGEST).map(|d| DigestAlgorithm::from_code(d[0]).unwrap());
-    // The typed readers know types 1 to 6; with types 7 to 10 (not implemented yet, issues 16
-    // and 17) the generic checks above are all there is.
-    let implemented = listed.iter().all(|(kind, _)| *kind <= RESULT);
+    // The readers of `name`, `refuse` and `object-id` (types 7 to 9), wherever they appear.
+    assert_eq!(options::name(payload), value_of(NAME).as_deref(), "{v}: name");
+    assert_eq!(options::refuse(payload), value_of(REFUSE).map(|r| r[0]), "{v}: refuse");
+    assert_eq!(options::object_id(payload), value_of(OBJECT_ID).as_deref(), "{v}: object-id");
+    // Resume (types 9 and 10, issue 17) is not implemented yet: a SYN|ACK with a
+    // `resume-from` has only the generic checks above.
+    let implemented = listed.iter().all(|(kind, _)| *kind != RESUME_FROM);
     match place {
         "SYN" => {
             let offers = SynOptions::parse(payload);
