@@ -43,9 +43,9 @@ const BUFFER: usize = 128 * 1024;
 /// The longest a wait blocks, so that signals are noticed while no timer runs.
 const MAX_WAIT: Duration = Duration::from_millis(100);
 
-/// How long the application remembers a SYN it admitted whose third frame has not come (the
-/// listener forgets it after an idle timeout; this is a bound on the application's memory).
-const PENDING_FOR: Duration = Duration::from_secs(120);
+/// The most SYNs admitted and not yet connected that the application remembers: the
+/// listener keeps at most `HALF_OPEN` of them, so more are a flood; the oldest is forgotten.
+const MAX_PENDING: usize = 16 * HALF_OPEN;
 
 /// Receive many transfers at once into DIR, each under the name its sender gives (`rudp send`
 /// gives the file's name), until SIGINT or SIGTERM.
@@ -116,6 +116,8 @@ struct Gate {
     dir: PathBuf,
     overwrite: bool,
     max_size: Option<u64>,
+    /// The idle timeout: how long the listener keeps a half-open entry.
+    idle: Duration,
     pending: HashMap<u32, Pending>,
     next_tag: u32,
     /// Refusals to log (the log needs the clock and the flags, which the loop has).
@@ -140,7 +142,15 @@ impl Gate {
 impl Admit<SocketAddr> for Gate {
     fn admit(&mut self, offer: &Offer<'_, SocketAddr>) -> Admission {
         let now = std::time::Instant::now();
-        self.pending.retain(|_, p| now.duration_since(p.admitted_at) < PENDING_FOR);
+        // Forget what the listener has forgotten (its half-open entries last an idle timeout),
+        // and the oldest beyond the bound.
+        let idle = self.idle;
+        self.pending.retain(|_, p| now.duration_since(p.admitted_at) < idle);
+        if self.pending.len() >= MAX_PENDING
+            && let Some(oldest) = self.pending.iter().min_by_key(|(_, p)| p.admitted_at).map(|(tag, _)| *tag)
+        {
+            self.pending.remove(&oldest);
+        }
         if let (Some(max), Some(size)) = (self.max_size, offer.transfer_size)
             && size > max
         {
@@ -163,7 +173,7 @@ impl Admit<SocketAddr> for Gate {
     }
 
     fn refused(&mut self, offer: &Offer<'_, SocketAddr>, reason: RefuseReason) {
-        self.refuse(offer, reason, Some("no room for another transfer now".into()));
+        self.refuse(offer, reason, None);
     }
 }
 
@@ -614,6 +624,7 @@ fn serve(args: &ServeArgs, partial_dir: PathBuf, mut udp: UdpTransport) -> Resul
         dir: args.dir.clone(),
         overwrite: args.overwrite,
         max_size: args.max_size,
+        idle: args.common.idle_timeout,
         pending: HashMap::new(),
         next_tag: 0,
         refusals: Vec::new(),

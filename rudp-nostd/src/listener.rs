@@ -301,16 +301,21 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
         self.transfers.iter().filter(|t| t.is_some()).count()
     }
 
-    /// Takes no new transfer from now on: every new SYN is refused (busy); the running ones
-    /// go on. [`Engine::is_done`] once they have all ended.
+    /// Takes no new transfer from now on: every new SYN, and the third frame of a handshake
+    /// already answered, is refused (busy); the running ones go on. [`Engine::is_done`] once
+    /// they have all ended.
     pub fn stop_accepting(&mut self) {
         self.accepting = false;
-        self.half_open.clear();
     }
 
     /// Whether new transfers are taken.
     pub fn is_accepting(&self) -> bool {
         self.accepting
+    }
+
+    /// Whether a handshake with `peer` is answered and waits for its third frame.
+    pub fn is_half_open(&self, peer: E) -> bool {
+        self.half_open.find(peer).is_some()
     }
 
     /// The slot of the transfer with this endpoint and `conn`.
@@ -508,11 +513,15 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
             }
             self.sweep(now);
         }
-        let free =
-            self.transfers.iter().position(Option::is_none).filter(|_| self.running() < self.capacity());
+        let free = self
+            .transfers
+            .iter()
+            .position(Option::is_none)
+            .filter(|_| self.accepting && self.running() < self.capacity());
         let Some(slot) = free else {
-            // The pool filled up since the SYN: a refusing ACK (SPEC §10.4). The entry stays,
-            // so that a repeated third frame gets the same answer until it expires.
+            // The pool filled up since the SYN, or the listener stopped accepting: a refusing
+            // ACK (SPEC §10.4). The entry stays, so that a repeated third frame gets the same
+            // answer until it expires.
             let refusal =
                 Repr { seq: entry.risn + 1, ack: entry.isn + 1, conn: entry.conn, flags: Flags::ACK };
             if !(entry.refusable && self.refuse(entry.peer, refusal, RefuseReason::Busy)) {
@@ -773,6 +782,22 @@ mod tests {
         assert_eq!(next_frame(&mut l, t(4)).unwrap().0.flags, Flags::FIN | Flags::ACK);
         let h = l.handle_datagram(t(5), 1, &datagram(ISN + 2, risn + 2, conn, Flags::ACK, &[]));
         assert_eq!(h.events[0].event, ReceiverEvent::Closed);
+        assert!(l.is_done());
+    }
+
+    #[test]
+    fn a_handshake_answered_before_stop_accepting_is_refused_at_its_third_frame() {
+        let mut l = pool();
+        let (syn_ack, _, _) = syn(&mut l, 1, 3, &OFFER_WINDOW).unwrap();
+        l.stop_accepting();
+        assert!(l.is_half_open(3));
+        let third = datagram(ISN + 1, syn_ack.seq.get() + 1, syn_ack.conn, Flags::ACK, b"c");
+        let h = l.handle_datagram(t(2), 3, &third);
+        assert!(h.events.is_empty());
+        let (refusal, payload, _) = next_frame(&mut l, t(2)).unwrap();
+        assert_eq!((refusal.flags, refusal.ack.get(), refusal.conn), (Flags::ACK, ISN + 1, syn_ack.conn));
+        assert_eq!(payload, [8, 1, 1]);
+        assert_eq!(l.running(), 0);
         assert!(l.is_done());
     }
 
