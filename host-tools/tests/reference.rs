@@ -346,6 +346,51 @@ fn text_blocks() -> Vec<u8> {
     data
 }
 
+/// Two original senders (client.py) at once -> `rudp serve PORT DIR --profile reference`: each
+/// its own transfer, under a name the server makes (the original client sends none).
+#[test]
+fn two_original_senders_at_once_to_rudp_serve() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let incoming = dir.path().join("in");
+    fs::create_dir(&incoming).expect("mkdir");
+    let data = [text(100 * 1024 + 7, 5), text(40 * 1024 + 300, 6)];
+    let port = free_port();
+    let deadline = Instant::now() + CLEAN_LIMIT;
+    let mut command = Command::new(RUDP);
+    command
+        .args(["serve", &port.to_string(), "--bind", "127.0.0.1", "--profile", "reference"])
+        .arg(&incoming);
+    command.stdin(Stdio::null()).stdout(Stdio::null());
+    let mut serve = Proc::spawn("rudp serve", &mut command, dir.path());
+    let mut clients = Vec::new();
+    for (i, data) in data.iter().enumerate() {
+        let input = dir.path().join(format!("input{i}.txt"));
+        fs::write(&input, data).expect("write input");
+        clients.push(start_original_sender(dir.path(), port, &input, None));
+    }
+    for i in 0..clients.len() {
+        let (client, others) = clients.split_at_mut(i + 1);
+        let client = &mut client[i];
+        let mut all: Vec<&Proc> = others.iter().collect();
+        all.push(&serve);
+        let status = expect_exit(client, deadline, &all);
+        assert!(status.success(), "an original sender failed: {status}\n{}", logs(&[&*client, &serve]));
+    }
+    // Both files are in place before the FINs were answered.
+    let mut got: Vec<Vec<u8>> = fs::read_dir(&incoming)
+        .expect("read dir")
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| fs::read(e.path()).expect("read"))
+        .collect();
+    got.sort_by_key(Vec::len);
+    let mut expected = data.to_vec();
+    expected.sort_by_key(Vec::len);
+    assert!(got == expected, "the files differ from what was sent\n{}", serve.tail());
+    assert_eq!(serve.log().lines().filter(|l| l.contains(" unverified ok")).count(), 2, "{}", serve.tail());
+    serve.kill();
+}
+
 #[test]
 fn original_sender_to_rudp_recv_300k() {
     original_sender_to_rudp_recv(&text_300k(), None, CLEAN_LIMIT);
