@@ -1,6 +1,6 @@
 //! The `receiver` target: a [`Receiver`] driven by a scripted sender
 //! ([`Script`]) and junk, checked at every step against the harness's own model of SPEC
-//! §3-§5 and §10.1; and its input format ([`rx_op`], [`rx_setup`]).
+//! §3-§5, §10.1 and §10.4's refusals; and its input format ([`rx_op`], [`rx_setup`]).
 
 use rudp_nostd::blocking::SinkReceiver;
 use rudp_nostd::wire::{self, Frame, Repr};
@@ -13,11 +13,12 @@ use super::Outcome;
 use super::input::Cursor;
 use super::scripted_sender::Script;
 use super::spec::{
-    self, announced_size, option_value, raw_frame, sack_option, seq_of, seq_plus, strip_trailing_zeros,
+    self, announced_size, frame_bytes, offers_extension, option_value, raw_frame, refuse_code, refuse_option,
+    refuse_reason, sack_option, seq_distance, seq_of, seq_plus, stop_reason, strip_trailing_zeros,
 };
 use super::world::{
     Endpoint, MAX_PATTERN, PEER, WAIT_LONG_UNIT, WAIT_UNIT, endpoint_of, filler, is_basic_error, pattern,
-    small_delta,
+    small_delta, stop_error,
 };
 
 /// The receiver target's op codes: the low 3 bits of an op byte.
@@ -27,6 +28,10 @@ pub mod rx_op {
     pub const SEND: u8 = 0;
     /// One byte: an earlier scripted frame again (a network duplicate).
     pub const DUPLICATE: u8 = 3;
+    /// One byte: the application stops the transfer ([`Receiver::abort`](rudp_nostd::Receiver::abort))
+    /// with the error the byte picks (see `world::stop_error`), unless it is over
+    /// or its FIN was taken. [`DUPLICATE`] with bit 7 set.
+    pub const STOP: u8 = DUPLICATE | 0x80;
     /// Junk from endpoint `(op >> 3) & 3`: a datagram ([`Cursor::datagram`](super::Cursor::datagram)).
     pub const RAW: u8 = 4;
     /// A frame from endpoint `(op >> 3) & 3` with fields near the connection's: 9 bytes
@@ -68,6 +73,10 @@ struct SynAck {
     /// The `transfer-size` its SYN announced (well formed, in a well-formed list), which
     /// binds the data in the native profile (SPEC §3.1).
     size: Option<u64>,
+    /// Its SYN offered an extension (any option of type 2 or above, in a well-formed list):
+    /// only then may it carry options (SPEC §3.1), and in the native profile the transfer may
+    /// be refused (SPEC §10.4).
+    offers: bool,
 }
 
 /// The connection, as the harness sees it.
@@ -90,14 +99,31 @@ struct RxConnection {
     size: Option<u64>,
     /// Data bytes delivered so far.
     received: u64,
+    /// Its SYN offered an extension (native profile): the receiver tells it why it stops
+    /// taking the transfer, and takes its abandoning FIN (SPEC §10.4).
+    refusable: bool,
+}
+
+/// A refusal the receiver sent on the connection (SPEC §10.4): it answers every later frame of
+/// the connection (its endpoint and `conn`) with the same ACK until an idle timeout after `at`,
+/// then drops them and is done, with no further event.
+#[derive(Clone, Debug)]
+struct Refusal {
+    /// The refusing ACK: `seq = RISN+1`, the cumulative `ack`, the `conn`, the `refuse` alone.
+    datagram: Vec<u8>,
+    at: Instant,
+    /// It went out once: the copies after it are traced `DUP`.
+    sent: bool,
 }
 
 /// The receiver under test, the script that drives it, and the harness's model of what the
 /// receiver must have done so far.
 struct RxWorld<'s, const W: usize> {
     rx: SinkReceiver<&'s mut [u8], Endpoint, W, 4>,
-    /// The last delivery did not fit in the sink: a sink failure must follow.
-    sink_overflow: bool,
+    /// The last delivery did not fit in the sink: a sink failure must follow. The sequence
+    /// number of the first byte the receiver did not take (the frames written whole are
+    /// taken), which a refusal acknowledges (SPEC §10.4).
+    sink_overflow: Option<SeqNum>,
     /// The frames above `rcv_nxt` that the receiver must hold (SPEC §10.1), by `seq`: those
     /// in the window, from the peer, with a payload; the first copy of each.
     held: Vec<(SeqNum, Vec<u8>)>,
@@ -110,6 +136,8 @@ struct RxWorld<'s, const W: usize> {
     clean: bool,
     syn_acks: Vec<SynAck>,
     conn: Option<RxConnection>,
+    /// The connection was refused (SPEC §10.4): what the receiver answers its frames with.
+    refused: Option<Refusal>,
     /// What the receiver must have written to its sink, in order.
     written: Vec<u8>,
     /// The last Connected, Delivered or Finished: the receiver heard the peer then.
@@ -154,6 +182,19 @@ struct RxWorld<'s, const W: usize> {
 /// - the scripted sender offers its window, sends the third frame alone, then frames within
 ///   the granted window out of order, with losses and duplicates, as the input picks.
 ///
+/// Refusals (SPEC §10.4), for a connection whose SYN offered an extension (an option of type
+/// 2 or above in a well-formed list; native profile only), on top:
+/// - a length mismatch (reason 6), a sink failure (4) or the application's stop
+///   ([`rx_op::STOP`]: the reason SPEC gives its error) is answered with a refusing ACK:
+///   `seq = RISN+1`, `ack` the first byte not taken, its conn, the payload `08 01 reason`
+///   exactly, not traced DUP; every later frame of the connection (its endpoint and conn, not
+///   a SYN) gets the same bytes, traced DUP, and nothing else is answered, no event comes,
+///   until an idle timeout after the refusal; then the receiver is done, without an event;
+/// - an abandoning FIN (FIN set, a well-formed `refuse`, its endpoint and conn, `seq` from `A`
+///   to `A + W·512`) is taken while the transfer takes data, and only then: exactly
+///   `Failed(Refused(reason))`, nothing answered, done;
+/// - a connection whose SYN offered none is never refused: such a failure ends it silently.
+///
 /// Input: set-up byte ([`rx_setup`]), data length (u16, mod 3001; mod 12001 with `R = 31`),
 /// script ISN (u32, mod MAX_SEQ), receiver seed (u16), chunk (u16), sink slack (u16, mod
 /// 2048); then ops ([`rx_op`]).
@@ -197,7 +238,7 @@ fn receiver_with<const W: usize>(data: &[u8], offer: Option<u8>) -> Outcome {
     let config = ReceiverConfig { profile, ..ReceiverConfig::new(seed) };
     let mut world: RxWorld<W> = RxWorld {
         rx: SinkReceiver::new(Receiver::new(config, Instant::ZERO), &mut out[..]),
-        sink_overflow: false,
+        sink_overflow: None,
         profile,
         idle: config.idle_timeout,
         now: Instant::ZERO,
@@ -206,6 +247,7 @@ fn receiver_with<const W: usize>(data: &[u8], offer: Option<u8>) -> Outcome {
         clean: true,
         syn_acks: Vec::new(),
         conn: None,
+        refused: None,
         written: Vec::new(),
         last_progress: Instant::ZERO,
         done: false,
@@ -222,6 +264,7 @@ fn receiver_with<const W: usize>(data: &[u8], offer: Option<u8>) -> Outcome {
                     world.deliver(PEER, &frame, true, op & rx_op::LOST_REPLY != 0);
                 }
             }
+            rx_op::DUPLICATE if op == rx_op::STOP => world.stop(input.u8()),
             rx_op::DUPLICATE => {
                 let pick = usize::from(input.u8());
                 if !world.script.sent.is_empty() {
@@ -293,10 +336,18 @@ impl<const W: usize> RxWorld<'_, W> {
         let flags = u16::from(flags_raw & 7) | if select & 0x40 != 0 { u16::from(flags_raw) << 3 } else { 0 };
         let mut payload = filler(len, fill);
         if select & 0x80 != 0 {
-            // A SYN option list (SPEC §3.1, §10): transfer size, then a digest offer.
-            let mut options = vec![1, 8];
-            options.extend_from_slice(&u64::from(fill).to_le_bytes());
-            options.extend_from_slice(&[3, 1, 1 + (fill & 1)]);
+            let options = if flags & spec::FIN != 0 {
+                // An abandoning FIN's `refuse` (SPEC §10.4), reason `fill`, ended by a 0 so
+                // that the filler after it is no option; one length in four is 2 (ill formed),
+                // and a payload of 2 bytes cuts it (a malformed list).
+                vec![spec::REFUSE, 1 + u8::from(fill >= 0xc0), fill, 0]
+            } else {
+                // A SYN option list (SPEC §3.1, §10): transfer size, then a digest offer.
+                let mut options = vec![1, 8];
+                options.extend_from_slice(&u64::from(fill).to_le_bytes());
+                options.extend_from_slice(&[3, 1, 1 + (fill & 1)]);
+                options
+            };
             let n = options.len().min(payload.len());
             payload[..n].copy_from_slice(&options[..n]);
         }
@@ -310,6 +361,9 @@ impl<const W: usize> RxWorld<'_, W> {
             self.clean = false;
         }
         let was_done = self.done;
+        let was_refused = self.refused.is_some();
+        // SPEC §10.4: a sender's abandoning FIN that the receiver must take.
+        let abandons = decoded.ok().and_then(|f| self.abandoning_fin(from, f));
         let room = self.rx.sink().len();
         let handled = self.rx.handle_datagram(self.now, from, datagram);
         assert_eq!(handled.trace.header, decoded.map(|f| f.repr), "the trace shows another header");
@@ -320,6 +374,16 @@ impl<const W: usize> RxWorld<'_, W> {
         if was_done {
             assert!(handled.events.is_empty(), "events after the end: {:?}", handled.events);
         }
+        if was_refused {
+            assert!(handled.events.is_empty(), "events after a refusal: {:?}", handled.events);
+        }
+        if let Some(code) = abandons {
+            assert_eq!(
+                &handled.events[..],
+                &[ReceiverEvent::Failed(Error::Refused(refuse_reason(code)))],
+                "an abandoning FIN not taken (SPEC §10.4)"
+            );
+        }
 
         let mut written_now = 0;
         let mut must_answer = false;
@@ -327,11 +391,20 @@ impl<const W: usize> RxWorld<'_, W> {
             let frame = decoded.expect("an event from a datagram that does not decode");
             must_answer |= self.on_event(from, frame, event, room, &mut written_now);
         }
+        // SPEC §10.4: after a refusal, until the receiver is done, every frame of the
+        // connection gets the refusing ACK (SYNs are no frames of it: their `conn` is 0).
+        if let (Ok(f), Some(c)) = (decoded, self.conn)
+            && was_refused
+            && !was_done
+        {
+            must_answer |= from == c.peer && f.repr.conn == c.conn && f.repr.flags.bits() & spec::SYN == 0;
+        }
         // SPEC §10.1: a data frame from the peer in the window above `A` is held, one below
         // `A` is a duplicate; both are answered.
         if let (Ok(f), Some(c)) = (decoded, self.conn)
             && c.window >= 2
             && !self.done
+            && self.refused.is_none()
             && c.fin.is_none()
             && from == c.peer
             && f.repr.conn == c.conn
@@ -360,13 +433,13 @@ impl<const W: usize> RxWorld<'_, W> {
         let reply = self.rx.poll_transmit(self.now).map(|t| {
             assert_eq!(t.trace.direction, Direction::Send);
             assert_eq!(Ok(t.trace.header.expect("replies decode")), wire::decode(t.datagram).map(|f| f.repr));
-            (t.to, t.datagram.to_vec())
+            (t.to, t.datagram.to_vec(), t.trace.dup)
         });
         assert!(self.rx.poll_transmit(self.now).is_none(), "more than one answer to one datagram");
         match reply {
-            Some((to, reply)) => {
+            Some((to, reply, dup)) => {
                 let frame = decoded.expect("an answer to a datagram that does not decode");
-                self.check_reply(from, frame, to, &reply, from_script);
+                self.check_reply(from, frame, to, &reply, dup, from_script);
                 if to == PEER && !reply_lost {
                     self.script.on_reply(&reply);
                 }
@@ -439,6 +512,7 @@ impl<const W: usize> RxWorld<'_, W> {
                     rejected: false,
                     size: sa.size.filter(|_| self.profile == Profile::Native),
                     received: 0,
+                    refusable: sa.offers && self.profile == Profile::Native,
                 });
                 self.outcome.windowed = sa.window >= 2;
                 self.last_progress = self.now;
@@ -459,7 +533,15 @@ impl<const W: usize> RxWorld<'_, W> {
                 self.written.extend_from_slice(&chunk[..fit]);
                 *written_now += fit;
                 if fit < chunk.len() {
-                    self.sink_overflow = true;
+                    // The frames written whole were taken; the one cut short was not.
+                    let mut taken = 0;
+                    for frame in &chunks {
+                        if taken + frame.len() > fit {
+                            break;
+                        }
+                        taken += frame.len();
+                    }
+                    self.sink_overflow = Some(seq_plus(c.rcv_nxt, taken as i64));
                     return false;
                 }
                 c.rcv_nxt = seq_plus(c.rcv_nxt, chunk.len() as i64);
@@ -510,13 +592,16 @@ impl<const W: usize> RxWorld<'_, W> {
                 let c = self.conn.expect("a sink failure without a connection");
                 in_order(&c);
                 // Only after data that did not fit (the delivery before it in this call).
-                assert!(self.sink_overflow, "a sink failure with room for the data");
-                self.done = true;
-                false
+                let taken = self.sink_overflow.expect("a sink failure with room for the data");
+                // SPEC §10.4: a sender that understands it is told (reason 4, storage), at the
+                // first byte not taken; any other one gets no more answers.
+                self.refuse_or_end(&c, taken, 4)
             }
             ReceiverEvent::Failed(Error::LengthMismatch) => {
                 // SPEC §3.1: a FIN at another length, or data (in order, or held in the
-                // window) that would end past the announced size. Nothing is answered.
+                // window) that would end past the announced size. A sender that understands
+                // it is refused (SPEC §10.4, reason 6) at the cumulative ack; to any other one
+                // nothing is answered.
                 let c = self.conn.expect("a length mismatch without a connection");
                 assert_eq!((from, repr.conn), (c.peer, c.conn), "a length mismatch from another endpoint");
                 let size = c.size.expect("a length mismatch without an announced size");
@@ -531,6 +616,16 @@ impl<const W: usize> RxWorld<'_, W> {
                     );
                     assert!(c.received + above + data.len() as u64 > size, "data within the size refused");
                 }
+                self.refuse_or_end(&c, c.rcv_nxt, 6)
+            }
+            ReceiverEvent::Failed(Error::Refused(reason)) => {
+                // SPEC §10.4: the sender's abandoning FIN, taken while the transfer is taking
+                // data, from the peer with its conn and a `seq` from `A` to the end of the
+                // window. Nothing is answered, and the receiver is done.
+                let code = self
+                    .abandoning_fin(from, frame)
+                    .expect("a refusal taken from a frame that is no abandoning FIN");
+                assert_eq!(reason, refuse_reason(code), "an abandoning FIN's reason taken as another one");
                 self.done = true;
                 false
             }
@@ -596,14 +691,37 @@ impl<const W: usize> RxWorld<'_, W> {
         frame: Frame<'_>,
         to: Endpoint,
         reply: &[u8],
+        dup: bool,
         from_script: bool,
     ) {
         assert!(!self.done, "an answer after the end");
         assert_eq!(to, from, "an answer to another endpoint than the datagram's");
+        if let Some(refusal) = &mut self.refused {
+            // SPEC §10.4: once refused, the connection's frames get the refusing ACK, the same
+            // bytes every time, and nothing else is answered.
+            let c = self.conn.expect("a refusal without a connection");
+            assert_eq!(
+                (from, frame.repr.conn),
+                (c.peer, c.conn),
+                "a refusal to a frame of another endpoint or conn"
+            );
+            assert_eq!(frame.repr.flags.bits() & spec::SYN, 0, "a SYN answered after a refusal");
+            assert_eq!(
+                reply,
+                &refusal.datagram[..],
+                "an answer after a refusal that is not the refusing ACK"
+            );
+            assert_eq!(dup, refusal.sent, "a first refusal traced DUP, or a repeated one not");
+            refusal.sent = true;
+            return;
+        }
         let answer = wire::decode(reply).expect("answers decode");
         let repr = answer.repr;
         let flags = repr.flags.bits();
-        if from_script && self.script.offer.is_none() {
+        // While every frame from the peer's endpoint is the script's, its SYN opened whatever
+        // answers it there (otherwise a forged SYN with the script's `seq` may have opened the
+        // half-open entry whose SYN|ACK a repeated SYN gets, SPEC §3).
+        if from_script && self.clean && self.script.offer.is_none() {
             assert_eq!(reply.len(), spec::HEADER_LEN, "a payload to a sender that offered no extension");
         }
         if flags == spec::SYN | spec::ACK {
@@ -639,7 +757,18 @@ impl<const W: usize> RxWorld<'_, W> {
                 assert_eq!(answer.payload, &want[..], "the SYN|ACK to the script grants other than SPEC's");
             }
             let size = announced_size(frame.payload);
-            let sa = SynAck { to, repr, grants: !answer.payload.is_empty(), window, size };
+            // SPEC §3.1: options only to a SYN that offered an extension: the first SYN this
+            // SYN|ACK answered (a repeated SYN gets the same bytes whatever it offers).
+            let offers = self
+                .syn_acks
+                .iter()
+                .find(|sa| sa.to == to && sa.repr == repr)
+                .map_or_else(|| offers_extension(frame.payload), |sa| sa.offers);
+            assert!(
+                answer.payload.is_empty() || offers,
+                "a SYN|ACK with options to a SYN that offered no extension (SPEC §3.1)"
+            );
+            let sa = SynAck { to, repr, grants: !answer.payload.is_empty(), window, size, offers };
             if !self.syn_acks.contains(&sa) {
                 self.syn_acks.push(sa);
             }
@@ -671,6 +800,7 @@ impl<const W: usize> RxWorld<'_, W> {
             None => {}
             Some(event) => {
                 assert!(!was_done, "{event:?} after the end");
+                assert!(self.refused.is_none(), "{event:?} on a timer after a refusal");
                 let c = self.conn.expect("a timeout event without a connection");
                 assert!(self.now >= self.last_progress + self.idle, "{event:?} before the idle timeout");
                 match event {
@@ -683,7 +813,85 @@ impl<const W: usize> RxWorld<'_, W> {
                 self.done = true;
             }
         }
+        // SPEC §10.4: a refused connection is answered for one idle timeout after the refusal,
+        // then it is over (the application was told at the refusal).
+        if let Some(refusal) = &self.refused
+            && self.now >= refusal.at + self.idle
+        {
+            self.done = true;
+        }
         assert!(self.rx.poll_transmit(self.now).is_none(), "the receiver sent a frame on a timer");
+        if let Some(at) = self.rx.poll_timeout() {
+            assert!(at > self.now, "the next timeout is not in the future");
+        }
+        self.check_state();
+    }
+
+    /// The receiver stopped taking the connection `c` (reason `code`, the first byte not taken
+    /// `ack`): a sender that understands it is refused (SPEC §10.4), any other one gets no more
+    /// answers and the receiver is done. Returns whether the frame must be answered.
+    fn refuse_or_end(&mut self, c: &RxConnection, ack: SeqNum, code: u8) -> bool {
+        if !c.refusable {
+            self.done = true;
+            return false;
+        }
+        let repr =
+            Repr { seq: seq_plus(c.risn, 1), ack, conn: c.conn, flags: wire::Flags::from_bits(spec::ACK) };
+        let datagram = frame_bytes(repr, &refuse_option(code));
+        self.refused = Some(Refusal { datagram, at: self.now, sent: false });
+        true
+    }
+
+    /// The reason byte of `frame` from `from` if it is an abandoning FIN that the receiver must
+    /// take (SPEC §10.4): while the transfer takes data (not refused, no FIN taken, not over),
+    /// from the peer, with its conn, from a sender that offered an extension; the FIN flag, a
+    /// well-formed `refuse`, and a `seq` from the cumulative ack point `A` to the end of the
+    /// granted window (`A + W·512`).
+    fn abandoning_fin(&self, from: Endpoint, frame: Frame<'_>) -> Option<u8> {
+        let c = self.conn?;
+        let repr = frame.repr;
+        let taking = !self.done && self.refused.is_none() && c.fin.is_none();
+        let of_it = from == c.peer && repr.conn == c.conn && c.refusable;
+        let fin = repr.flags.bits() & spec::FIN != 0;
+        let in_window = seq_distance(repr.seq, c.rcv_nxt) <= (c.window * spec::MAX_PAYLOAD) as u32;
+        if taking && of_it && fin && in_window { refuse_code(frame.payload) } else { None }
+    }
+
+    /// [`rx_op::STOP`]: the application stops the transfer with the error `byte` picks. While
+    /// it takes data, a sender that understands it gets a refusing ACK with the reason SPEC
+    /// §10.4 gives the error, and the connection's frames get it again for an idle timeout;
+    /// otherwise (no connection yet, a sender that does not understand it, refused already)
+    /// nothing is answered and the receiver is done. Not once it is over or its FIN was taken.
+    fn stop(&mut self, byte: u8) {
+        if self.done || self.conn.is_some_and(|c| c.fin.is_some()) {
+            return;
+        }
+        let error = stop_error(byte);
+        let event = self.rx.abort(self.now, error);
+        assert_eq!(event, ReceiverEvent::Failed(error), "abort reports another failure");
+        let refusing = match self.conn {
+            Some(c) if self.refused.is_none() => self.refuse_or_end(&c, c.rcv_nxt, stop_reason(error)),
+            _ => {
+                self.done = true;
+                false
+            }
+        };
+        let reply = self.rx.poll_transmit(self.now).map(|t| (t.to, t.datagram.to_vec(), t.trace.dup));
+        assert!(self.rx.poll_transmit(self.now).is_none(), "more than one frame on an abort");
+        match (reply, &mut self.refused) {
+            (Some((to, reply, dup)), Some(refusal)) if refusing => {
+                assert_eq!(
+                    to,
+                    self.conn.expect("refused").peer,
+                    "a refusal to another endpoint than the peer"
+                );
+                assert_eq!(reply, refusal.datagram, "an abort's refusal that is not SPEC §10.4's");
+                assert!(!dup, "a first refusal traced DUP");
+                refusal.sent = true;
+            }
+            (None, _) => assert!(!refusing, "an abort not told to a sender that understands it"),
+            (Some(_), _) => panic!("a frame sent on an abort, to a sender that does not take a refusal"),
+        }
         if let Some(at) = self.rx.poll_timeout() {
             assert!(at > self.now, "the next timeout is not in the future");
         }

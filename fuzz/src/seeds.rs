@@ -257,6 +257,36 @@ pub fn seed_corpus() -> Vec<Seed> {
     p.u8(next).u8(next).u8(pick(3)).u8(pick(2)).u8(pick(1)).u8(pick(0)).u8(next);
     seeds.push(seed(receiver, "window-sink-full", p.into_bytes(), CONNECTS_WINDOWED));
 
+    // Refusals (SPEC §10.4): the script offers a window, so it is told why the receiver stops.
+    // A FIN at another length than announced (a forged FIN at `A`): refused with reason 6,
+    // the refusal repeated to the script's frames, then the idle timeout ends it.
+    let mut p = rx_header(window(1, 0) | rx_setup::TRANSFER_SIZE, 2600, 900, 3, 0, 0);
+    p.u8(next).u8(next); // SYN, third frame: A = 512
+    p.u8(rx_op::FORGED).u8(0x01).u8(2).u8(2).u16(0).u8(1).u8(0).u8(0); // FIN at A
+    p.u8(next).u8(next).u8(rx_op::WAIT_LONG).u8(200).u8(next);
+    seeds.push(seed(receiver, "refused-fin-short", p.into_bytes(), CONNECTS_WINDOWED));
+
+    // Data past the announced size, on a stop-and-wait receiver asked for a window of 1 (an
+    // extension offered all the same): refused with reason 6.
+    let mut p = rx_header(window(3, 3) | rx_setup::TRANSFER_SIZE, 100, 4000, 5, 0, 0);
+    p.u8(next).u8(next); // SYN, third frame with all 100 bytes
+    p.u8(rx_op::FORGED).u8(0x01).u8(2).u8(2).u16(0).u8(4).u8(10).u8(7); // 20 bytes at A
+    p.u8(next).u8(rx_op::DUPLICATE).u8(1).u8(rx_op::WAIT_LONG).u8(200);
+    seeds.push(seed(receiver, "refused-data-past-size", p.into_bytes(), CONNECTS));
+
+    // The sender abandons the transfer: a FIN with `refuse` 5, two frames above `A`.
+    let mut p = rx_header(window(1, 0), 2600, 900, 3, 0, 0);
+    p.u8(next).u8(next).u8(pick(1));
+    p.u8(rx_op::FORGED).u8(0x81).u8(0x92).u8(2).u16(0).u8(1).u8(2).u8(5);
+    p.u8(next).u8(rx_op::WAIT_LONG).u8(200);
+    seeds.push(seed(receiver, "abandoning-fin", p.into_bytes(), CONNECTS_WINDOWED));
+
+    // The application stops the transfer (cancelled, 5): refused, then the same answer.
+    let mut p = rx_header(window(1, 0), 1300, 77, 4, 0, 0);
+    p.u8(next).u8(next).u8(rx_op::STOP).u8(5 << 2).u8(next).u8(pick(1));
+    p.u8(rx_op::WAIT_LONG).u8(100).u8(next).u8(rx_op::WAIT_LONG).u8(100).u8(next);
+    seeds.push(seed(receiver, "stopped-refuses", p.into_bytes(), CONNECTS_WINDOWED));
+
     // The frames of a real sender, as junk from the peer's endpoint.
     for (label, profile_bit, len, receiver_seed, frames) in [
         ("real-sender-native", 0, 1300u16, 7u16, &native_tx),
@@ -361,6 +391,49 @@ pub fn seed_corpus() -> Vec<Seed> {
         }
         seeds.push(seed(sender, name, p.into_bytes(), COMPLETES));
     }
+
+    // Refusals (SPEC §10.4). `refusal(kind, delta, extra)`: tx_op::MUTATED's refusal kinds
+    // with a window offered (16 + kind).
+    let refusal = |p: &mut Program, kind: u8, delta: u8, extra: u8| {
+        p.u8(tx_op::MUTATED).u8(16 + kind).u8(delta).u8(extra);
+    };
+    // A SYN|ACK with conn 0 that refuses (busy), after one in a malformed list (ignored).
+    let mut p = tx_header(window(1, 0), 1000, 16, 7, 7);
+    refusal(&mut p, 2, 3, 3);
+    refusal(&mut p, 0, 0, 1);
+    p.u8(tx_op::GOOD).u8(tx_op::WAIT_LONG).u8(100);
+    seeds.push(seed(sender, "refused-syn-ack", p.into_bytes(), NOTHING));
+
+    // A refusing ACK mid-transfer (too large) at `A`, after a conn-0 one that comes too late.
+    let mut p = tx_header(window(1, 0) | tx_setup::TRANSFER_SIZE, 2600, 17, 9, 700);
+    p.u8(tx_op::GOOD).u8(tx_op::GOOD).u8(tx_op::GOOD);
+    refusal(&mut p, 1, 0, 4);
+    refusal(&mut p, 0, 1, 2);
+    p.u8(tx_op::GOOD).u8(tx_op::WAIT_LONG).u8(100);
+    seeds.push(seed(sender, "refused-mid-transfer", p.into_bytes(), CONNECTS_WINDOWED));
+
+    // The FIN answered by a FIN|ACK that refuses (name, 3), acknowledging the FIN.
+    let mut p = tx_header(window(1, 0), 1000, 18, 9, 700);
+    p.u8(tx_op::GOOD).u8(tx_op::GOOD).u8(tx_op::GOOD);
+    refusal(&mut p, 1, 2, 2);
+    p.u8(tx_op::GOOD);
+    seeds.push(seed(sender, "refused-fin-ack", p.into_bytes(), CONNECTS_WINDOWED));
+
+    // The application stops the transfer (cancelled): one abandoning FIN.
+    let mut p = tx_header(window(1, 0) | tx_setup::TRANSFER_SIZE, 2600, 19, 9, 700);
+    p.u8(tx_op::GOOD).u8(tx_op::GOOD).u8(tx_op::GOOD).u8(tx_op::STOP).u8(5 << 2);
+    p.u8(tx_op::GOOD).u8(tx_op::WAIT_LONG).u8(100);
+    seeds.push(seed(sender, "stopped-abandoning-fin", p.into_bytes(), CONNECTS_WINDOWED));
+
+    // A sender that offered no extension ignores refusals (without a window the refusal
+    // kinds are 8 + kind).
+    let mut p = tx_header(tx_setup::TRANSFER_SIZE, 1300, 5, 77, 5000);
+    p.u8(tx_op::MUTATED).u8(8).u8(0).u8(1).u8(tx_op::GOOD).u8(tx_op::GOOD);
+    p.u8(tx_op::MUTATED).u8(8).u8(1).u8(4);
+    for _ in 0..5 {
+        p.u8(tx_op::GOOD);
+    }
+    seeds.push(seed(sender, "refusals-ignored", p.into_bytes(), COMPLETES));
 
     // The answers of a real receiver, as raw datagrams from the peer.
     for (label, setup, len, frames) in [

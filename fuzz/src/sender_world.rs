@@ -1,6 +1,6 @@
 //! The `sender` target: a [`Sender`] answered by the harness's own receiver (right answers,
-//! mutated ones, junk, duplicates), checked at every step against SPEC §3-§5 and §10.1; and
-//! its input format ([`tx_op`], [`tx_setup`]).
+//! mutated ones, junk, duplicates, refusals), checked at every step against SPEC §3-§5,
+//! §10.1 and §10.4's refusals; and its input format ([`tx_op`], [`tx_setup`]).
 
 use std::collections::VecDeque;
 
@@ -12,11 +12,12 @@ use rudp_nostd::{Duration, Engine, Error, Instant, Profile, Sender, SenderConfig
 use super::Outcome;
 use super::input::Cursor;
 use super::spec::{
-    self, frame_bytes, option_value, options_well_formed, sack_option, seq_of, seq_plus, strip_trailing_zeros,
+    self, frame_bytes, offers_extension, option_value, options_well_formed, refuse_code, refuse_option,
+    refuse_reason, sack_option, seq_distance, seq_of, seq_plus, stop_reason, strip_trailing_zeros,
 };
 use super::world::{
     ENDPOINTS, Endpoint, MAX_PATTERN, PEER, WAIT_LONG_UNIT, WAIT_UNIT, endpoint_of, filler, is_basic_error,
-    pattern, push_history, small_delta,
+    pattern, push_history, small_delta, stop_error,
 };
 
 /// The sender target's op codes: the low 3 bits of an op byte.
@@ -25,10 +26,16 @@ pub mod tx_op {
     /// ([`WRONG_PEER`]): from another endpoint. Bit 6 ([`ORIGINAL_FIN_ACK`]): answer a FIN
     /// as the original receiver does (ACK|FIN with an unexpected `ack`; reference only).
     pub const GOOD: u8 = 0;
-    /// The right answer with one thing wrong: 3 bytes (what, delta, extra): `what % 8` picks
+    /// The right answer with one thing wrong: 3 bytes (what, delta, extra): `what % K` picks
     /// seq or ack moved by a small delta, conn changed (to 0 for an even `extra`), other
-    /// flags, reserved flags, a payload, a truncation, another endpoint.
+    /// flags, reserved flags, a payload, a truncation, another endpoint (0..8); with a window
+    /// offered, a sack the sender must ignore or take with care (8..16); then a refusal (SPEC
+    /// §10.4, [`REFUSALS`] kinds: the receiver's own, one with a header field near it, one
+    /// with other option lists, one from another endpoint). `K` is 8 + [`REFUSALS`] without a
+    /// window offered, 16 + [`REFUSALS`] with one.
     pub const MUTATED: u8 = 3;
+    /// The number of refusal kinds of [`MUTATED`].
+    pub const REFUSALS: u8 = 4;
     /// Junk from endpoint `(op >> 3) & 3`: a datagram.
     pub const RAW: u8 = 4;
     /// One byte: time passes, `byte * 4 ms`.
@@ -37,6 +44,10 @@ pub mod tx_op {
     pub const WAIT_LONG: u8 = 6;
     /// One byte: an earlier answer again (a network duplicate).
     pub const REPLAY: u8 = 7;
+    /// One byte: the application stops the transfer ([`Sender::abort`](rudp_nostd::Sender::abort))
+    /// with the error the byte picks (`world::stop_error`), unless it is over or its FIN was
+    /// answered. [`REPLAY`] with bit 7 set.
+    pub const STOP: u8 = REPLAY | 0x80;
     /// [`GOOD`]'s flag: from another endpoint.
     pub const WRONG_PEER: u8 = 0x80;
     /// [`GOOD`]'s flag: the original receiver's answer to a FIN.
@@ -117,6 +128,9 @@ struct TxWorld<'s, const N: usize> {
     conn: Option<(u16, SeqNum)>,
     /// The SYN's seq.
     syn_seq: Option<SeqNum>,
+    /// The SYN offered an extension (an option of type 2 or above): the sender takes a
+    /// receiver's refusal and tells the receiver when it abandons the transfer (SPEC §10.4).
+    refusable: bool,
     /// The last new frame, and whether an answer the sender accepted acknowledged it.
     prev: Option<Sent>,
     prev_acked: bool,
@@ -168,6 +182,16 @@ struct TxWorld<'s, const N: usize> {
 ///   the peer, no frame at `k ≥ W`, none not sent) showed a frame above it; `Acknowledged { n }` only on an ACK from the peer, right conn,
 ///   whose `ack` is `A + n` on a frame boundary of data sent; the FIN only once all data is
 ///   acknowledged; `Finished` only on its acknowledgement.
+///
+/// Refusals (SPEC §10.4), for a sender whose SYN offered an extension (here: a window):
+/// - it takes a well-formed `refuse` exactly where SPEC says (a conn-0 SYN|ACK with `seq = 0`,
+///   `ack = ISN+1` before it adopted a conn; afterwards, until its FIN is answered, a frame
+///   from the peer with ACK and without SYN, its conn, `seq = RISN+1`, `ack` from `A` to the
+///   next sequence number not sent): the only event is `Failed(Refused(reason))`, and it sends
+///   nothing more; it takes none anywhere else, and a sender that offered nothing takes none;
+/// - the application's stop ([`tx_op::STOP`]) once connected and before the FIN's answer
+///   sends one abandoning FIN (FIN alone, `seq` the next sequence number not sent,
+///   `ack = RISN+1`, its conn, the payload `08 01 reason`), then nothing; otherwise nothing.
 ///
 /// Input: set-up byte ([`tx_setup`]), data length (u16, mod 3001; mod 12001 with `N = 32`),
 /// sender seed (u32), the answering conn (u16, 0 means 1) and RISN (u32, mod MAX_SEQ); then
@@ -239,6 +263,7 @@ fn sender_with<const N: usize>(data: &[u8], window: u8) -> Outcome {
         answer_risn,
         conn: None,
         syn_seq: None,
+        refusable: false,
         prev: None,
         prev_acked: false,
         sent_bytes: 0,
@@ -266,6 +291,7 @@ fn sender_with<const N: usize>(data: &[u8], window: u8) -> Outcome {
             }
             tx_op::WAIT => world.wait(WAIT_UNIT.saturating_mul(u64::from(input.u8()))),
             tx_op::WAIT_LONG => world.wait(WAIT_LONG_UNIT.saturating_mul(u64::from(input.u8()))),
+            _ if op == tx_op::STOP => world.stop(input.u8()),
             _ => {
                 let pick = usize::from(input.u8());
                 if !world.answers.is_empty() {
@@ -439,8 +465,14 @@ impl<const N: usize> TxWorld<'_, N> {
             let value = u32::from_le_bytes([field[0], field[1], field[2], field[3]]);
             field.copy_from_slice(&value.wrapping_add_signed(small_delta(delta) as i32).to_le_bytes());
         };
-        let kinds = if self.offer.is_some() { 16 } else { 8 };
-        match what % kinds {
+        let base = if self.offer.is_some() { 16 } else { 8 };
+        let kind = what % (base + tx_op::REFUSALS);
+        if kind >= base {
+            let (from, refusal) = self.refusal(kind - base, delta, extra);
+            self.deliver(from, &refusal);
+            return;
+        }
+        match kind {
             0 => add(&mut answer[0..4], delta),
             1 => add(&mut answer[4..8], delta),
             2 => {
@@ -496,6 +528,170 @@ impl<const N: usize> TxWorld<'_, N> {
         self.deliver(from, &answer);
     }
 
+    /// The sender's cumulative ack point `A` (the `seq` of its oldest unacknowledged frame, or
+    /// of the next one when none is in flight) and the next sequence number it has not sent,
+    /// while it is connected and its FIN is not answered; `None` otherwise.
+    fn unacked_span(&self) -> Option<(SeqNum, SeqNum)> {
+        if self.done || self.finished || self.rejected || self.conn.is_none() {
+            return None;
+        }
+        let p = self.prev.as_ref()?;
+        let first = seq_plus(self.syn_seq?, 1);
+        Some(match p.kind {
+            // Connected, the third frame not sent yet.
+            Kind::Syn => (first, first),
+            Kind::Data if self.open => {
+                (seq_plus(first, self.acked as i64), seq_plus(first, self.sent_bytes as i64))
+            }
+            Kind::Data => {
+                let end = seq_plus(p.repr.seq, p.data_len as i64);
+                (if self.prev_acked { end } else { p.repr.seq }, end)
+            }
+            Kind::Fin => (p.repr.seq, seq_plus(p.repr.seq, 1)),
+            Kind::FinalAck => return None,
+        })
+    }
+
+    /// The reason byte of `f` from `from` if it is a refusal the sender must take (SPEC
+    /// §10.4): to a sender whose SYN offered an extension, that is not done, from the peer, a
+    /// well-formed `refuse` anywhere in a well-formed option list, and (a) before a `conn` is
+    /// adopted, in a SYN|ACK with `seq = 0`, `ack = ISN+1` and `conn = 0`; or (b) while
+    /// connected and until the FIN is answered, in a frame with ACK set and SYN clear, with
+    /// its `conn`, `seq = RISN+1` and an `ack` from `A` to the next sequence number not sent.
+    fn refusal_taken(&self, from: Endpoint, f: &Frame<'_>) -> Option<u8> {
+        if from != PEER || !self.refusable || self.done {
+            return None;
+        }
+        let code = refuse_code(f.payload)?;
+        let repr = f.repr;
+        let flags = repr.flags.bits();
+        let taken = match self.conn {
+            None => {
+                self.syn_seq.is_some_and(|isn| repr.ack == seq_plus(isn, 1))
+                    && flags == spec::SYN | spec::ACK
+                    && repr.seq == SeqNum::ZERO
+                    && repr.conn == 0
+            }
+            Some((conn, risn)) => self.unacked_span().is_some_and(|(a, next)| {
+                flags & spec::ACK != 0
+                    && flags & spec::SYN == 0
+                    && repr.conn == conn
+                    && repr.seq == seq_plus(risn, 1)
+                    && seq_distance(repr.ack, a) <= seq_distance(next, a)
+            }),
+        };
+        taken.then_some(code)
+    }
+
+    /// A refusal of kind `r` (0..[`tx_op::REFUSALS`]) for [`tx_op::MUTATED`], and the endpoint
+    /// it comes from. Its header is SPEC §10.4's for the sender's state: before a `conn` is
+    /// adopted a SYN|ACK with `seq = 0`, `ack = ISN+1`, `conn = 0`; afterwards an ACK with
+    /// `seq = RISN+1`, the `conn`, and an `ack` from `A - 1` to one past the next sequence
+    /// number not sent (`delta` picks it). Kind 0: that, with the reason `extra` (any byte);
+    /// 1: with one thing changed (`extra % 5`: seq, conn, FIN|ACK, SYN|ACK or ACK alone, the
+    /// other state's form); 2: in another option list (`extra % 6`: after a sack, after an
+    /// unknown type, of length 2, before a malformed option, after the list's end, twice);
+    /// 3: from another endpoint.
+    fn refusal(&self, r: u8, delta: u8, extra: u8) -> (Endpoint, Vec<u8>) {
+        let reason = 1 + delta % 6;
+        let isn = self.syn_seq.unwrap_or(SeqNum::ZERO);
+        let (conn, risn) = self.conn_risn();
+        let (a, next) = self
+            .unacked_span()
+            .or_else(|| self.prev.as_ref().map(|p| (p.repr.seq, seq_plus(p.repr.seq, 1))))
+            .unwrap_or((SeqNum::ZERO, SeqNum::ZERO));
+        let span = i64::from(seq_distance(next, a));
+        let ack = seq_plus(a, i64::from(delta) % (span + 3) - 1);
+        let syn_ack_form = |conn| Repr {
+            seq: SeqNum::ZERO,
+            ack: seq_plus(isn, 1),
+            conn,
+            flags: Flags::from_bits(spec::SYN | spec::ACK),
+        };
+        let ack_form = Repr { seq: seq_plus(risn, 1), ack, conn, flags: Flags::from_bits(spec::ACK) };
+        let connected = self.conn.is_some();
+        let mut repr = if connected { ack_form } else { syn_ack_form(0) };
+        let mut from = PEER;
+        let payload = match r {
+            0 => refuse_option(extra).to_vec(),
+            1 => {
+                match extra % 5 {
+                    0 => repr.seq = seq_plus(repr.seq, small_delta(delta)),
+                    1 if connected => {
+                        repr.conn = if delta & 1 == 0 { 0 } else { conn ^ u16::from(delta | 1) }
+                    }
+                    // A SYN|ACK with a conn: no refusal, and `refuse` grants nothing.
+                    1 => repr.conn = self.answer_conn,
+                    2 => repr.flags = Flags::from_bits(spec::FIN | spec::ACK),
+                    3 if connected => repr.flags = Flags::from_bits(spec::SYN | spec::ACK),
+                    3 => repr.flags = Flags::from_bits(spec::ACK),
+                    // Connected: a conn-0 refusal comes too late; not yet: one of a connection.
+                    _ if connected => repr = syn_ack_form(0),
+                    _ => {
+                        repr = Repr { seq: seq_plus(self.answer_risn, 1), conn: self.answer_conn, ..ack_form }
+                    }
+                }
+                refuse_option(reason).to_vec()
+            }
+            2 => match extra % 6 {
+                0 => vec![4, 1, delta, spec::REFUSE, 1, reason],
+                1 => vec![11, 1, delta, spec::REFUSE, 1, reason],
+                2 => vec![spec::REFUSE, 2, reason, reason],
+                3 => vec![spec::REFUSE, 1, reason, 4, 9],
+                4 => vec![0, spec::REFUSE, 1, reason],
+                _ => vec![spec::REFUSE, 1, reason, spec::REFUSE, 1, delta],
+            },
+            _ => {
+                from = 1 + delta % (ENDPOINTS - 1);
+                refuse_option(extra).to_vec()
+            }
+        };
+        (from, frame_bytes(repr, &payload))
+    }
+
+    /// [`tx_op::STOP`]: the application stops the transfer with the error `byte` picks. Once
+    /// connected and until its FIN is answered, a sender whose SYN offered an extension sends
+    /// one abandoning FIN (SPEC §10.4): FIN alone, `seq` the next sequence number not sent,
+    /// `ack = RISN+1`, its `conn`, the `refuse` with the reason SPEC gives the error. Then, and
+    /// otherwise at once, it sends nothing more and is done. Not once it is over or its FIN was
+    /// answered.
+    fn stop(&mut self, byte: u8) {
+        if self.done || self.finished || self.rejected {
+            return;
+        }
+        let error = stop_error(byte);
+        let abandoning_fin = match (self.unacked_span(), self.conn) {
+            (Some((_, next)), Some((conn, risn))) if self.refusable => {
+                let repr =
+                    Repr { seq: next, ack: seq_plus(risn, 1), conn, flags: Flags::from_bits(spec::FIN) };
+                Some(frame_bytes(repr, &refuse_option(stop_reason(error))))
+            }
+            _ => None,
+        };
+        let event = self.tx.abort(error);
+        assert_eq!(event, SenderEvent::Failed(error), "abort reports another failure");
+        let sent = self.tx.poll_transmit(self.now).map(|t| {
+            assert_eq!(t.trace.direction, Direction::Send);
+            assert_eq!(Ok(t.trace.header.expect("frames decode")), wire::decode(t.datagram).map(|f| f.repr));
+            (t.to, t.datagram.to_vec(), t.trace.dup)
+        });
+        assert!(self.tx.poll_transmit(self.now).is_none(), "more than one frame on an abort");
+        match (sent, abandoning_fin) {
+            (Some((to, bytes, dup)), Some(want)) => {
+                assert_eq!(to, PEER, "an abandoning FIN to another endpoint than the peer");
+                assert_eq!(bytes, want, "an abandoning FIN other than SPEC §10.4's");
+                assert!(!dup, "an abandoning FIN traced DUP");
+            }
+            (None, None) => {}
+            (Some(_), None) => panic!("a frame on an abort where SPEC §10.4 sends none"),
+            (None, Some(_)) => panic!("no abandoning FIN to a receiver that understands one"),
+        }
+        self.done = true;
+        assert!(self.tx.is_done(), "not done after an abort");
+        assert!(!self.tx.has_succeeded(), "succeeded after an abort");
+        assert_eq!(self.tx.poll_timeout(), None, "a timer after an abort");
+    }
+
     /// Whether `frame` from `from` acknowledges the last frame sent, by SPEC's rules.
     fn acknowledges_prev(&self, from: Endpoint, frame: &Frame<'_>) -> bool {
         let Some(p) = &self.prev else { return false };
@@ -539,6 +735,8 @@ impl<const N: usize> TxWorld<'_, N> {
         }
         let acknowledges = decoded.is_ok_and(|f| self.acknowledges_prev(from, &f));
         let has_payload = decoded.is_ok_and(|f| !f.payload.is_empty());
+        // SPEC §10.4: a refusal the sender must take, before anything else about the reply.
+        let refusal = decoded.ok().and_then(|f| self.refusal_taken(from, &f));
         let was_done = self.done;
         let handled = self.tx.handle_datagram(self.now, from, datagram);
         assert_eq!(handled.trace.header, decoded.map(|f| f.repr), "the trace shows another header");
@@ -553,6 +751,13 @@ impl<const N: usize> TxWorld<'_, N> {
             assert!(handled.events.is_empty(), "events after the end: {:?}", handled.events);
         }
         let events: Vec<SenderEvent> = handled.events.iter().copied().collect();
+        if let Some(code) = refusal {
+            assert_eq!(
+                events,
+                [SenderEvent::Failed(Error::Refused(refuse_reason(code)))],
+                "a refusal not taken (SPEC §10.4)"
+            );
+        }
         let mut connected_now = false;
         for &event in &events {
             let kind = self.prev.as_ref().map(|p| p.kind);
@@ -635,6 +840,13 @@ impl<const N: usize> TxWorld<'_, N> {
                     self.finished = true;
                     self.prev_acked = true;
                     self.outcome.completed = true;
+                }
+                SenderEvent::Failed(Error::Refused(reason)) => {
+                    // SPEC §10.4: taken where it must be (checked above), and only there; the
+                    // sender sends nothing more.
+                    let code = refusal.expect("a refusal taken where SPEC §10.4 says to ignore it");
+                    assert_eq!(reason, refuse_reason(code), "a refusal's reason taken as another one");
+                    self.done = true;
                 }
                 SenderEvent::Failed(error) => {
                     // An extension's verdict (SPEC §10): a grant not offered, in the SYN|ACK
@@ -729,6 +941,7 @@ impl<const N: usize> TxWorld<'_, N> {
                     assert_eq!(frame.payload, &options[..], "SYN options other than the transfer size");
                 }
                 self.syn_seq = Some(repr.seq);
+                self.refusable = offers_extension(frame.payload);
                 (Kind::Syn, 0)
             }
             Some(p) => {

@@ -1,10 +1,11 @@
 //! SPEC's rules written out from the SPEC rather than taken from the crate, so that an oracle
 //! does not share a wrong constant or a wrong rule with the code it checks: SPEC §1's
-//! constants, byte layout and decoder, sequence arithmetic, SPEC §3.1 and §10.1 option
-//! lists, the reference receiver's trailing zeros (SPEC §7) and SPEC §8's trace fields.
+//! constants, byte layout and decoder, sequence arithmetic, SPEC §3.1, §10.1 and §10.4 option
+//! lists and refusals, the reference receiver's trailing zeros (SPEC §7) and SPEC §8's trace
+//! fields.
 
-use rudp_nostd::SeqNum;
 use rudp_nostd::wire::{DecodeError, Flags, Repr};
+use rudp_nostd::{Error, RefuseReason, SeqNum};
 
 /// Bytes in a header.
 pub const HEADER_LEN: usize = 12;
@@ -88,6 +89,84 @@ pub(crate) fn options_well_formed(payload: &[u8]) -> bool {
             _ => return false,
         }
     }
+}
+
+/// Option type 8, `refuse` (SPEC §10, §10.4).
+pub const REFUSE: u8 = 8;
+
+/// Whether a SYN's payload offers an extension (SPEC §3.1, §10.4): a well-formed option list
+/// (a malformed one is ignored whole, SPEC §10) with an option of type 2 or above before its
+/// end. Only to such a sender does a receiver send a `refuse`, and only such a sender takes one.
+pub(crate) fn offers_extension(payload: &[u8]) -> bool {
+    let mut rest = payload;
+    let mut offers = false;
+    loop {
+        match rest {
+            [] | [0, ..] => return offers,
+            [t, len, tail @ ..] if usize::from(*len) <= tail.len() => {
+                offers |= *t >= 2;
+                rest = &tail[usize::from(*len)..];
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// The reason byte of the `refuse` in `payload` (SPEC §10.4), if it is well formed: in a
+/// well-formed list, the first option of type 8 (a repeated type counts once, SPEC §10), one
+/// byte long.
+pub(crate) fn refuse_code(payload: &[u8]) -> Option<u8> {
+    if !options_well_formed(payload) {
+        return None;
+    }
+    match option_value(payload, REFUSE)? {
+        &[code] => Some(code),
+        _ => None,
+    }
+}
+
+/// A `refuse` option alone, with the reason byte `code`.
+pub(crate) fn refuse_option(code: u8) -> [u8; 3] {
+    [REFUSE, 1, code]
+}
+
+/// What a `refuse` byte stands for (SPEC §10.4's list; a reason not in it, 0 included, is
+/// reported by number).
+pub(crate) fn refuse_reason(code: u8) -> RefuseReason {
+    match code {
+        1 => RefuseReason::Busy,
+        2 => RefuseReason::TooLarge,
+        3 => RefuseReason::Name,
+        4 => RefuseReason::Storage,
+        5 => RefuseReason::Cancelled,
+        6 => RefuseReason::Length,
+        other => RefuseReason::Other(other),
+    }
+}
+
+/// The reason byte an application that stops a transfer with `error` tells the peer (SPEC
+/// §10.4): 4 when its storage or source failed, 6 when the data did not match
+/// `transfer-size`, the reason it gave, 5 (cancelled) otherwise.
+pub(crate) fn stop_reason(error: Error) -> u8 {
+    match error {
+        Error::Sink(_) | Error::Source(_) => 4,
+        Error::SourceEndedEarly | Error::SourceRanLong | Error::LengthMismatch => 6,
+        Error::Stopped(reason) => match reason {
+            RefuseReason::Busy => 1,
+            RefuseReason::TooLarge => 2,
+            RefuseReason::Name => 3,
+            RefuseReason::Storage => 4,
+            RefuseReason::Cancelled => 5,
+            RefuseReason::Length => 6,
+            RefuseReason::Other(code) => code,
+        },
+        _ => 5,
+    }
+}
+
+/// `(a - b) mod MAX_SEQ`: how far `a` is ahead of `b`.
+pub(crate) fn seq_distance(a: SeqNum, b: SeqNum) -> u32 {
+    (a.get() + MAX_SEQ - b.get()) % MAX_SEQ
 }
 
 /// The SPEC §10.1 `sack` option for the frames at `k` (bit `k - 1`): empty when none.

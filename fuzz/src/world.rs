@@ -1,10 +1,12 @@
 //! What the two engine worlds (`receiver_world`, `sender_world`) share: endpoints, time
 //! steps, the history of past datagrams, the scripted data, near-miss fields and junk
-//! payloads, and which errors need an extension.
+//! payloads, which errors need an extension, and the errors an application stops with.
 
 use std::collections::VecDeque;
 
 use rudp_nostd::{Duration, Error};
+
+use super::spec::refuse_reason;
 
 /// Endpoints are small numbers: the engines take any `Copy + PartialEq` type.
 pub(crate) type Endpoint = u8;
@@ -69,4 +71,17 @@ pub(crate) fn filler(len: usize, fill: u8) -> Vec<u8> {
 /// that was not offered, a digest mismatch), allowed only where an extension is in play.
 pub(crate) fn is_basic_error(error: Error) -> bool {
     matches!(error, Error::IdleTimeout | Error::AcceptTimeout | Error::Source(_) | Error::Sink(_))
+}
+
+/// The error an application stops a transfer with, for the `STOP` ops of both engine worlds:
+/// `byte % 4` picks a reason given ([`Error::Stopped`] with the reason `byte >> 2` stands for,
+/// unknown ones and 0 included), a length mismatch, an idle timeout (no reason of its own:
+/// cancelled), or the source's early end.
+pub(crate) fn stop_error(byte: u8) -> Error {
+    match byte % 4 {
+        0 => Error::Stopped(refuse_reason(byte >> 2)),
+        1 => Error::LengthMismatch,
+        2 => Error::IdleTimeout,
+        _ => Error::SourceEndedEarly,
+    }
 }

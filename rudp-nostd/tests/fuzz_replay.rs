@@ -246,6 +246,8 @@ fn receiver_program(rng: &mut SplitMix64) -> Vec<u8> {
                 let pick = if rng.below(3) == 0 { (rng.below(16) as u8) << 3 } else { 0 };
                 p.push(rx_op::SEND | pick | if rng.below(4) == 0 { rx_op::LOST_REPLY } else { 0 })
             }
+            // Now and then the application stops the transfer instead (SPEC §10.4).
+            40..45 if rng.below(40) == 0 => p.extend([rx_op::STOP, rng.next_u64() as u8]),
             40..45 => p.extend([rx_op::DUPLICATE, rng.next_u64() as u8]),
             45..50 => {
                 p.push(rx_op::RAW | endpoint);
@@ -298,10 +300,12 @@ fn sender_program(rng: &mut SplitMix64) -> Vec<u8> {
                 p.push(op);
             }
             45..70 => {
-                // `what` of 8..16 is a sack mutation with a window (the same as `what % 8`
-                // without one).
-                p.push(tx_op::MUTATED);
-                p.extend(rng.bytes(3));
+                // `what` picks a mutation (tx_op::MUTATED): with a window, 8..16 is a sack
+                // mutation and 16..20 a refusal, which ends the transfer; without one, 8..12 is
+                // a refusal that the sender must ignore. Refusals one time in eight.
+                let what = if rng.below(8) == 0 { 16 + rng.below(4) as u8 } else { rng.below(16) as u8 };
+                p.extend([tx_op::MUTATED, what]);
+                p.extend(rng.bytes(2));
             }
             70..75 => {
                 p.push(tx_op::RAW | (rng.below(4) as u8) << 3);
@@ -311,6 +315,8 @@ fn sender_program(rng: &mut SplitMix64) -> Vec<u8> {
             }
             75..90 => p.extend([tx_op::WAIT, rng.next_u64() as u8]),
             90..93 => p.extend([tx_op::WAIT_LONG, rng.below(200) as u8]),
+            // Now and then the application stops the transfer instead (SPEC §10.4).
+            _ if rng.below(40) == 0 => p.extend([tx_op::STOP, rng.next_u64() as u8]),
             _ => p.extend([tx_op::REPLAY, rng.next_u64() as u8]),
         }
     }
