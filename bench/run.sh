@@ -2,7 +2,9 @@
 # Benchmarks on loopback, every figure from this one run (these machines are shared and
 # noisy: compare ratios measured together, never figures from different runs).
 #
-#   bash bench/run.sh [SIZE_MIB] [REPS]      (defaults: 32 MiB, 3 repetitions)
+#   bash bench/run.sh [SIZE_MIB] [REPS]          (defaults: 32 MiB, 3 repetitions)
+#   bash bench/run.sh serve [MIB_EACH] [REPS]    (the `rudp serve` scenario alone; defaults: 8
+#                                                MiB, 3 rounds; `serve 1 1` is a quick check)
 #
 # Measures, interleaved REPS times (the median is reported):
 #   - the stop-and-wait limit of the path: our raw UDP ping-pong with rudp's frame sizes,
@@ -14,26 +16,46 @@
 #   - rs-tftpd's tftpc -w 32 (RFC 7440 window), 512-byte and 1468-byte blocks;
 # then runs through `rudp relay`: window 32 at 1% loss and 1 ms delay each way (reno and
 # fixed), window 1 at 5% loss and 1 ms; and the peak RSS of `rudp recv` for 1 MiB and
-# 256 MiB. Every output is checked byte for byte.
-# Needs root for apt-get (tftpd-hpa, tftp-hpa, time) when they are missing. Loopback only.
+# 256 MiB; and, interleaved REPS rounds, 8 senders at once (window 32, 8 MiB each of its own
+# random data, each its own --name) into one `rudp serve`, against one sender alone into
+# `rudp serve` and into `rudp recv`: the aggregate MB/s of the 8 / the single sender's, and the
+# fairness (slowest sender's MB/s / fastest's). Every output is checked byte for byte; a
+# difference (or a failed transfer) fails the benchmark, a figure never does.
+# Needs root for apt-get (tftpd-hpa, tftp-hpa, time) when they are missing (not in `serve`
+# mode, which needs nothing but the build). Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SERVE_ONLY=
+if [ "${1:-}" = serve ]; then
+    SERVE_ONLY=1
+    shift
+fi
 SIZE_MIB=${1:-32}
 REPS=${2:-3}
+# Each sender's size in the serve scenario: 8 MiB, or MIB_EACH in `serve` mode.
+SERVE_MIB=8
+if [ -n "$SERVE_ONLY" ]; then
+    SERVE_MIB=${1:-8}
+fi
+SERVE_SENDERS=8
 WORK=$(mktemp -d /tmp/rudp-bench.XXXXXX)
 chmod 755 "$WORK"
 TFTPD_PID=
 RS_PID=
+SERVE_PID=
 cleanup() {
     [ -n "$RS_PID" ] && kill "$RS_PID" 2>/dev/null
     [ -n "$TFTPD_PID" ] && kill "$TFTPD_PID" 2>/dev/null
+    [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need in.tftpd || ! need tftp || [ ! -x /usr/bin/time ]; then
+if [ -n "$SERVE_ONLY" ]; then
+    : # rudp alone
+elif ! need in.tftpd || ! need tftp || [ ! -x /usr/bin/time ]; then
     echo "installing tftpd-hpa, tftp-hpa, time" >&2
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tftpd-hpa tftp-hpa time >/dev/null
@@ -42,7 +64,7 @@ if ! need in.tftpd || ! need tftp || [ ! -x /usr/bin/time ]; then
 fi
 
 # rs-tftpd (issue 8's comparison: a windowed TFTP, RFC 7440), from crates.io.
-if ! need tftpc || ! need tftpd; then
+if [ -z "$SERVE_ONLY" ] && { ! need tftpc || ! need tftpd; }; then
     echo "installing rs-tftpd (cargo install tftpd --features client)" >&2
     cargo install --quiet tftpd --features client
 fi
@@ -79,6 +101,135 @@ run_rudp() { # run_rudp <file> <busy poll> [send args...]: prints MB/s (wall clo
     cmp -s "$file" "$WORK/out.bin" || { echo "rudp output differs" >&2; exit 1; }
     awk -v b="$(stat -c %s "$file")" -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.2f\n", b / (t1 - t0) / 1e6}'
 }
+
+# Many senders into one `rudp serve`. Each sender sends its own random file (a transfer given
+# another's data, or the wrong name, would show in the comparison), named with --name.
+for i in $(seq "$SERVE_SENDERS"); do
+    head -c $((SERVE_MIB * 1048576)) /dev/urandom >"$WORK/s$i.bin"
+done
+SERVE_BYTES=$(stat -c %s "$WORK/s1.bin")
+
+start_serve() { # start_serve <dir>: a fresh `rudp serve` into <dir>; sets SERVE_PID, SERVE_PORT
+    SERVE_PORT=$(free_port)
+    rm -rf "$1"
+    mkdir -p "$1"
+    "$RUDP" serve "$SERVE_PORT" "$1" --bind 127.0.0.1 -q &
+    SERVE_PID=$!
+    while ! ss -uln | grep -q "127.0.0.1:$SERVE_PORT "; do sleep 0.01; done
+}
+
+stop_serve() { # SIGTERM: nothing runs, so it ends at once (its exit status must be 0)
+    kill -TERM "$SERVE_PID"
+    wait "$SERVE_PID"
+    SERVE_PID=
+}
+
+check_served() { # check_served <dir> <name> <source>: the file in place, byte for byte
+    cmp -s "$3" "$1/$2" || { echo "rudp serve: $1/$2 differs from $3 (or is missing)" >&2; exit 1; }
+}
+
+# These two run in the benchmark's shell (not in $(...)), so that a failure stops the server.
+run_serve_one() { # one sender alone into `rudp serve`: prints "<MB/s> <MB/s>", the first from
+    # the wall clock of the sender's process (as the aggregate is measured), the second from
+    # its summary line (without the process's start and end: a stricter comparison)
+    local dir=$WORK/served-one t0 t1
+    start_serve "$dir"
+    t0=$(now)
+    "$RUDP" send 127.0.0.1 "$SERVE_PORT" "$WORK/s1.bin" --name one.bin --window 32 2>"$WORK/one.log"
+    t1=$(now)
+    stop_serve
+    check_served "$dir" one.bin "$WORK/s1.bin"
+    rm -rf "$dir"
+    awk -v b="$SERVE_BYTES" -v t0="$t0" -v t1="$t1" -v s="$(sed -n 's/^rudp: sent .*(\([0-9.]*\) MB\/s).*/\1/p' "$WORK/one.log")" \
+        'BEGIN {printf "%.2f %s\n", b / (t1 - t0) / 1e6, s}'
+}
+
+run_serve_many() { # SERVE_SENDERS senders at once into one `rudp serve`: prints "<aggregate
+    # MB/s> <fairness> <slowest MB/s> <fastest MB/s>"; the aggregate is all bytes over the wall
+    # time from the first sender's start to the last one's end, each sender's MB/s its summary
+    # line's. A sender that fails fails the benchmark (set -e at its wait).
+    local dir=$WORK/served-many t0 t1 i pid pids=()
+    start_serve "$dir"
+    t0=$(now)
+    for i in $(seq "$SERVE_SENDERS"); do
+        "$RUDP" send 127.0.0.1 "$SERVE_PORT" "$WORK/s$i.bin" --name "s$i.bin" --window 32 \
+            2>"$WORK/s$i.log" &
+        pids+=("$!")
+    done
+    for pid in "${pids[@]}"; do wait "$pid"; done
+    t1=$(now)
+    stop_serve
+    for i in $(seq "$SERVE_SENDERS"); do
+        check_served "$dir" "s$i.bin" "$WORK/s$i.bin"
+        sed -n 's/^rudp: sent .*(\([0-9.]*\) MB\/s).*/\1/p' "$WORK/s$i.log" >>"$WORK/serve-senders"
+    done
+    rm -rf "$dir"
+    for i in $(seq "$SERVE_SENDERS"); do
+        sed -n 's/^rudp: sent .*(\([0-9.]*\) MB\/s).*/\1/p' "$WORK/s$i.log"
+    done | awk -v b="$((SERVE_BYTES * SERVE_SENDERS))" -v t0="$t0" -v t1="$t1" -v n="$SERVE_SENDERS" '
+        NR == 1 || $1 < lo {lo = $1} NR == 1 || $1 > hi {hi = $1}
+        END {
+            if (NR != n || lo <= 0) {print "missing summary lines" > "/dev/stderr"; exit 1}
+            printf "%.2f %.2f %.2f %.2f\n", b / (t1 - t0) / 1e6, lo / hi, lo, hi
+        }'
+}
+
+serve_scenario() { # REPS interleaved rounds of the three; sets the SERVE_* figures (medians)
+    : >"$WORK/serve-recv" >"$WORK/serve-one" >"$WORK/serve-many" >"$WORK/serve-senders"
+    : >"$WORK/serve-ratio" >"$WORK/serve-fair" >"$WORK/serve-ratio-strict"
+    local round one many
+    for round in $(seq "$REPS"); do
+        echo "serve round $round/$REPS" >&2
+        run_rudp "$WORK/s1.bin" 50us --window 32 >>"$WORK/serve-recv"
+        run_serve_one >>"$WORK/serve-one"
+        run_serve_many >>"$WORK/serve-many"
+        one=$(tail -n 1 "$WORK/serve-one" | cut -d' ' -f1)
+        many=$(tail -n 1 "$WORK/serve-many")
+        awk -v a="${many%% *}" -v b="$one" 'BEGIN {printf "%.2f\n", a / b}' >>"$WORK/serve-ratio"
+        cut -d' ' -f2 <<<"$many" >>"$WORK/serve-fair"
+        awk -v a="${many%% *}" -v b="$(tail -n 1 "$WORK/serve-one" | cut -d' ' -f2)" \
+            'BEGIN {printf "%.2f\n", a / b}' >>"$WORK/serve-ratio-strict"
+    done
+    SERVE_RECV_MBS=$(median <"$WORK/serve-recv")
+    SERVE_ONE_MBS=$(cut -d' ' -f1 "$WORK/serve-one" | median)
+    SERVE_ONE_SUMMARY_MBS=$(cut -d' ' -f2 "$WORK/serve-one" | median)
+    SERVE_RATIO_STRICT=$(median <"$WORK/serve-ratio-strict")
+    SERVE_AGG_MBS=$(cut -d' ' -f1 "$WORK/serve-many" | median)
+    SERVE_RATIO=$(median <"$WORK/serve-ratio")
+    SERVE_FAIR=$(median <"$WORK/serve-fair")
+}
+
+spread() { sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%s-%s", lo, hi}'; }
+below() { awk -v v="$1" -v t="$2" 'BEGIN {if (v < t) print " BELOW TARGET"}'; }
+
+serve_rows() { # the scenario's rows of the table, then its samples
+    printf '| %-52s | %7s MB/s | %8s |\n' "1 sender into rudp recv (w32, ${SERVE_MIB} MiB)" "$SERVE_RECV_MBS" ""
+    printf '| %-52s | %7s MB/s | %8s |\n' "1 sender into rudp serve (w32, ${SERVE_MIB} MiB)" "$SERVE_ONE_MBS" "1.00"
+    printf '| %-52s | %7s MB/s | %8s |\n' "  the same, its summary line (no process start/end)" "$SERVE_ONE_SUMMARY_MBS" ""
+    printf '| %-52s | %7s MB/s | %8s |\n' "$SERVE_SENDERS senders at once into rudp serve, aggregate" "$SERVE_AGG_MBS" "$SERVE_RATIO"
+    printf '| %-52s | %12s | %8s |\n' "  aggregate / the single sender's summary line" "" "$SERVE_RATIO_STRICT"
+    printf '| %-52s | %12s | %8s |\n' "  fairness: slowest / fastest sender's MB/s" "" "$SERVE_FAIR"
+    echo "serve: aggregate / single (median of the rounds' ratios) $SERVE_RATIO, spread $(spread <"$WORK/serve-ratio") (target >= 1.0)$(below "$SERVE_RATIO" 1.0)"
+    echo "serve: fairness (median of rounds) $SERVE_FAIR, spread $(spread <"$WORK/serve-fair") (target >= 0.5)$(below "$SERVE_FAIR" 0.5)"
+    echo "serve: aggregate / single's summary line (median of rounds) $SERVE_RATIO_STRICT, spread $(spread <"$WORK/serve-ratio-strict")"
+    echo "serve samples (MB/s): recv $(tr '\n' ' ' <"$WORK/serve-recv")| serve 1 (wall) $(cut -d' ' -f1 "$WORK/serve-one" | tr '\n' ' ')| serve 1 (summary) $(cut -d' ' -f2 "$WORK/serve-one" | tr '\n' ' ')| serve ${SERVE_SENDERS} aggregate $(cut -d' ' -f1 "$WORK/serve-many" | tr '\n' ' ')"
+    echo "serve samples: each round's 'aggregate fairness slowest fastest': $(tr '\n' ';' <"$WORK/serve-many")"
+    echo "serve samples: every sender's MB/s (summary line): $(tr '\n' ' ' <"$WORK/serve-senders")"
+}
+
+table_header() { # table_header <what>
+    echo
+    echo "rudp benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), $1, median of $REPS"
+    printf '| %-52s | %12s | %8s |\n' "measure" "value" "ratio"
+    printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..54})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..10})"
+}
+
+if [ -n "$SERVE_ONLY" ]; then
+    serve_scenario
+    table_header "serve scenario alone"
+    serve_rows
+    exit 0
+fi
 
 start_tftpd() {
     TFTP_PORT=$(free_port)
@@ -195,11 +346,10 @@ rss_recv() { # rss_recv <MiB>: prints KiB
 RSS_1=$(rss_recv 1)
 RSS_256=$(rss_recv 256)
 
+serve_scenario
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-echo
-echo "rudp benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), ${SIZE_MIB} MiB, median of $REPS"
-printf '| %-52s | %12s | %8s |\n' "measure" "value" "ratio"
-printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..54})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..10})"
+table_header "${SIZE_MIB} MiB"
 printf '| %-52s | %7s MB/s | %8s |\n' "stop-and-wait limit (ping-pong blocking, 512 B / RTT)" "$LIMIT" "1.00"
 printf '| %-52s | %7s MB/s | %8s |\n' "rudp window 1, blocking (--busy-poll 0us)" "$RUDP_MBS" "$(ratio "$RUDP_MBS" "$LIMIT")"
 printf '| %-52s | %7s MB/s | %8s |\n' "tftp-hpa get, 512-byte blocks" "$TFTP_MBS" "$(ratio "$TFTP_MBS" "$LIMIT")"
@@ -220,6 +370,7 @@ printf '| %-52s | %7s MB/s | %8s |\n' "window 1 via relay, 5% loss + 1 ms each w
 printf '| %-52s | %12s | %8s |\n' "  retransmissions per frame sent" "$LOSSY_RETX/$LOSSY_FRAMES" "$(ratio "$LOSSY_RETX" "$LOSSY_FRAMES")"
 printf '| %-52s | %8s KiB | %8s |\n' "peak RSS of rudp recv, 1 MiB" "$RSS_1" ""
 printf '| %-52s | %8s KiB | %8s |\n' "peak RSS of rudp recv, 256 MiB" "$RSS_256" "$(ratio "$RSS_256" "$RSS_1")"
+serve_rows
 echo "rs-tftpd samples (MB/s): -w 32 $(tr '\n' ' ' <"$WORK/rs32")| -w 32 -b 1468 $(tr '\n' ' ' <"$WORK/rs32b")"
 echo "samples (MB/s): limit $(tr '\n' ' ' <"$WORK/limit")| rudp w1 blocking $(tr '\n' ' ' <"$WORK/rudp")| tftp $(tr '\n' ' ' <"$WORK/tftp")"
 echo "samples (MB/s): polling limit $(tr '\n' ' ' <"$WORK/plimit")| rudp w1 polling $(tr '\n' ' ' <"$WORK/prudp")| rudp w32 $(tr '\n' ' ' <"$WORK/rudp32")"

@@ -5,7 +5,11 @@
 #   sans-io   + both engines and the codec, driven through their sans-IO API (the data
 #             written into the sender's frame buffers, taken from the receiver's slots)
 #   full      + the transport::poll driver and a trivial loopback transport
-# and the sans-IO variant again with each digest feature, the sender offering it.
+# and the sans-IO variant again with each digest feature, the sender offering it; and
+#   listener  a sender into a Listener (M = 1, then M = 4; W = 1, H = 4) instead of the pair,
+#             through their sans-IO API (handle_datagram, poll_transmit, handle_timeout, the
+#             application reading each transfer through transfer_mut: readable/consume/committed)
+# whose flash and size_of are reported (no budget yet).
 # Prints flash (.text + .rodata) and static RAM (.data + .bss) of each with llvm-size, the
 # differences, the compiler's memcpy/memset routines inside the engines' share (every firmware
 # that moves packets links them anyway), and the engines' own RAM (size_of: firmware places
@@ -55,6 +59,8 @@ engines=$(build sans-io --features sans-io)
 full=$(build full)
 with_crc=$(build sans-io-crc32c --features sans-io,crc32c)
 with_sha=$(build sans-io-sha256 --features sans-io,sha256)
+listener_1=$(build listener-m1 --features listener)
+listener_4=$(build listener-m4 --features listener4)
 read -r base_flash base_ram <<<"$(sections "$base")"
 read -r eng_flash eng_ram <<<"$(sections "$engines")"
 read -r full_flash full_ram <<<"$(sections "$full")"
@@ -64,11 +70,20 @@ engine_total=$((eng_flash - base_flash))
 engine_mem=$(($(mem_routines "$engines") - $(mem_routines "$base")))
 engine_code=$((engine_total - engine_mem))
 driver=$((full_flash - eng_flash))
+read -r l1_flash l1_ram <<<"$(sections "$listener_1")"
+read -r l4_flash l4_ram <<<"$(sections "$listener_4")"
+code_over_base() { # code_over_base <ELF> <flash>: flash over the baseline, memory routines aside
+    echo $(($2 - base_flash - ($(mem_routines "$1") - $(mem_routines "$base"))))
+}
+l1_code=$(code_over_base "$listener_1" "$l1_flash")
+l4_code=$(code_over_base "$listener_4" "$l4_flash")
 
 sizes=$(cargo test --quiet -p rudp-nostd --lib size_tests -- --nocapture 2>/dev/null | grep -E '^(size_of|receiver state)')
 sender_ram=$(sed -n 's/^size_of Sender<IPv4 endpoint> *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
 receiver_ram=$(sed -n 's/^size_of Receiver<IPv4 endpoint> (W = 1, H = 4) *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
 receiver_state=$(sed -n 's/^receiver state without its payload slot *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
+listener_1_ram=$(sed -n 's/^size_of Listener<IPv4 endpoint, M = 1> (W = 1, H = 4) *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
+listener_4_ram=$(sed -n 's/^size_of Listener<IPv4 endpoint, M = 4> (W = 1, H = 4) *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
 
 row() { printf '%-58s %8s %6s\n' "$@"; }
 row "thumbv7em-none-eabihf, opt-level s, LTO" "flash" "RAM"
@@ -84,6 +99,13 @@ row "digest sha256 (feature), sender offering it: + flash" "$((sha_flash - eng_f
 row "Sender, size_of (its 524-byte frame buffer included)" "" "$sender_ram"
 row "Receiver, size_of (its 512-byte payload slot, 4 half-open)" "" "$receiver_ram"
 row "Receiver state without its payload slot" "" "$receiver_state"
+row "+ sender and Listener M = 1 (sans-IO), instead of the pair" "$l1_flash" "$l1_ram"
+row "+ sender and Listener M = 4 (sans-IO), instead of the pair" "$l4_flash" "$l4_ram"
+row "  sender and listener code proper, M = 1 (no budget)" "$l1_code" ""
+row "  sender and listener code proper, M = 4 (no budget)" "$l4_code" ""
+row "  the listener over the receiver, M = 1: + flash" "$((l1_code - engine_code))" ""
+row "Listener<IPv4 endpoint, M = 1> (W = 1, H = 4), size_of" "" "$listener_1_ram"
+row "Listener<IPv4 endpoint, M = 4> (W = 1, H = 4), size_of" "" "$listener_4_ram"
 
 status=0
 if [ "$engine_code" -gt "$FLASH_BUDGET" ]; then

@@ -159,6 +159,21 @@ mod size_tests {
     /// only IPv4 enabled).
     type Ipv4Endpoint = ([u8; 4], u16);
 
+    impl SameHost for Ipv4Endpoint {
+        fn same_host(&self, other: &Self) -> bool {
+            self.0 == other.0
+        }
+    }
+
+    /// An admission policy with no state of its own (an application's policy adds its own).
+    struct TakeAll;
+
+    impl<E> Admit<E> for TakeAll {
+        fn admit(&mut self, _: &Offer<'_, E>) -> Admission {
+            Admission::Take(0)
+        }
+    }
+
     /// RAM budgets (issue 15), without the data buffers: the sender's state at most 640 bytes
     /// with its one 524-byte frame buffer; the receiver's state at most 400 bytes besides its
     /// payload slots (512 bytes and a length each: since the engines do no IO of the data, the
@@ -194,6 +209,15 @@ mod size_tests {
         println!("size_of Sender<IPv4 endpoint, 32>             = {sender_32} bytes");
         println!("size_of Receiver<IPv4 endpoint, 8>            = {receiver_8} bytes");
         println!("size_of Receiver<IPv4 endpoint, 32>           = {receiver_32} bytes");
+        // The listener (SPEC §10.4): M transfers, each a receiver with W payload slots (no
+        // half-open table of its own), the listener's H half-open entries and its reply buffer.
+        // No budget yet: reported by scripts/footprint.sh.
+        let listener_1 = size_of::<Listener<Ipv4Endpoint, TakeAll, 1, 1, 4>>();
+        let listener_4 = size_of::<Listener<Ipv4Endpoint, TakeAll, 4, 1, 4>>();
+        let serve_pool = size_of::<Listener<std::net::SocketAddr, TakeAll, 64, 64, 64>>();
+        println!("size_of Listener<IPv4 endpoint, M = 1> (W = 1, H = 4) = {listener_1} bytes");
+        println!("size_of Listener<IPv4 endpoint, M = 4> (W = 1, H = 4) = {listener_4} bytes");
+        println!("size_of Listener<SocketAddr, M = 64, W = 64, H = 64> (rudp serve) = {serve_pool} bytes");
         // Each frame buffer and each payload slot costs its bytes and a little state (a frame
         // buffer: its payload length, its marks and its send time).
         assert!(sender_32 - sender <= 31 * (MAX_FRAME + 16));

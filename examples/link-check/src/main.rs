@@ -1,4 +1,5 @@
-//! Links the rudp-nostd sender and receiver into a bare-metal binary that has its own
+//! Links the rudp-nostd sender and receiver (or, with feature `listener`, a sender and a
+//! [`Listener`](rudp_nostd::Listener)) into a bare-metal binary that has its own
 //! `#[panic_handler]` and no `#[global_allocator]`: if the core ever pulled in `std` or
 //! `alloc`, this would fail to build or to link. It runs one transfer through an in-memory
 //! loopback [`Transport`], so that every engine path is kept by the linker.
@@ -16,8 +17,12 @@ use cortex_m_rt::entry;
 use rudp_nostd::MAX_FRAME;
 #[cfg(not(any(feature = "baseline", feature = "sans-io")))]
 use rudp_nostd::transport::{self, Received, Report, Transport};
+#[cfg(all(feature = "listener", not(feature = "baseline")))]
+use rudp_nostd::{Admission, Admit, Listener, ListenerConfig, Offer, RefuseReason, SameHost};
 #[cfg(not(feature = "baseline"))]
-use rudp_nostd::{Duration, Engine, Instant, Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig};
+use rudp_nostd::{Duration, Engine, Instant, ReceiverEvent, Sender, SenderConfig};
+#[cfg(not(any(feature = "baseline", feature = "listener")))]
+use rudp_nostd::{Receiver, ReceiverConfig};
 
 /// The engines' window: 1 (stop-and-wait, the default build) or 32 (feature `window32`),
 /// so that CI proves both kinds free of panics.
@@ -110,7 +115,7 @@ fn main() -> ! {
 /// (feature `sans-io`): what `scripts/footprint.sh` reports as the core engine's flash. The
 /// application's data goes in and out zero-copy: written into the sender's frame buffers
 /// (`write_buf`/`advance`), taken from the receiver's payload slots (`readable`/`consume`).
-#[cfg(all(feature = "sans-io", not(feature = "baseline")))]
+#[cfg(all(feature = "sans-io", not(any(feature = "baseline", feature = "listener"))))]
 #[entry]
 fn main() -> ! {
     let data: &[u8] = black_box(b"a transfer that proves the engines link without std or alloc");
@@ -161,6 +166,120 @@ fn main() -> ! {
             black_box((sender.poll_timeout(), receiver.poll_timeout()));
             black_box(sender.handle_timeout(now));
             black_box(receiver.handle_timeout(now));
+        }
+    }
+    black_box(out.get(..received));
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// The listener's pool: 1 transfer, or 4 with feature `listener4` (each W = 1, H = 4).
+#[cfg(all(feature = "listener", not(any(feature = "baseline", feature = "listener4"))))]
+const POOL: usize = 1;
+#[cfg(all(feature = "listener4", not(feature = "baseline")))]
+const POOL: usize = 4;
+
+/// Each endpoint its own host (the listener's per-host cap counts by address).
+#[cfg(all(feature = "listener", not(feature = "baseline")))]
+impl SameHost for Node {
+    fn same_host(&self, other: &Self) -> bool {
+        self == other
+    }
+}
+
+/// The application's admission policy: a size limit and a name check, as a server has.
+#[cfg(all(feature = "listener", not(feature = "baseline")))]
+struct Policy {
+    max_size: u64,
+}
+
+#[cfg(all(feature = "listener", not(feature = "baseline")))]
+impl Admit<Node> for Policy {
+    fn admit(&mut self, offer: &Offer<'_, Node>) -> Admission {
+        if offer.transfer_size.is_some_and(|size| size > self.max_size) {
+            Admission::Refuse(RefuseReason::TooLarge)
+        } else if offer.name.is_none_or(|name| name.first() == Some(&b'.')) {
+            Admission::Refuse(RefuseReason::Name)
+        } else {
+            Admission::Take(black_box(7))
+        }
+    }
+}
+
+/// A sender into a [`Listener`] (feature `listener`, `listener4`), both through their sans-IO
+/// API: what `scripts/footprint.sh` reports as the listener's flash. The sender names its
+/// object (the listener asks the policy); the application takes each transfer's data from its
+/// receiver (`transfer_mut`: `readable`/`consume`) and commits it when it is complete.
+#[cfg(all(feature = "listener", not(feature = "baseline")))]
+#[entry]
+fn main() -> ! {
+    let data: &[u8] = black_box(b"a transfer that proves the listener links without std or alloc");
+    let mut out = [0u8; 128];
+    let (mut written, mut received) = (0, 0);
+    let mut sender: Sender<Node> = Sender::new(sender_config(), Node::Receiver, Instant::ZERO);
+    black_box(sender.offer_name(black_box(b"link-check.bin")));
+    let policy = Policy { max_size: black_box(1 << 20) };
+    let mut listener: Listener<Node, Policy, POOL, 1, 4> =
+        Listener::new(ListenerConfig::new(black_box(2)), policy, Instant::ZERO);
+    let mut transfer = None;
+    let mut now = Instant::ZERO;
+    for _ in 0..10_000 {
+        let rest = data.get(written..).unwrap_or(&[]);
+        let buf = sender.write_buf();
+        let n = buf.len().min(rest.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        sender.advance(n);
+        written += n;
+        if written == data.len() {
+            black_box(sender.finish());
+        }
+        let mut moved = false;
+        while let Some(t) = sender.poll_transmit(now) {
+            black_box(t.trace);
+            let handled = listener.handle_datagram(now, Node::Sender, t.datagram);
+            for event in &handled.events {
+                match event.event {
+                    ReceiverEvent::Connected { .. } => transfer = Some(event.id),
+                    // All data is in (and taken): commit, then the FIN is answered.
+                    ReceiverEvent::Finished => {
+                        if let Some(receiver) = listener.transfer_mut(event.id) {
+                            receiver.committed(now);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            black_box(handled);
+            moved = true;
+        }
+        // The application takes what arrived; only then is it acknowledged.
+        if let Some(receiver) = transfer.and_then(|id| listener.transfer_mut(id)) {
+            let readable = receiver.readable();
+            let slot = out.get_mut(received..).unwrap_or(&mut []);
+            let n = readable.len().min(slot.len());
+            slot[..n].copy_from_slice(&readable[..n]);
+            receiver.consume(n);
+            received += n;
+        }
+        while let Some(t) = listener.poll_transmit(now) {
+            black_box(t.trace);
+            black_box(sender.handle_datagram(now, Node::Receiver, t.datagram));
+            moved = true;
+        }
+        if sender.is_done() {
+            listener.stop_accepting();
+        }
+        if sender.is_done() && listener.is_done() {
+            break;
+        }
+        if !moved {
+            now = now + Duration::from_millis(1);
+            black_box((sender.poll_timeout(), listener.poll_timeout()));
+            black_box(sender.handle_timeout(now));
+            while let Some(event) = listener.handle_timeout(now) {
+                black_box(event);
+            }
         }
     }
     black_box(out.get(..received));
