@@ -18,7 +18,8 @@
 # at most 12 KiB of flash (issue 15 asked for 9 KiB; the sans-IO data path of 0.2, the
 # application's write/read calls and the commit state, measured 9,914 B against 8,986 B
 # before it, and SPEC §10.4's refusals in both engines 11,826 B against 9,914 B: the README
-# says so); the sender at most 640 bytes of RAM, its frame buffer included, and
+# says so); the sender at most 672 bytes of RAM, its frame buffer included (640 until SPEC
+# §10.5's resume needed the resume point and the prefix still to hash: 664 B), and
 # the receiver at most 400 besides its 514-byte payload slot (the budgets of issue 15: since
 # the engines do no IO of the data, the stop-and-wait receiver keeps one frame until the
 # application takes it; 8 KiB and 600 bytes each until the transfer-size and RTO back-off
@@ -27,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FLASH_BUDGET=12288
-SENDER_RAM_BUDGET=640
+SENDER_RAM_BUDGET=672
 RECEIVER_RAM_BUDGET=400
 TARGET=thumbv7em-none-eabihf
 HOST=$(rustc -vV | sed -n 's/^host: //p')

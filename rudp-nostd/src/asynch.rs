@@ -29,6 +29,20 @@ pub async fn fill_from<R: Read, E: Copy + PartialEq, const W: usize>(
     source: &mut R,
 ) -> Option<SenderEvent> {
     loop {
+        // Resumed (SPEC §10.5): the object's first bytes, up to where the data starts, go to the
+        // digest only.
+        let prefix = sender.prefix_buf();
+        if !prefix.is_empty() {
+            match source.read(prefix).await {
+                Ok(0) => return Some(sender.abort(Error::SourceEndedEarly)),
+                Ok(n) => {
+                    let n = n.min(prefix.len());
+                    sender.advance_prefix(n);
+                }
+                Err(e) => return Some(sender.abort(Error::Source(e.kind()))),
+            }
+            continue;
+        }
         if sender.is_size_reached() {
             // All announced bytes are written: the source must be at its end.
             return match source.read(&mut [0u8; 1]).await {

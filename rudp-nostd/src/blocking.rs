@@ -99,6 +99,23 @@ impl<S: Read, E: Copy + PartialEq, const W: usize> SourceSender<S, E, W> {
         }
         let mut interrupted = 0;
         loop {
+            // Resumed (SPEC §10.5): the object's first bytes, up to where the data starts, go to
+            // the digest only.
+            let prefix = self.sender.prefix_buf();
+            if !prefix.is_empty() {
+                match self.source.read(prefix) {
+                    Ok(0) => return Some(self.sender.abort(Error::SourceEndedEarly)),
+                    Ok(n) => {
+                        let n = n.min(prefix.len());
+                        self.sender.advance_prefix(n);
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted && interrupted < MAX_INTERRUPTED => {
+                        interrupted += 1;
+                    }
+                    Err(e) => return Some(self.sender.abort(Error::Source(e.kind()))),
+                }
+                continue;
+            }
             if self.sender.is_size_reached() {
                 // All announced bytes are written: the source must be at its end.
                 return match self.source.read(&mut [0u8; 1]) {

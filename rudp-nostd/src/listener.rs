@@ -112,6 +112,18 @@ pub struct Offer<'a, E> {
 pub enum Admission {
     /// Take the transfer; the tag, the application's own, comes back in its events.
     Take(u32),
+    /// Take the transfer, and resume it (SPEC §10.5): the application holds durably the first
+    /// `from` bytes written by an earlier transfer of this object (the same `object-id`,
+    /// `transfer-size` and, where it stores by name, `name`). Granted only where SPEC §10.5
+    /// allows (an `object-id` and a `transfer-size` offered, SHA-256 granted, `from` a
+    /// multiple of 512 or the size, not 0, not past the size); otherwise the transfer is taken
+    /// from 0. [`Receiver::resume_from`] says which.
+    Resume {
+        /// The application's tag, as with [`Admission::Take`].
+        tag: u32,
+        /// The bytes held.
+        from: u64,
+    },
     /// Refuse it with this reason.
     Refuse(RefuseReason),
 }
@@ -163,6 +175,8 @@ pub struct ListenerEvent {
 struct Admitted {
     tag: u32,
     key: ObjectKey,
+    /// The `resume-from` granted (0: none).
+    resume_from: u64,
 }
 
 /// A short fingerprint of the object a SYN names (its `name`, else its `object-id`), so that
@@ -458,8 +472,9 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
         } else {
             self.admit.admit(&offer)
         };
-        let tag = match admission {
-            Admission::Take(tag) => tag,
+        let (tag, resume) = match admission {
+            Admission::Take(tag) => (tag, 0),
+            Admission::Resume { tag, from } => (tag, from),
             Admission::Refuse(reason) => {
                 // A refusing SYN|ACK creates no half-open entry (SPEC §10.4).
                 let refusal =
@@ -470,10 +485,13 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
                 return Handled::trace(Trace::drop(repr, DropReason::NotAccepting));
             }
         };
-        let extra = Admitted { tag, key };
+        let extra = Admitted { tag, key, resume_from: 0 };
         let config = self.config.receiver;
         let mut entry =
             Receiver::<E, W, 0>::answer_syn(&config, &mut self.random, now, from, repr.seq, &offers, extra);
+        if resume > 0 && options::resume_allowed(&offers, entry.digest, resume) {
+            entry.extra.resume_from = resume;
+        }
         // A `conn` nobody uses (a few draws at most: 16 bits, at most M + H in use).
         for _ in 0..8 {
             if !self.conn_in_use(entry.conn, from) {
@@ -533,7 +551,7 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
         self.serial = self.serial.wrapping_add(1);
         let config = ReceiverConfig { random_seed: self.random.next_u64(), ..self.config.receiver };
         let mut receiver = Receiver::new(config, now);
-        let established = receiver.establish(now, &entry, frame);
+        let established = receiver.establish(now, &entry, entry.extra.resume_from, frame);
         let id = TransferId { slot: slot as u8, serial: self.serial };
         let tag = entry.extra.tag;
         handled.trace = established.trace;
@@ -607,7 +625,12 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
             return self.reply.take();
         }
         if let Some((entry, dup)) = self.half_open.take_owed() {
-            Receiver::<E, W, 0>::queue_half_open_syn_ack(&mut self.reply, &entry, dup);
+            Receiver::<E, W, 0>::queue_half_open_syn_ack(
+                &mut self.reply,
+                &entry,
+                entry.extra.resume_from,
+                dup,
+            );
             return self.reply.take();
         }
         // Round robin over the transfers that owe a reply.
@@ -804,7 +827,7 @@ mod tests {
     /// Pumps senders (endpoints 1..) and the listener (endpoint 0) until all senders are done
     /// or `limit` ms pass; the application takes every byte and commits at once. Returns the
     /// senders' last events and what each transfer (by tag) received.
-    fn run<const N: usize>(
+    fn run_with_prefix<const N: usize>(
         l: &mut Pool,
         senders: &mut [Sender<u8, 8>; N],
         data: &[&[u8]; N],
@@ -816,6 +839,19 @@ mod tests {
         let mut received = std::collections::BTreeMap::<u32, Vec<u8>>::new();
         for _ in 0..100_000 {
             for (i, s) in senders.iter_mut().enumerate() {
+                // A resumed sender gives the object's start to its digest, then writes from the
+                // resume point.
+                while s.prefix_left() > 0 {
+                    let at = (s.resume_from() - s.prefix_left()) as usize;
+                    let buf = s.prefix_buf();
+                    let n = buf.len();
+                    if n == 0 {
+                        break;
+                    }
+                    buf.copy_from_slice(&data[i][at..at + n]);
+                    s.advance_prefix(n);
+                    written[i] = s.resume_from() as usize;
+                }
                 let n = s.write(&data[i][written[i]..]);
                 written[i] += n;
                 if written[i] == data[i].len()
@@ -850,6 +886,10 @@ mod tests {
             if senders.iter().all(|s| s.is_done()) {
                 break;
             }
+            // A sender just resumed has its prefix to take before time moves on.
+            if senders.iter().any(|s| s.prefix_left() > 0 && !s.is_done()) {
+                continue;
+            }
             let next = senders.iter().filter_map(|s| s.poll_timeout()).chain(l.poll_timeout()).min();
             now = next.map_or(now, |n| n.max(now));
             for (i, s) in senders.iter_mut().enumerate() {
@@ -880,13 +920,99 @@ mod tests {
                 l.transfer_mut(e.id).unwrap().committed(now);
             }
         };
-        let (last, received) = run(&mut l, &mut senders, &[&a, &b, b"late"], commit);
+        let (last, received) = run_with_prefix(&mut l, &mut senders, &[&a, &b, b"late"], commit);
         assert_eq!(last[0], Some(SenderEvent::Closed));
         assert_eq!(last[1], Some(SenderEvent::Closed));
         assert_eq!(last[2], Some(SenderEvent::Failed(Error::Refused(RefuseReason::Busy))));
         assert_eq!(received[&100], a);
         assert_eq!(received[&200], b);
         assert!(!received.contains_key(&300));
+    }
+
+    /// A sender offering resume: SHA-256, the size, and an object id.
+    #[cfg(feature = "sha256")]
+    fn resuming_sender(seed: u64, size: usize) -> Sender<u8, 8> {
+        let config = SenderConfig {
+            transfer_size: Some(size as u64),
+            digest: Some(crate::DigestAlgorithm::Sha256),
+            ..SenderConfig::new(seed)
+        };
+        let mut sender = Sender::new(config, 0, t(0));
+        assert!(sender.offer_object_id(&[9; 16]));
+        sender
+    }
+
+    /// One sender of `object` into a listener that says it holds `held` (its first bytes,
+    /// maybe altered): the sender's and the listener's last events, what the listener got, and
+    /// the resume point.
+    #[cfg(feature = "sha256")]
+    fn resume_run(object: &[u8], held: &[u8]) -> (bool, Vec<ReceiverEvent>, Vec<u8>, u64) {
+        fn resume_4096(offer: &Offer<'_, u8>) -> Admission {
+            assert_eq!(offer.object_id, Some(&[9u8; 16][..]));
+            Admission::Resume { tag: 1, from: 4096 }
+        }
+        let mut l: Pool = Listener::new(ListenerConfig::new(3), resume_4096 as Policy, t(0));
+        let mut senders = [resuming_sender(8, object.len())];
+        // The sender's source is the whole object: the first 4096 bytes go to its digest only.
+        let mut from = 0;
+        let mut events = Vec::new();
+        let held = held.to_vec();
+        let on_event = |l: &mut Pool, e: &ListenerEvent, now: Instant| {
+            events.push(e.event);
+            // A transfer that is over has left the pool.
+            let Some(r) = l.transfer_mut(e.id) else { return };
+            match e.event {
+                ReceiverEvent::Connected { .. } => {
+                    from = r.resume_from();
+                    assert_eq!(r.prefix_left(), from);
+                    assert!(r.readable().is_empty(), "data readable before the prefix is hashed");
+                    r.hash_prefix(&held[..from as usize]);
+                    assert_eq!(r.prefix_left(), 0);
+                }
+                ReceiverEvent::Finished => r.committed(now),
+                _ => {}
+            }
+        };
+        let data = [object];
+        let (last, received) = run_with_prefix(&mut l, &mut senders, &data, on_event);
+        assert_eq!(last[0], Some(SenderEvent::Closed), "the close completes either way");
+        (senders[0].has_succeeded(), events, received.get(&1).cloned().unwrap_or_default(), from)
+    }
+
+    #[cfg(feature = "sha256")]
+    #[test]
+    fn a_resumed_transfer_carries_the_rest_and_the_digest_covers_the_whole_object() {
+        let object: Vec<u8> = (0..10_000u32).map(|i| (i * 31 + 7) as u8).collect();
+        let (succeeded, events, received, from) = resume_run(&object, &object[..4096]);
+        assert_eq!(from, 4096, "{events:?}");
+        assert!(succeeded);
+        assert!(events.contains(&ReceiverEvent::Finished), "{events:?}");
+        assert!(received == object[4096..], "{} bytes received", received.len());
+        // The receiver holds other bytes than the sender's object: the digest catches it.
+        let mut altered = object[..4096].to_vec();
+        altered[100] ^= 1;
+        let (succeeded, events, _, _) = resume_run(&object, &altered);
+        assert!(!succeeded, "a sender succeeded with a receiver that holds other bytes");
+        assert!(events.contains(&ReceiverEvent::Failed(Error::DigestMismatch)), "{events:?}");
+    }
+
+    #[test]
+    fn an_admission_that_cannot_resume_takes_the_transfer_from_0() {
+        // No object id offered: a resume point is not granted.
+        fn resume_512(_: &Offer<'_, u8>) -> Admission {
+            Admission::Resume { tag: 5, from: 512 }
+        }
+        let mut l: Pool = Listener::new(ListenerConfig::new(3), resume_512 as Policy, t(0));
+        let (syn_ack, payload, _) = syn(&mut l, 1, 1, &OFFER_WINDOW).unwrap();
+        assert_eq!(payload, [2, 1, 8], "{syn_ack:?}");
+        let h = l.handle_datagram(
+            t(2),
+            1,
+            &datagram(ISN + 1, syn_ack.seq.get() + 1, syn_ack.conn, Flags::ACK, b"x"),
+        );
+        let id = h.events[0].id;
+        assert_eq!(l.transfer(id).unwrap().resume_from(), 0);
+        assert_eq!(l.transfer(id).unwrap().readable(), b"x");
     }
 
     #[test]
@@ -907,7 +1033,7 @@ mod tests {
             (200, ReceiverEvent::Finished) => l.transfer_mut(e.id).unwrap().commit_failed(now),
             _ => {}
         };
-        let (last, _) = run(&mut l, &mut senders, &[&a, &b], stop);
+        let (last, _) = run_with_prefix(&mut l, &mut senders, &[&a, &b], stop);
         assert_eq!(last[0], Some(SenderEvent::Failed(Error::Refused(RefuseReason::Cancelled))));
         // The FIN|ACK carried the refusal: the close completed, and failed.
         assert_eq!(last[1], Some(SenderEvent::Failed(Error::Refused(RefuseReason::Storage))));

@@ -110,6 +110,9 @@ pub struct SynOptions {
     /// The SYN carried an option of type 2 or above: the sender understands a `refuse`
     /// (SPEC §10.4), and only then does the SYN|ACK carry options (SPEC §3.1).
     pub extension: bool,
+    /// A well-formed `object-id` (8 to 32 bytes) came with a well-formed `transfer-size`: the
+    /// sender offers resume (SPEC §10.5).
+    pub resume: bool,
 }
 
 /// The number of option types of SPEC §10's table, type 0 included.
@@ -166,6 +169,13 @@ impl SynOptions {
             window: one_byte(window).filter(|w| (1..=64).contains(w)),
             digest: one_byte(digest).and_then(DigestAlgorithm::from_code),
             extension: list.extension,
+            resume: transfer_size.is_some_and(|v| v.len() == TRANSFER_SIZE_LEN)
+                && list
+                    .first
+                    .get(usize::from(OBJECT_ID))
+                    .copied()
+                    .flatten()
+                    .is_some_and(|id| (8..=32).contains(&id.len())),
         }
     }
 }
@@ -196,6 +206,8 @@ pub struct Grants {
     pub window: Option<u8>,
     /// The digest the receiver will verify.
     pub digest: Option<DigestAlgorithm>,
+    /// The bytes of the object the receiver holds already: the data starts there (SPEC §10.5).
+    pub resume_from: Option<u64>,
 }
 
 /// Why a sender refuses a SYN|ACK's grants (SPEC §10).
@@ -211,6 +223,9 @@ pub enum GrantError {
     WindowAboveOffer,
     /// A digest other than the one offered.
     OtherDigest,
+    /// A `resume-from` that is 0, past the `transfer-size`, neither a multiple of 512 nor the
+    /// size, or without a SHA-256 grant (SPEC §10.5).
+    BadResume,
 }
 
 impl core::fmt::Display for GrantError {
@@ -221,6 +236,7 @@ impl core::fmt::Display for GrantError {
             }
             GrantError::WindowAboveOffer => f.write_str("it grants a window larger than the one offered"),
             GrantError::OtherDigest => f.write_str("it grants a digest other than the one offered"),
+            GrantError::BadResume => f.write_str("it grants a resume point the object cannot have"),
         }
     }
 }
@@ -246,9 +262,9 @@ impl Grants {
             list.first;
         let window = one_byte(window).filter(|w| (2..=64).contains(w));
         let digest = one_byte(digest).and_then(DigestAlgorithm::from_code);
+        let resume_from = resume_from.and_then(|v| <[u8; 8]>::try_from(v).ok()).map(u64::from_le_bytes);
         // A well-formed option of the other known types was never offered in a SYN (the
-        // ill-formed ones are ignored); this version offers no `object-id`, so a
-        // `resume-from` answers nothing.
+        // ill-formed ones are ignored); `resume-from` answers an `object-id`.
         for (kind, value) in [
             (TRANSFER_SIZE, transfer_size),
             (SACK, sack),
@@ -256,7 +272,6 @@ impl Grants {
             (RESULT, result),
             (NAME, name),
             (OBJECT_ID, object_id),
-            (RESUME_FROM, resume_from),
         ] {
             if well_formed(kind, value) {
                 return Err(GrantError::NotOffered { kind });
@@ -272,7 +287,15 @@ impl Grants {
             (Some(granted), Some(offer)) if granted != offer => return Err(GrantError::OtherDigest),
             _ => {}
         }
-        Ok(Grants { window, digest })
+        if let Some(from) = resume_from {
+            if !offered.resume {
+                return Err(GrantError::NotOffered { kind: RESUME_FROM });
+            }
+            if !resume_allowed(offered, digest, from) {
+                return Err(GrantError::BadResume);
+            }
+        }
+        Ok(Grants { window, digest, resume_from })
     }
 }
 
@@ -341,6 +364,18 @@ pub fn write_option(buf: &mut [u8], kind: u8, value: &[u8]) -> Option<usize> {
     out[1] = len;
     out[2..].copy_from_slice(value);
     Some(2 + value.len())
+}
+
+/// Whether `resume-from = from` may answer a SYN with these offers (SPEC §10.5): `object-id`
+/// and `transfer-size` offered, SHA-256 granted (`digest`), `0 < from <= size`, and `from` a
+/// multiple of 512 or the size.
+pub fn resume_allowed(offers: &SynOptions, digest: Option<DigestAlgorithm>, from: u64) -> bool {
+    let size = offers.transfer_size.unwrap_or(0);
+    offers.resume
+        && digest == Some(DigestAlgorithm::Sha256)
+        && from > 0
+        && from <= size
+        && (from.is_multiple_of(crate::frame::MAX_PAYLOAD as u64) || from == size)
 }
 
 /// Writes a transfer-size option at the start of `buf`; returns its length, or `None` if
@@ -414,13 +449,16 @@ mod tests {
     }
 
     fn offer(window: Option<u8>, digest: Option<DigestAlgorithm>) -> SynOptions {
-        SynOptions { transfer_size: None, window, digest, extension: true }
+        SynOptions { transfer_size: None, window, digest, extension: true, resume: false }
     }
 
     #[test]
     fn spec_vector_syn_ack_grants() {
         let grants = Grants::parse(&[2, 1, 8, 3, 1, 1], &offer(Some(32), Some(DigestAlgorithm::Crc32c)));
-        assert_eq!(grants, Ok(Grants { window: Some(8), digest: Some(DigestAlgorithm::Crc32c) }));
+        assert_eq!(
+            grants,
+            Ok(Grants { window: Some(8), digest: Some(DigestAlgorithm::Crc32c), resume_from: None })
+        );
         assert_eq!(Grants::parse(&[], &offer(Some(32), None)), Ok(Grants::default()));
     }
 
@@ -441,6 +479,33 @@ mod tests {
             Grants::parse(&[10, 8, 0, 2, 0, 0, 0, 0, 0, 0], &both),
             Err(GrantError::NotOffered { kind: 10 })
         );
+        // Resume (SPEC §10.5): offered with an object-id and a size, granted with SHA-256 only,
+        // at a multiple of 512 or the size, never 0 or past the size.
+        let sha = Some(DigestAlgorithm::Sha256);
+        let resumable = SynOptions {
+            transfer_size: Some(5000),
+            window: None,
+            digest: sha,
+            extension: true,
+            resume: true,
+        };
+        let grant = |from: u64, digest: u8| {
+            let mut payload = std::vec![3, 1, digest, 10, 8];
+            payload.extend_from_slice(&from.to_le_bytes());
+            Grants::parse(&payload, &resumable)
+        };
+        assert_eq!(grant(4096, 2), Ok(Grants { window: None, digest: sha, resume_from: Some(4096) }));
+        assert_eq!(grant(5000, 2).map(|g| g.resume_from), Ok(Some(5000)));
+        for bad in [0, 100, 5001, 5120] {
+            assert_eq!(grant(bad, 2), Err(GrantError::BadResume), "{bad}");
+        }
+        assert_eq!(grant(4096, 1), Err(GrantError::OtherDigest));
+        let crc = SynOptions { digest: Some(DigestAlgorithm::Crc32c), ..resumable };
+        let mut payload = std::vec![3, 1, 1, 10, 8];
+        payload.extend_from_slice(&512u64.to_le_bytes());
+        assert_eq!(Grants::parse(&payload, &crc), Err(GrantError::BadResume));
+        assert!(resume_allowed(&resumable, sha, 512) && !resume_allowed(&resumable, sha, 513));
+        assert!(!resume_allowed(&SynOptions { resume: false, ..resumable }, sha, 512));
         assert_eq!(Grants::parse(&[7, 1, b'a'], &both), Err(GrantError::NotOffered { kind: 7 }));
         // `refuse` is always understood, and grants nothing.
         assert_eq!(Grants::parse(&[8, 1, 1], &both), Ok(Grants::default()));

@@ -397,8 +397,12 @@ fn options_check(v: &Vector, place: &str, payload: &[u8]) {
         }
         "SYN|ACK" if implemented => {
             // Offered exactly what is granted (a grant may equal the offer).
-            let offer = SynOptions { transfer_size: None, window, digest, extension: true };
-            assert_eq!(Grants::parse(payload, &offer), Ok(Grants { window, digest }), "{v}: Grants");
+            let offer = SynOptions { transfer_size: None, window, digest, extension: true, resume: false };
+            assert_eq!(
+                Grants::parse(payload, &offer),
+                Ok(Grants { window, digest, resume_from: None }),
+                "{v}: Grants"
+            );
             if let Some(w) = window {
                 let smaller = SynOptions { window: Some(w - 1), ..offer };
                 assert!(

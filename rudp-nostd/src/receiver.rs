@@ -120,6 +120,11 @@ struct Connection<E> {
     taken: u16,
     /// The SYN offered an extension: the sender understands a `refuse` (SPEC §10.4).
     refusable: bool,
+    /// Where the data starts in the object: the `resume-from` granted (SPEC §10.5), else 0.
+    resume_from: u64,
+    /// Bytes of the object before `resume_from` that the application has still to give
+    /// ([`Receiver::hash_prefix`]) for the digest; no data is readable before.
+    prefix_left: u64,
 }
 
 impl<E> Connection<E> {
@@ -214,7 +219,7 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         let State::Established(c) = &self.state else {
             return &[];
         };
-        if c.stored & 1 == 0 {
+        if c.stored & 1 == 0 || c.prefix_left > 0 {
             return &[];
         }
         let slot = usize::from(c.head) % Self::SLOTS;
@@ -319,6 +324,47 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         c.last_heard = now;
         self.state = State::Closing(c);
         self.queue_fin_ack(&c, false);
+    }
+
+    /// Where the data starts in the object: the `resume-from` granted (SPEC §10.5), or 0. The
+    /// application writes the data from there on, after discarding what it held beyond.
+    pub fn resume_from(&self) -> u64 {
+        self.connection_state().map_or(0, |c| c.resume_from)
+    }
+
+    /// Bytes of the object before [`Receiver::resume_from`] still to be given to
+    /// [`Receiver::hash_prefix`]: the digest covers the whole object (SPEC §10.5), so the
+    /// application reads back what it holds, from the object's start on. No data is readable
+    /// before.
+    pub fn prefix_left(&self) -> u64 {
+        match &self.state {
+            State::Established(c) => c.prefix_left,
+            _ => 0,
+        }
+    }
+
+    /// The next bytes of the object's start, read back from what the application holds, for the
+    /// digest (see [`Receiver::prefix_left`]); bytes beyond the prefix are ignored.
+    pub fn hash_prefix(&mut self, bytes: &[u8]) {
+        let State::Established(mut c) = self.state else {
+            return;
+        };
+        let n = (c.prefix_left.min(bytes.len() as u64)) as usize;
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(bytes.get(..n).unwrap_or(&[]));
+        }
+        c.prefix_left -= n as u64;
+        self.state = State::Established(c);
+    }
+
+    /// The connection, once a peer has completed the handshake.
+    fn connection_state(&self) -> Option<&Connection<E>> {
+        match &self.state {
+            State::Established(c) | State::Committing(c) | State::Closing(c) | State::Refused(c, _) => {
+                Some(c)
+            }
+            _ => None,
+        }
     }
 
     /// The peer that holds the transfer, once one has completed the handshake.
@@ -500,8 +546,13 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
     }
 
     /// Queues the SYN|ACK of a half-open entry.
-    pub(crate) fn queue_half_open_syn_ack<X>(reply: &mut Reply<E>, entry: &HalfOpen<E, X>, dup: bool) {
-        reply.syn_ack(entry.peer, entry.syn_ack(), W > 1, entry.window, entry.digest, dup);
+    pub(crate) fn queue_half_open_syn_ack<X>(
+        reply: &mut Reply<E>,
+        entry: &HalfOpen<E, X>,
+        resume_from: u64,
+        dup: bool,
+    ) {
+        reply.syn_ack(entry.peer, entry.syn_ack(), W > 1, entry.window, entry.digest, resume_from, dup);
     }
 
     fn on_syn(&mut self, now: Instant, from: E, frame: Frame<'_>) -> Handled<ReceiverEvent> {
@@ -515,7 +566,7 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
             State::Established(c) | State::Committing(c) | State::Closing(c)
                 if c.peer == from && c.isn == repr.seq =>
             {
-                self.reply.syn_ack(from, c.syn_ack(), W > 1, c.window, c.digest, true);
+                self.reply.syn_ack(from, c.syn_ack(), W > 1, c.window, c.digest, c.resume_from, true);
                 return Handled::trace(Trace::recv(repr, true));
             }
             _ => return Handled::trace(Trace::drop(repr, DropReason::NotAccepting)),
@@ -545,15 +596,16 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
             return Handled::trace(Trace::drop(repr, reason));
         }
         self.half_open.clear();
-        self.establish(now, &entry, frame)
+        self.establish(now, &entry, 0, frame)
     }
 
-    /// The third frame of `entry`'s handshake arrived: the transfer is established, and the
-    /// frame's data taken.
+    /// The third frame of `entry`'s handshake arrived: the transfer is established (its data
+    /// starting at `resume_from` in the object, SPEC §10.5), and the frame's data taken.
     pub(crate) fn establish<X>(
         &mut self,
         now: Instant,
         entry: &HalfOpen<E, X>,
+        resume_from: u64,
         frame: Frame<'_>,
     ) -> Handled<ReceiverEvent> {
         let from = entry.peer;
@@ -570,11 +622,17 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
             window: entry.window,
             // Only a native sender announces one; the reference profile's zero stripping
             // would not match it anyway.
-            unreceived: entry.transfer_size.filter(|_| self.config.profile == Profile::Native),
+            // On this connection: the object from `resume_from` on.
+            unreceived: entry
+                .transfer_size
+                .filter(|_| self.config.profile == Profile::Native)
+                .map(|size| size.saturating_sub(resume_from)),
             head: 0,
             stored: 0,
             taken: 0,
             refusable: entry.refusable,
+            resume_from,
+            prefix_left: resume_from,
         };
         self.hasher = entry.digest.and_then(Hasher::new);
         self.state = State::Established(connection);
@@ -937,7 +995,7 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Engine for Receiver<E,
         // The SYN|ACKs owed to half-open entries first (only while listening: the reply
         // buffer holds nothing else then), one per call.
         if let Some((entry, dup)) = self.half_open.take_owed() {
-            Self::queue_half_open_syn_ack(&mut self.reply, &entry, dup);
+            Self::queue_half_open_syn_ack(&mut self.reply, &entry, 0, dup);
         }
         self.reply.take()
     }

@@ -40,7 +40,8 @@ impl<E: Copy> Reply<E> {
 
     /// A SYN|ACK: exactly the options granted, in ascending type order (SPEC §10): the
     /// window when `window` is 2 or more and `windows` (the caller can grant one at all),
-    /// the digest when one is granted.
+    /// the digest when one is granted, `resume-from` when not 0 (SPEC §10.5).
+    #[allow(clippy::too_many_arguments)]
     pub fn syn_ack(
         &mut self,
         to: E,
@@ -48,17 +49,24 @@ impl<E: Copy> Reply<E> {
         windows: bool,
         window: u8,
         digest: Option<DigestAlgorithm>,
+        resume_from: u64,
         dup: bool,
     ) {
-        let code = digest.map_or(0, DigestAlgorithm::code);
-        let both = [options::WINDOW, 1, window, options::DIGEST, 1, code];
-        let granted = match (windows && window >= 2, digest.is_some()) {
-            (true, true) => &both[..],
-            (true, false) => &both[..3],
-            (false, true) => &both[3..],
-            (false, false) => &[],
-        };
-        self.queue(to, repr, granted, dup);
+        let mut granted = [0u8; 16];
+        let mut len = 0;
+        if windows && window >= 2 {
+            let area = granted.get_mut(len..).unwrap_or(&mut []);
+            len += options::write_option(area, options::WINDOW, &[window]).unwrap_or(0);
+        }
+        if let Some(digest) = digest {
+            let area = granted.get_mut(len..).unwrap_or(&mut []);
+            len += options::write_option(area, options::DIGEST, &[digest.code()]).unwrap_or(0);
+        }
+        if resume_from > 0 {
+            let area = granted.get_mut(len..).unwrap_or(&mut []);
+            len += options::write_option(area, options::RESUME_FROM, &resume_from.to_le_bytes()).unwrap_or(0);
+        }
+        self.queue(to, repr, granted.get(..len).unwrap_or(&[]), dup);
     }
 
     /// A reply whose payload is a `refuse` alone (SPEC §10.4).

@@ -277,6 +277,14 @@ pub struct Sender<E, const W: usize = 1> {
     /// The SYN offered an extension (a window, a digest, a name): the receiver may refuse the
     /// transfer, and is told when this side abandons it (SPEC §10.4).
     refusable: bool,
+    /// The SYN offered an `object-id` (SPEC §10.5): no data is taken before the receiver says
+    /// where it starts.
+    resume_offered: bool,
+    /// Where the data starts in the object: the `resume-from` granted, else 0.
+    resume_from: u64,
+    /// Bytes of the object before `resume_from` that the application has still to give
+    /// ([`Sender::prefix_buf`]) for the digest, which covers the whole object.
+    prefix_left: u64,
     base: u8,
     count: u8,
     staged: u8,
@@ -334,6 +342,9 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
             window_open: false,
             data_ended: false,
             refusable: false,
+            resume_offered: false,
+            resume_from: 0,
+            prefix_left: 0,
             base: 0,
             count: 0,
             staged: 0,
@@ -385,6 +396,75 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
         self.slots[i].payload_len = (len + written).min(MAX_PAYLOAD) as u16;
         self.refusable = true;
         true
+    }
+
+    /// Offers to resume (SPEC §10.5): `object_id` (8 to 32 bytes, the same for the same
+    /// content, different for different content) identifies the object, before the SYN is
+    /// first sent. Needs a `transfer-size` and SHA-256 offered (the native profile); false, and
+    /// the SYN unchanged, otherwise. From then on no data is taken before the receiver answers:
+    /// it may say that it holds the first [`Sender::resume_from`] bytes, and the data starts
+    /// there.
+    pub fn offer_object_id(&mut self, object_id: &[u8]) -> bool {
+        let unsent = self.state == State::SynSent && !self.slot(0).state.is_sent();
+        let sized = self.unwritten.is_some() && self.written == 0 && self.staged == 0;
+        if !unsent
+            || !sized
+            || self.digest_offered != Some(DigestAlgorithm::Sha256)
+            || !(8..=32).contains(&object_id.len())
+        {
+            return false;
+        }
+        let len = self.slot(0).payload_len();
+        let i = self.index(0);
+        let area = self.slots[i].buf.get_mut(HEADER_LEN + len..).unwrap_or(&mut []);
+        let Some(written) = options::write_option(area, options::OBJECT_ID, object_id) else {
+            return false;
+        };
+        self.slots[i].payload_len = (len + written).min(MAX_PAYLOAD) as u16;
+        self.resume_offered = true;
+        true
+    }
+
+    /// Where the data starts in the object: the receiver's `resume-from` (SPEC §10.5), or 0.
+    /// Known once connected.
+    pub fn resume_from(&self) -> u64 {
+        self.resume_from
+    }
+
+    /// Bytes of the object before [`Sender::resume_from`] still to be given for the digest.
+    pub fn prefix_left(&self) -> u64 {
+        self.prefix_left
+    }
+
+    /// Room for the next bytes of the object before the resume point, which the digest must
+    /// cover (SPEC §10.5: it covers the whole object): fill it from the object's start on, then
+    /// [`Sender::advance_prefix`]. Empty when there is none left. No data is taken before.
+    pub fn prefix_buf(&mut self) -> &mut [u8] {
+        let Some(k) = self.writing().filter(|_| self.prefix_left > 0 && !self.is_over()) else {
+            return &mut [];
+        };
+        let n = self.prefix_left.min(MAX_PAYLOAD as u64) as usize;
+        let i = self.index(k);
+        &mut self.slots[i].buf[HEADER_LEN..HEADER_LEN + n]
+    }
+
+    /// The application wrote `n` bytes of the object's start at the start of
+    /// [`Sender::prefix_buf`]: the digest takes them.
+    pub fn advance_prefix(&mut self, n: usize) {
+        let n = n.min(self.prefix_buf().len());
+        let Some(k) = self.writing().filter(|_| n > 0) else {
+            return;
+        };
+        let i = self.index(k);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(self.slots[i].buf.get(HEADER_LEN..HEADER_LEN + n).unwrap_or(&[]));
+        }
+        self.prefix_left -= n as u64;
+    }
+
+    /// Whether the transfer is over (closed, failed, or lingering after its FIN).
+    fn is_over(&self) -> bool {
+        !matches!(self.state, State::SynSent | State::Connected | State::Transfer)
     }
 
     /// The digest the receiver agreed to verify, once it answered.
@@ -561,8 +641,11 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
     /// Filling the frame buffers directly costs no copy: read a file or a flash region
     /// straight into it.
     pub fn write_buf(&mut self) -> &mut [u8] {
-        let open =
-            matches!(self.state, State::SynSent | State::Connected | State::Transfer) && !self.data_ended;
+        // With resume offered, the data waits for the receiver's answer, then for the prefix.
+        let waiting = (self.state == State::SynSent && self.resume_offered) || self.prefix_left > 0;
+        let open = matches!(self.state, State::SynSent | State::Connected | State::Transfer)
+            && !self.data_ended
+            && !waiting;
         let Some(k) = self.writing().filter(|_| open) else {
             return &mut [];
         };
@@ -723,7 +806,9 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
         // What our SYN offered.
         let offered = SynOptions {
             extension: self.refusable,
-            transfer_size: None,
+            resume: self.resume_offered,
+            // Nothing is written before the answer when resume is offered: all of it is left.
+            transfer_size: self.unwritten,
             window: (W > 1 && self.window_offered >= 2).then_some(self.window_offered),
             digest: self.digest_offered,
         };
@@ -744,6 +829,12 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
             return handled;
         }
         self.hasher = grants.digest.and_then(Hasher::new);
+        if let Some(from) = grants.resume_from {
+            // The data starts at `from` (SPEC §10.5); the digest still covers bytes 0 to `from`.
+            self.resume_from = from;
+            self.prefix_left = from;
+            self.unwritten = self.unwritten.map(|left| left.saturating_sub(from));
+        }
         if W > 1
             && let Some(granted) = grants.window
         {
