@@ -81,3 +81,59 @@ impl<W: io::Write> embedded_io::Write for StdSink<W> {
         })
     }
 }
+
+/// A reader that checks that what it reads is, in the end, the content whose SHA-256 was
+/// taken before (SPEC §10.5: an `object-id` names a content; a file that changed while it
+/// was sent must fail before its FIN, or a later resume would join two contents). At the
+/// end of the input it fails if the digest differs.
+#[derive(Debug)]
+pub struct VerifyingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+    expected: [u8; 32],
+    /// The length hashed, and the bytes read so far: an end at another length is left to
+    /// the size check (SPEC §3.1), which says so in better words.
+    len: u64,
+    read: u64,
+    /// Set once the end was reached and checked.
+    checked: bool,
+}
+
+impl<R> VerifyingReader<R> {
+    /// Reads `inner`, whose `len` bytes must hash to `expected`.
+    pub fn new(inner: R, expected: [u8; 32], len: u64) -> VerifyingReader<R> {
+        use sha2::Digest;
+        VerifyingReader { inner, hasher: sha2::Sha256::new(), expected, len, read: 0, checked: false }
+    }
+}
+
+impl<R: io::Read> io::Read for VerifyingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() && !self.checked && self.read == self.len {
+            self.checked = true;
+            let digest: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
+            if digest != self.expected {
+                return Err(io::Error::other("the file changed while it was sent (its SHA-256 differs)"));
+            }
+        }
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// The SHA-256 of everything `reader` holds.
+pub fn sha256_of(mut reader: impl io::Read) -> io::Result<[u8; 32]> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buf[..n]);
+    }
+}

@@ -23,6 +23,7 @@ mod duration;
 mod io_adapters;
 mod names;
 mod output;
+mod partial;
 mod recv;
 mod relay;
 mod report;

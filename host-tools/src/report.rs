@@ -175,9 +175,27 @@ impl Reporter {
         window: WindowUse,
         verified: Option<DigestAlgorithm>,
     ) {
+        self.print_summary_with(verb, side, elapsed, window, verified, &[]);
+    }
+
+    /// [`Reporter::print_summary`] with more parts at the end of the line.
+    pub fn print_summary_with(
+        &mut self,
+        verb: &str,
+        side: Side,
+        elapsed: Duration,
+        window: WindowUse,
+        verified: Option<DigestAlgorithm>,
+        more: &[String],
+    ) {
         self.finish();
         if !self.quiet {
-            eprintln!("{}", self.summary(verb, side, elapsed, window, verified));
+            let mut line = self.summary(verb, side, elapsed, window, verified);
+            for part in more {
+                line.push_str(", ");
+                line.push_str(part);
+            }
+            eprintln!("{line}");
         }
     }
 }

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -20,7 +21,8 @@ use crate::Failure;
 use crate::clock::{Clock, random_seed};
 use crate::common::{CommonArgs, CongestionArg, DigestArg};
 use crate::driver::{self, Flow, Stop};
-use crate::io_adapters::StdSource;
+use crate::duration::parse_duration;
+use crate::io_adapters::{StdSource, VerifyingReader, sha256_of};
 use crate::report::{Reporter, Side, WindowUse};
 use crate::udp::UdpTransport;
 
@@ -48,9 +50,27 @@ pub struct SendArgs {
     pub name: Option<String>,
 
     /// Prove the data with this digest: the receiver commits its output only if it matches.
-    /// The reference profile never offers one.
-    #[arg(long, value_enum, default_value = "crc32c")]
-    pub digest: DigestArg,
+    /// Default: sha256 for a file (it makes resume possible), crc32c for standard input. The
+    /// reference profile never offers one.
+    #[arg(long, value_enum)]
+    pub digest: Option<DigestArg>,
+
+    /// Do not offer to resume. By default a file is offered for resume (SPEC §10.5): its
+    /// SHA-256 is taken first (the summary says how long that took), and a receiver that holds
+    /// the start of it from an earlier, interrupted transfer has the rest sent. Resume needs
+    /// SHA-256: `--digest crc32c` turns it off too.
+    #[arg(long)]
+    pub no_resume: bool,
+
+    /// After a failure that may pass (no answer, nothing listening, the receiver busy, the
+    /// peer gone silent), try again up to N times, waiting 1 s, 2 s, 4 s... (at most 30 s)
+    /// between tries; a file resumes where the receiver says. Standard input is never retried.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+
+    /// Stop trying again once DUR has passed since the first try.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub retry_for: Option<Duration>,
 
     /// Fail before sending any data if the receiver does not agree to verify the digest.
     #[arg(long)]
@@ -85,7 +105,10 @@ fn resolve(host: &str, port: u16) -> anyhow::Result<Vec<SocketAddr>> {
 /// Opens the input; returns it with its size when known: a regular file that is not empty.
 /// The size binds (SPEC §3.1), and files in /proc say 0 whatever they hold: an empty file
 /// announces nothing, and the FIN still ends the data.
-fn open_input(file: Option<&PathBuf>) -> anyhow::Result<(Box<dyn Read>, Option<u64>, String)> {
+fn open_input(
+    file: Option<&PathBuf>,
+    verify: Option<[u8; 32]>,
+) -> anyhow::Result<(Box<dyn Read>, Option<u64>, String)> {
     match file {
         Some(path) if path.as_os_str() != "-" => {
             let name = path.display().to_string();
@@ -98,7 +121,13 @@ fn open_input(file: Option<&PathBuf>) -> anyhow::Result<(Box<dyn Read>, Option<u
                 anyhow::bail!("{name} is a directory");
             }
             let size = Some(meta.len()).filter(|&len| meta.is_file() && len > 0);
-            Ok((Box::new(BufReader::with_capacity(BUFFER, file)), size, name))
+            let reader = BufReader::with_capacity(BUFFER, file);
+            match verify {
+                Some(expected) => {
+                    Ok((Box::new(VerifyingReader::new(reader, expected, meta.len())), size, name))
+                }
+                None => Ok((Box::new(reader), size, name)),
+            }
         }
         _ => Ok((Box::new(BufReader::with_capacity(BUFFER, io::stdin().lock())), None, "stdin".into())),
     }
@@ -240,6 +269,8 @@ struct ConnectOptions<'a> {
     config: &'a dyn Fn() -> SenderConfig,
     /// The name offered in the SYN.
     name: Option<&'a str>,
+    /// The object id offered in the SYN (resume, SPEC §10.5).
+    object_id: Option<&'a [u8]>,
     busy_poll: Duration,
     /// How long each address but the last gets to answer.
     attempt_time: Duration,
@@ -283,6 +314,9 @@ fn connect(
             // Checked when the arguments were read; the reference profile names nothing.
             engine.offer_name(name.as_bytes());
         }
+        if let Some(object_id) = options.object_id {
+            engine.offer_object_id(object_id);
+        }
         let mut sender: Box<Engine> = Box::new(SourceSender::new(engine, source));
         let attempt =
             driver::Attempt { give_up_at: (!last).then(|| std::time::Instant::now() + options.attempt_time) };
@@ -305,24 +339,125 @@ fn connect(
     Attempts { last: None, tried }
 }
 
-/// Runs `rudp send`.
+/// What every try of a transfer shares: the digest, and for a file offered for resume its
+/// SHA-256 (the object id is its first 16 bytes).
+struct Plan {
+    digest: DigestArg,
+    sha256: Option<[u8; 32]>,
+    /// How long hashing the file took.
+    hashing: Duration,
+}
+
+/// The input file, when there is one (not standard input).
+fn input_file(args: &SendArgs) -> Option<&PathBuf> {
+    args.file.as_ref().filter(|path| path.as_os_str() != "-")
+}
+
+/// Decides the digest and whether to offer resume; hashes the file if so.
+fn plan(args: &SendArgs, profile: Profile) -> Result<Plan, Failure> {
+    let file = input_file(args).filter(|_| profile == Profile::Native);
+    let regular =
+        file.and_then(|path| std::fs::metadata(path).ok()).is_some_and(|m| m.is_file() && m.len() > 0);
+    let digest = args.digest.unwrap_or(if regular { DigestArg::Sha256 } else { DigestArg::Crc32c });
+    let resume = regular && !args.no_resume && digest == DigestArg::Sha256;
+    let started = std::time::Instant::now();
+    let sha256 = match file.filter(|_| resume) {
+        Some(path) => {
+            let file = File::open(path).map_err(|e| anyhow!("cannot open {}: {e}", path.display()))?;
+            let sha256 = sha256_of(BufReader::with_capacity(BUFFER, file))
+                .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+            Some(sha256)
+        }
+        None => None,
+    };
+    Ok(Plan { digest, sha256, hashing: started.elapsed() })
+}
+
+/// The wait before try `attempt + 1`: 1 s, 2 s, 4 s... at most 30 s.
+fn back_off(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.min(5)).min(Duration::from_secs(30))
+}
+
+/// A failed try, and whether trying again may help.
+struct TryFailed {
+    failure: Failure,
+    retryable: bool,
+}
+
+/// Runs `rudp send`: one try, and more with `--retries` after failures that may pass.
 pub fn run(args: &SendArgs) -> Result<(), Failure> {
     let profile: Profile = args.common.profile.into();
-    if args.require_digest && (profile == Profile::Reference || args.digest == DigestArg::None) {
+    if args.require_digest && (profile == Profile::Reference || args.digest == Some(DigestArg::None)) {
         return Err(Failure::Usage(
             "--require-digest needs a digest, and the reference profile has none".into(),
         ));
     }
     let name = offered_name(args)?;
     let addrs = resolve(&args.host, args.port)?;
-    let (input, size, input_name) = open_input(args.file.as_ref())?;
+    let plan = plan(args, profile)?;
+    let interrupted = driver::interrupt_flag();
+    let started = std::time::Instant::now();
+    let mut attempt = 0;
+    loop {
+        let failed = match send_once(args, &plan, name.as_deref(), &addrs, &interrupted) {
+            Ok(()) => return Ok(()),
+            Err(failed) => failed,
+        };
+        let wait = back_off(attempt);
+        let in_time = args.retry_for.is_none_or(|limit| started.elapsed() + wait < limit);
+        let again = failed.retryable
+            && attempt < args.retries
+            && input_file(args).is_some()
+            && in_time
+            && !interrupted.load(std::sync::atomic::Ordering::SeqCst);
+        if !again {
+            return Err(failed.failure);
+        }
+        if let Failure::Run(error) = &failed.failure
+            && !args.common.quiet
+        {
+            eprintln!("rudp: {error:#}; trying again in {wait:?} ({} of {})", attempt + 1, args.retries);
+        }
+        // Ctrl-C during the wait ends it.
+        let until = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < until && !interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        attempt += 1;
+    }
+}
+
+/// One try: connect (each address in turn), send, report.
+fn send_once(
+    args: &SendArgs,
+    plan: &Plan,
+    name: Option<&str>,
+    addrs: &[SocketAddr],
+    interrupted: &Arc<AtomicBool>,
+) -> Result<(), TryFailed> {
+    let mut retryable = false;
+    let result = send_try(args, plan, name, addrs, interrupted, &mut retryable);
+    result.map_err(|failure| TryFailed { failure, retryable })
+}
+
+/// One try; sets `retryable` when its failure may pass.
+fn send_try(
+    args: &SendArgs,
+    plan: &Plan,
+    name: Option<&str>,
+    addrs: &[SocketAddr],
+    interrupted: &Arc<AtomicBool>,
+    retryable: &mut bool,
+) -> Result<(), Failure> {
+    let profile: Profile = args.common.profile.into();
+    let (input, size, input_name) = open_input(args.file.as_ref(), plan.sha256)?;
     let clock = Clock::new();
     let config = || SenderConfig {
         profile,
         timing: args.common.timing(),
         random_seed: random_seed(),
         transfer_size: size,
-        digest: args.digest.algorithm(),
+        digest: plan.digest.algorithm(),
         require_digest: args.require_digest,
         window: args.window,
         congestion: args.congestion.into(),
@@ -331,22 +466,30 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
     if let Some(size) = size {
         watch.reporter.set_total(size);
     }
-    let interrupted = driver::interrupt_flag();
+    let interrupted = &**interrupted;
     let options = ConnectOptions {
         config: &config,
-        name: name.as_deref(),
+        name,
+        object_id: plan.sha256.as_ref().map(|sha| &sha[..16]),
         busy_poll: args.common.busy_poll(),
         attempt_time: ATTEMPT_TIME.min(args.common.idle_timeout),
     };
-    let attempts = connect(&addrs, StdSource::new(input), &options, &clock, &interrupted, &mut watch);
+    let attempts = connect(addrs, StdSource::new(input), &options, &clock, interrupted, &mut watch);
     let mut tried = attempts.tried;
     let Some((mut sender, mut udp, peer, mut stop)) = attempts.last else {
         watch.reporter.finish();
         if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(anyhow!("interrupted before any receiver answered").into());
         }
+        *retryable = true;
         return Err(anyhow!(no_peer_message(&args.host, args.port, &tried)).into());
     };
+    // Resumed (SPEC §10.5): the receiver holds the first bytes; progress counts them.
+    let resumed_from = sender.resume_from();
+    if resumed_from > 0 {
+        watch.reporter.add_bytes(resumed_from);
+        watch.reporter.detail(&format!("rudp: resuming: the receiver holds the first {resumed_from} bytes"));
+    }
     // Connected (or stopped): from here an ICMP unreachable is a soft error, as in TCP.
     let cwnd = CwndAverage::default();
     let result = loop {
@@ -357,7 +500,7 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
                     watch.on(r, &clock)
                 };
                 let observe = |sender: &Engine| cwnd.sample(sender.cwnd());
-                stop = driver::run(&mut *sender, &mut udp, &clock, &interrupted, None, report, observe);
+                stop = driver::run(&mut *sender, &mut udp, &clock, interrupted, None, report, observe);
             }
             other => break other,
         }
@@ -371,7 +514,14 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
         (Some(Ok(())), _) => {
             let granted = sender.window();
             let window = WindowUse { granted, average_cwnd: if granted >= 2 { average_cwnd } else { None } };
-            reporter.print_summary("sent", Side::Sender, elapsed, window, sender.digest());
+            let mut resume = Vec::new();
+            if plan.sha256.is_some() {
+                resume.push(format!("hashed for resume in {:.2} s", plan.hashing.as_secs_f64()));
+            }
+            if resumed_from > 0 {
+                resume.push(format!("resumed from {resumed_from} bytes"));
+            }
+            reporter.print_summary_with("sent", Side::Sender, elapsed, window, sender.digest(), &resume);
             Ok(())
         }
         (_, Ok(Stop::Interrupted)) => {
@@ -392,6 +542,7 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
         }
         (Some(Err(error)), Ok(Stop::Done)) => {
             reporter.finish();
+            *retryable = matches!(error, Error::IdleTimeout | Error::Refused(RefuseReason::Busy));
             let idle = args.common.idle_timeout;
             let message = match error {
                 Error::IdleTimeout if sender.conn() == 0 => {
@@ -534,6 +685,7 @@ mod tests {
         let options = ConnectOptions {
             config: &config,
             name: None,
+            object_id: None,
             busy_poll: Duration::ZERO,
             attempt_time: Duration::from_millis(300),
         };

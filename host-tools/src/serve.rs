@@ -29,6 +29,7 @@ use crate::clock::{Clock, random_seed};
 use crate::common::CommonArgs;
 use crate::duration::parse_duration;
 use crate::names::{self, PARTIAL_DIR};
+use crate::partial::{self, PartialStore, Record};
 use crate::udp::UdpTransport;
 
 /// The most transfers `--max-transfers` allows: the pool is built for this many.
@@ -39,6 +40,12 @@ const HALF_OPEN: usize = 64;
 
 /// Each transfer's output buffer.
 const BUFFER: usize = 128 * 1024;
+
+/// How often kept partial objects older than `--keep-partial-for` are looked for.
+const EXPIRE_EVERY: Duration = Duration::from_secs(60);
+
+/// How often a transfer kept for resume is synced and counted in its record.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// The longest a wait blocks, so that signals are noticed while no timer runs.
 const MAX_WAIT: Duration = Duration::from_millis(100);
@@ -96,6 +103,17 @@ pub struct ServeArgs {
     #[arg(long)]
     pub log_json: bool,
 
+    /// Do not resume: grant no sender a resume point, and keep no partial data. By default a
+    /// named transfer offered for resume (`rudp send FILE` offers it) that fails before its
+    /// end leaves its data in DIR/.rudp-partial/, synced about once a second, and the next
+    /// transfer of the same object under the same name resumes there (SPEC §10.5).
+    #[arg(long)]
+    pub no_resume: bool,
+
+    /// Remove partial data kept for resume that nothing touched for DUR.
+    #[arg(long, value_name = "DUR", default_value = "24h", value_parser = parse_duration)]
+    pub keep_partial_for: Duration,
+
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -108,6 +126,8 @@ type Pool = Listener<SocketAddr, Gate, POOL, { MAX_WINDOW as usize }, HALF_OPEN>
 struct Pending {
     name: Option<String>,
     admitted_at: std::time::Instant,
+    /// The object id and size, when the sender offered resume and the object has a name.
+    resumable: Option<(Vec<u8>, u64)>,
 }
 
 /// The admission policy: which transfers to take, and under which name.
@@ -118,6 +138,8 @@ struct Gate {
     max_size: Option<u64>,
     /// The idle timeout: how long the listener keeps a half-open entry.
     idle: Duration,
+    /// Where partial objects are kept for resume (`None` with `--no-resume`).
+    store: Option<PartialStore>,
     pending: HashMap<u32, Pending>,
     next_tag: u32,
     /// Refusals to log (the log needs the clock and the flags, which the loop has).
@@ -168,8 +190,22 @@ impl Admit<SocketAddr> for Gate {
             None => None,
         };
         self.next_tag = self.next_tag.wrapping_add(1);
-        self.pending.insert(self.next_tag, Pending { name, admitted_at: now });
-        Admission::Take(self.next_tag)
+        let tag = self.next_tag;
+        // Resume (SPEC §10.5): a named object with an object id and a size; the kept record
+        // must be for the same object id, size and name.
+        let resumable = match (&self.store, &name, offer.object_id, offer.transfer_size) {
+            (Some(_), Some(_), Some(id), Some(size)) => Some((id.to_vec(), size)),
+            _ => None,
+        };
+        let from = match (&self.store, &name, &resumable) {
+            (Some(store), Some(name), Some((id, size))) => store
+                .load(name)
+                .filter(|r| r.object_id == *id && r.size == *size)
+                .map_or(0, |r| r.resume_point()),
+            _ => 0,
+        };
+        self.pending.insert(tag, Pending { name, admitted_at: now, resumable });
+        if from > 0 { Admission::Resume { tag, from } } else { Admission::Take(tag) }
     }
 
     fn refused(&mut self, offer: &Offer<'_, SocketAddr>, reason: RefuseReason) {
@@ -184,7 +220,12 @@ struct Active {
     name: String,
     temp: PathBuf,
     file: Option<BufWriter<File>>,
+    /// Bytes written on this connection (after `base`).
     bytes: u64,
+    /// Where this connection's data starts in the object (resumed: SPEC §10.5).
+    base: u64,
+    /// Kept for resume when it fails: its record, and when its data was last synced.
+    kept: Option<(Record, std::time::Instant)>,
     started: std::time::Instant,
     window: u8,
     digest: Option<DigestAlgorithm>,
@@ -364,6 +405,8 @@ fn signal_count() -> Arc<AtomicUsize> {
 struct Server<'a> {
     args: &'a ServeArgs,
     partial_dir: PathBuf,
+    /// Where partial objects are kept for resume (`None` with `--no-resume`).
+    store: Option<PartialStore>,
     active: HashMap<TransferId, Active>,
     clock: Clock,
     serial: u64,
@@ -382,49 +425,123 @@ impl Server<'_> {
         }
     }
 
-    /// A transfer connected: its temporary file.
+    /// A transfer connected: its temporary file, or the kept data it resumes.
     fn open(&mut self, pool: &mut Pool, event: &ListenerEvent, now: Instant) {
         let Some(receiver) = pool.transfer(event.id) else { return };
         let Some(peer) = receiver.peer() else { return };
-        let (window, digest) = (receiver.window(), receiver.digest());
+        let (window, digest, from) = (receiver.window(), receiver.digest(), receiver.resume_from());
         let pending = pool.admit_mut().pending.remove(&event.tag);
+        let store = pool.admit_mut().store.clone();
         self.serial += 1;
         let name = match pending.as_ref().and_then(|p| p.name.clone()) {
             Some(name) => name,
             None => generated_name(peer, self.serial),
         };
-        let temp = self.partial_dir.join(format!("{}-{}.part", std::process::id(), self.serial));
+        // Kept for resume if it fails: a named object offered for resume, verified with SHA-256
+        // (only then can a later transfer resume it, SPEC §10.5).
+        let record = match pending.as_ref().and_then(|p| p.resumable.clone()) {
+            Some((object_id, size)) if digest == Some(DigestAlgorithm::Sha256) && store.is_some() => {
+                Some(Record { object_id, size, name: name.clone(), durable: from })
+            }
+            _ => None,
+        };
+        let temp = match (&record, &store) {
+            (Some(_), Some(store)) => store.data_path(&name),
+            _ => self.partial_dir.join(format!("{}-{}.part", std::process::id(), self.serial)),
+        };
         let mut active = Active {
             peer,
             name,
             temp: temp.clone(),
             file: None,
             bytes: 0,
+            base: from,
+            kept: None,
             started: std::time::Instant::now(),
             window,
             digest,
         };
         if pending.is_none() {
             // Admitted too long ago to remember its name: nothing sensible to write.
-            self.abort(
-                pool,
-                event.id,
-                active,
-                now,
-                Error::Stopped(RefuseReason::Busy),
-                "admitted too long ago".into(),
-            );
+            let why = "admitted too long ago".to_string();
+            self.abort(pool, event.id, active, now, Error::Stopped(RefuseReason::Busy), why);
             return;
         }
-        match OpenOptions::new().write(true).create_new(true).open(&temp) {
+        let opened = if from > 0 {
+            // Resumed: the data from `from` on, after the digest has the bytes held.
+            partial::open_at(&temp, from).and_then(|file| {
+                hash_held(&temp, from, pool, event.id)?;
+                Ok(file)
+            })
+        } else if record.is_some() {
+            // A new object under this name replaces whatever was kept for it.
+            File::create(&temp)
+        } else {
+            OpenOptions::new().write(true).create_new(true).open(&temp)
+        };
+        match opened {
             Ok(file) => active.file = Some(BufWriter::with_capacity(BUFFER, file)),
             Err(e) => {
-                let why = format!("cannot create {}: {e}", temp.display());
+                let why = format!("cannot open {}: {e}", temp.display());
                 self.abort(pool, event.id, active, now, Error::Stopped(RefuseReason::Storage), why);
                 return;
             }
         }
+        if let (Some(record), Some(store)) = (record, &store) {
+            // The record counts only what is on the disk: the bytes held, none written yet.
+            if let Err(e) = store.save(&record) {
+                let why = format!("cannot keep a record for resume: {e}");
+                self.abort(pool, event.id, active, now, Error::Stopped(RefuseReason::Storage), why);
+                return;
+            }
+            active.kept = Some((record, std::time::Instant::now()));
+        }
         self.active.insert(event.id, active);
+    }
+
+    /// Makes what `active` wrote durable and counts it in its record (SPEC §10.5: data synced
+    /// before the record that counts it). Nothing for a transfer not kept for resume.
+    fn sync_kept(&self, active: &mut Active) -> io::Result<()> {
+        let Some((record, synced_at)) = &mut active.kept else { return Ok(()) };
+        let Some(file) = active.file.as_mut() else { return Ok(()) };
+        file.flush()?;
+        file.get_ref().sync_data()?;
+        record.durable = active.base + active.bytes;
+        if let Some(store) = &self.store {
+            store.save(record)?;
+        }
+        *synced_at = std::time::Instant::now();
+        Ok(())
+    }
+
+    /// Syncs, about once a second, the transfers kept for resume: what a crash loses is at
+    /// most the last second.
+    fn sync_due(&mut self) {
+        let ids: Vec<TransferId> = self.active.keys().copied().collect();
+        for id in ids {
+            let Some(mut active) = self.active.remove(&id) else { continue };
+            if active.kept.as_ref().is_some_and(|(_, at)| at.elapsed() >= SYNC_EVERY) {
+                let _ = self.sync_kept(&mut active);
+            }
+            self.active.insert(id, active);
+        }
+    }
+
+    /// A transfer that failed: kept for resume (synced, counted) when `keep` and it is
+    /// resumable, else its temporary file removed. Says which.
+    fn end_failed(&self, active: &mut Active, keep: bool) -> Option<String> {
+        if keep && active.kept.is_some() && self.sync_kept(active).is_ok() {
+            let held = active.base + active.bytes;
+            return Some(format!("{held} bytes kept for resume"));
+        }
+        drop(active.file.take());
+        match (&active.kept, &self.store) {
+            (Some(_), Some(store)) => store.discard(&active.name),
+            _ => {
+                let _ = fs::remove_file(&active.temp);
+            }
+        }
+        None
     }
 
     /// Stops a transfer: tells the sender (`error` gives the reason), removes the temporary
@@ -441,8 +558,12 @@ impl Server<'_> {
         if let Some(receiver) = pool.transfer_mut(id) {
             receiver.abort(now, error);
         }
-        drop(active.file.take());
-        let _ = fs::remove_file(&active.temp);
+        // Stopped by this server (SIGINT): kept for resume; a storage or size problem: not.
+        let keep = error == Error::Stopped(RefuseReason::Cancelled);
+        let why = match self.end_failed(&mut active, keep) {
+            Some(kept) => format!("{why}; {kept}"),
+            None => why,
+        };
         self.log(&Line::of(&active, Outcome::Failed(why)));
     }
 
@@ -458,7 +579,7 @@ impl Server<'_> {
                         break;
                     }
                     if let Some(max) = self.args.max_size
-                        && active.bytes + data.len() as u64 > max
+                        && active.base + active.bytes + data.len() as u64 > max
                     {
                         failure = Some((
                             Error::Stopped(RefuseReason::TooLarge),
@@ -507,11 +628,14 @@ impl Server<'_> {
         match placed {
             Ok(()) => {
                 receiver.committed(now);
+                if let (Some(_), Some(store)) = (&active.kept, &self.store) {
+                    store.forget(&active.name);
+                }
                 self.log(&Line::of(&active, Outcome::Ok));
             }
             Err(e) => {
                 receiver.commit_failed(now);
-                let _ = fs::remove_file(&active.temp);
+                self.end_failed(&mut active, false);
                 self.log(&Line::of(&active, Outcome::Failed(format!("{e:#}"))));
             }
         }
@@ -556,13 +680,42 @@ impl Server<'_> {
             }
             ReceiverEvent::Failed(error) => {
                 if let Some(mut active) = self.active.remove(&event.id) {
-                    drop(active.file.take());
-                    let _ = fs::remove_file(&active.temp);
-                    self.log(&Line::of(&active, Outcome::Failed(failure_words(error))));
+                    // SPEC §10.5: kept after a failure before the FIN (the sender vanished or
+                    // gave up, or was stopped); not after bad data.
+                    let keep = !matches!(
+                        error,
+                        Error::DigestMismatch | Error::LengthMismatch | Error::Refused(RefuseReason::Length)
+                    );
+                    let why = match self.end_failed(&mut active, keep) {
+                        Some(kept) => format!("{}; {kept}", failure_words(error)),
+                        None => failure_words(error),
+                    };
+                    self.log(&Line::of(&active, Outcome::Failed(why)));
                 }
             }
         }
     }
+}
+
+/// Gives the transfer's digest the first `from` bytes held in `path` (SPEC §10.5: the digest
+/// covers the whole object).
+fn hash_held(path: &Path, from: u64, pool: &mut Pool, id: TransferId) -> io::Result<()> {
+    use std::io::Read;
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = from;
+    while left > 0 {
+        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        let n = file.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::other("the kept data is shorter than its record"));
+        }
+        if let Some(receiver) = pool.transfer_mut(id) {
+            receiver.hash_prefix(&buf[..n]);
+        }
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 /// Why a transfer failed, in the receiver's words.
@@ -620,7 +773,12 @@ const POOL_STACK: usize = 64 << 20;
 
 fn serve(args: &ServeArgs, partial_dir: PathBuf, mut udp: UdpTransport) -> Result<(), Failure> {
     let clock = Clock::new();
+    let store = (!args.no_resume).then(|| PartialStore::new(&partial_dir));
+    if let Some(store) = &store {
+        store.expire(args.keep_partial_for);
+    }
     let gate = Gate {
+        store: store.clone(),
         dir: args.dir.clone(),
         overwrite: args.overwrite,
         max_size: args.max_size,
@@ -642,7 +800,7 @@ fn serve(args: &ServeArgs, partial_dir: PathBuf, mut udp: UdpTransport) -> Resul
         max_transfers: args.max_transfers,
     };
     let mut pool: Box<Pool> = Box::new(Listener::new(config, gate, clock.now()));
-    let mut server = Server { args, partial_dir, active: HashMap::new(), clock, serial: 0 };
+    let mut server = Server { args, partial_dir, store, active: HashMap::new(), clock, serial: 0 };
     if !args.common.quiet
         && let Ok(addr) = udp.local_addr()
     {
@@ -650,6 +808,7 @@ fn serve(args: &ServeArgs, partial_dir: PathBuf, mut udp: UdpTransport) -> Resul
     }
     let signals = signal_count();
     let mut drain_until: Option<std::time::Instant> = None;
+    let mut last_expiry = std::time::Instant::now();
     let verbose = args.common.verbose;
     loop {
         let now = server.clock.now();
@@ -666,6 +825,13 @@ fn serve(args: &ServeArgs, partial_dir: PathBuf, mut udp: UdpTransport) -> Resul
             server.on_event(&mut pool, event, now);
         }
         server.drain(&mut pool, now);
+        server.sync_due();
+        if last_expiry.elapsed() >= EXPIRE_EVERY {
+            last_expiry = std::time::Instant::now();
+            if let Some(store) = &server.store {
+                store.expire(args.keep_partial_for);
+            }
+        }
         for line in std::mem::take(&mut pool.admit_mut().refusals) {
             server.log(&line);
         }

@@ -1,0 +1,201 @@
+//! Partial objects kept for resume (SPEC §10.5): the data an interrupted transfer wrote, and a
+//! small record of what it is (`object-id`, size, name) and how much of it is durable.
+//!
+//! Each kept object is two files in the server's temporary directory, named by a hash of the
+//! object's name (no name a peer sends reaches them): `<key>.part`, the data from byte 0, and
+//! `<key>.rec`, the record. Durable means on the disk: the data is synced before the record
+//! that counts it is written, and the record is replaced atomically (written beside, synced,
+//! renamed), so after a crash or a power cut the record never counts bytes that are not there.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// What a kept partial object is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The sender's `object-id`.
+    pub object_id: Vec<u8>,
+    /// The object's `transfer-size`.
+    pub size: u64,
+    /// The object's name.
+    pub name: String,
+    /// The bytes from the object's start that are on the disk.
+    pub durable: u64,
+}
+
+impl Record {
+    /// Where a resume can start: the durable bytes, down to a multiple of 512 unless they are
+    /// the whole object (SPEC §10.5). 0: nothing to resume.
+    pub fn resume_point(&self) -> u64 {
+        if self.durable >= self.size { self.size } else { self.durable - self.durable % 512 }
+    }
+
+    /// The record as text: one field per line, the name last (a name has no line break: SPEC
+    /// §10.4 refuses control characters).
+    fn to_text(&self) -> String {
+        let id: String = self.object_id.iter().map(|b| format!("{b:02x}")).collect();
+        format!(
+            "rudp-partial 1\nobject-id {id}\nsize {}\ndurable {}\nname {}\n",
+            self.size, self.durable, self.name
+        )
+    }
+
+    /// Reads a record's text; `None` if it is not one.
+    fn from_text(text: &str) -> Option<Record> {
+        let mut lines = text.lines();
+        if lines.next()? != "rudp-partial 1" {
+            return None;
+        }
+        let hex = lines.next()?.strip_prefix("object-id ")?;
+        let object_id = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        let size = lines.next()?.strip_prefix("size ")?.parse().ok()?;
+        let durable = lines.next()?.strip_prefix("durable ")?.parse().ok()?;
+        let name = lines.next()?.strip_prefix("name ")?.to_string();
+        (durable <= size && (8..=32).contains(&object_id.len())).then_some(Record {
+            object_id,
+            size,
+            name,
+            durable,
+        })
+    }
+}
+
+/// The kept partial objects of a directory.
+#[derive(Clone, Debug)]
+pub struct PartialStore {
+    dir: PathBuf,
+}
+
+impl PartialStore {
+    /// The store in `dir` (the server's temporary directory, which exists).
+    pub fn new(dir: &Path) -> PartialStore {
+        PartialStore { dir: dir.to_path_buf() }
+    }
+
+    /// The key of `name`: 32 hex digits of its SHA-256.
+    fn key(name: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(name.as_bytes());
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Where the data of the object named `name` is kept.
+    pub fn data_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{}.part", PartialStore::key(name)))
+    }
+
+    fn record_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{}.rec", PartialStore::key(name)))
+    }
+
+    /// The record of the object named `name`, if one is kept (and is for that name).
+    pub fn load(&self, name: &str) -> Option<Record> {
+        let text = fs::read_to_string(self.record_path(name)).ok()?;
+        Record::from_text(&text).filter(|record| record.name == name)
+    }
+
+    /// Writes `record` atomically: the data it counts must be synced already.
+    pub fn save(&self, record: &Record) -> io::Result<()> {
+        let path = self.record_path(&record.name);
+        let temp = path.with_extension("rec.new");
+        let mut file = File::create(&temp)?;
+        file.write_all(record.to_text().as_bytes())?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, &path)?;
+        if let Ok(dir) = File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Forgets the object named `name`: its record first (so that a crash in between leaves
+    /// data without a record, never a record without its data), then its data.
+    pub fn discard(&self, name: &str) {
+        let _ = fs::remove_file(self.record_path(name));
+        let _ = fs::remove_file(self.data_path(name));
+    }
+
+    /// Forgets the record only (the data was moved into place).
+    pub fn forget(&self, name: &str) {
+        let _ = fs::remove_file(self.record_path(name));
+    }
+
+    /// Removes the kept objects, and any other leftover in the directory, not touched for
+    /// `age`: returns how many files.
+    pub fn expire(&self, age: Duration) -> usize {
+        let Ok(entries) = fs::read_dir(&self.dir) else { return 0 };
+        let now = SystemTime::now();
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| now.duration_since(modified).is_ok_and(|d| d > age));
+            if old && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
+/// Opens the kept data of a resumed object for writing from `from` on: what lies beyond is cut
+/// away (SPEC §10.5). The file must hold at least `from` bytes.
+pub fn open_at(path: &Path, from: u64) -> io::Result<File> {
+    let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+    let len = file.metadata()?.len();
+    if len < from {
+        return Err(io::Error::other(format!("the kept data holds {len} bytes, not {from}")));
+    }
+    file.set_len(from)?;
+    file.seek(SeekFrom::Start(from))?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(durable: u64) -> Record {
+        Record { object_id: vec![1, 2, 3, 4, 5, 6, 7, 0xff], size: 5000, name: "a/b c.bin".into(), durable }
+    }
+
+    #[test]
+    fn a_record_reads_back_and_rounds_its_resume_point_to_a_frame() {
+        let r = record(4100);
+        assert_eq!(Record::from_text(&r.to_text()), Some(r.clone()));
+        assert_eq!(r.resume_point(), 4096);
+        assert_eq!(record(5000).resume_point(), 5000);
+        assert_eq!(record(511).resume_point(), 0);
+        // Damaged or foreign text is no record.
+        assert_eq!(Record::from_text("rudp-partial 1\nobject-id 0102\nsize 5\ndurable 1\nname x\n"), None);
+        assert_eq!(Record::from_text(&r.to_text().replace("durable 4100", "durable 9999")), None);
+        assert_eq!(Record::from_text("something else"), None);
+    }
+
+    #[test]
+    fn the_store_saves_loads_and_discards_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PartialStore::new(dir.path());
+        assert_eq!(store.load("a/b c.bin"), None);
+        fs::write(store.data_path("a/b c.bin"), [7u8; 4100]).unwrap();
+        store.save(&record(4100)).unwrap();
+        assert_eq!(store.load("a/b c.bin"), Some(record(4100)));
+        assert_eq!(store.load("other"), None);
+        let mut file = open_at(&store.data_path("a/b c.bin"), 4096).unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 4096);
+        file.write_all(b"x").unwrap();
+        drop(file);
+        let data = fs::read(store.data_path("a/b c.bin")).unwrap();
+        assert_eq!((data.len(), data[4095], data[4096]), (4097, 7, b'x'));
+        assert!(open_at(&store.data_path("a/b c.bin"), 9000).is_err());
+        store.discard("a/b c.bin");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
