@@ -91,7 +91,7 @@ fn a_sender_killed_mid_transfer_resumes_on_the_next_send() {
     let out = finish(send(port, &file, &[]));
     assert_success("send", &out);
     let from = resumed_from(&out).expect("resumed");
-    assert!(from > 0 && from <= held && from % 512 == 0, "resumed from {from}, {held} held");
+    assert!(from > 0 && from <= held && from.is_multiple_of(512), "resumed from {from}, {held} held");
     assert!(fs::read(&file).unwrap() == fs::read(dir.join("big.bin")).unwrap(), "the file differs");
     // Committed: nothing kept any more.
     assert_eq!(kept_durable(&dir), None);
