@@ -380,9 +380,7 @@ fn options_check(v: &Vector, place: &str, payload: &[u8]) {
     assert_eq!(options::name(payload), value_of(NAME).as_deref(), "{v}: name");
     assert_eq!(options::refuse(payload), value_of(REFUSE).map(|r| r[0]), "{v}: refuse");
     assert_eq!(options::object_id(payload), value_of(OBJECT_ID).as_deref(), "{v}: object-id");
-    // Resume (types 9 and 10, issue 17) is not implemented yet: a SYN|ACK with a
-    // `resume-from` has only the generic checks above.
-    let implemented = listed.iter().all(|(kind, _)| *kind != RESUME_FROM);
+    let resume_from = value_of(RESUME_FROM).map(|r| u64::from_le_bytes(r[..].try_into().unwrap()));
     match place {
         "SYN" => {
             let offers = SynOptions::parse(payload);
@@ -395,14 +393,17 @@ fn options_check(v: &Vector, place: &str, payload: &[u8]) {
             let extension = listed.iter().any(|(kind, _)| *kind >= WINDOW);
             assert_eq!(offers.extension, extension, "{v}: SynOptions extension");
         }
-        "SYN|ACK" if implemented => {
-            // Offered exactly what is granted (a grant may equal the offer).
-            let offer = SynOptions { transfer_size: None, window, digest, extension: true, resume: false };
-            assert_eq!(
-                Grants::parse(payload, &offer),
-                Ok(Grants { window, digest, resume_from: None }),
-                "{v}: Grants"
-            );
+        "SYN|ACK" => {
+            // Offered exactly what is granted (a grant may equal the offer); a resume point
+            // answers an object id offered with a size it fits in.
+            let offer = SynOptions {
+                transfer_size: resume_from.map(|r| r + 512),
+                window,
+                digest,
+                extension: true,
+                resume: resume_from.is_some(),
+            };
+            assert_eq!(Grants::parse(payload, &offer), Ok(Grants { window, digest, resume_from }), "{v}: Grants");
             if let Some(w) = window {
                 let smaller = SynOptions { window: Some(w - 1), ..offer };
                 assert!(
