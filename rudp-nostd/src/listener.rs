@@ -157,12 +157,13 @@ pub struct ListenerEvent {
 }
 
 /// What a half-open entry of the listener keeps besides the handshake: the application's tag
-/// and the object's key.
+/// and the object's key, and whether its third frame was refused (the pool was full).
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Admitted {
     tag: u32,
     key: ObjectKey,
+    refused: bool,
 }
 
 /// A short fingerprint of the object a SYN names (its `name`, else its `object-id`), so that
@@ -465,7 +466,7 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
                 return Handled::trace(Trace::drop(repr, DropReason::NotAccepting));
             }
         };
-        let extra = Admitted { tag, key };
+        let extra = Admitted { tag, key, refused: false };
         let config = self.config.receiver;
         let mut entry =
             Receiver::<E, W, 0>::answer_syn(&config, &mut self.random, now, from, repr.seq, &offers, extra);
@@ -480,6 +481,11 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
             return Handled::trace(Trace::drop(repr, DropReason::NotAccepting));
         }
         Handled::trace(Trace::recv(repr, false))
+    }
+
+    /// The refusing ACK to the third frame of `entry`: `seq = RISN+1`, `ack = ISN+1`.
+    fn third_frame_refusal(entry: &HalfOpen<E, Admitted>) -> Repr {
+        Repr { seq: entry.risn + 1, ack: entry.isn + 1, conn: entry.conn, flags: Flags::ACK }
     }
 
     /// The third frame of `entry`'s handshake: the transfer takes a slot of the pool.
@@ -512,10 +518,14 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
             self.transfers.iter().position(Option::is_none).filter(|_| self.running() < self.capacity());
         let Some(slot) = free else {
             // The pool filled up since the SYN: a refusing ACK (SPEC §10.4). The entry stays,
-            // so that a repeated third frame gets the same answer until it expires.
-            let refusal =
-                Repr { seq: entry.risn + 1, ack: entry.isn + 1, conn: entry.conn, flags: Flags::ACK };
-            if !(entry.refusable && self.refuse(entry.peer, refusal, RefuseReason::Busy)) {
+            // marked, so that a repeated third frame gets the same answer for an idle timeout,
+            // even once a slot has freed: that connection takes no more data.
+            if entry.refusable
+                && self.refuse(entry.peer, Self::third_frame_refusal(&entry), RefuseReason::Busy)
+            {
+                let refused = Admitted { refused: true, ..entry.extra };
+                self.half_open.insert(HalfOpen { created: now, extra: refused, ..entry });
+            } else {
                 handled.trace = Trace::drop(repr, DropReason::NotAccepting);
             }
             return handled;
@@ -559,6 +569,14 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
         }
         if let Some(entry) = self.half_open.find(from).copied() {
             return match receiver::is_third_frame(&entry, repr) {
+                // Refused already: the same answer again.
+                Ok(()) if entry.extra.refused => {
+                    if self.refuse(from, Self::third_frame_refusal(&entry), RefuseReason::Busy) {
+                        Handled::trace(Trace::recv(repr, true))
+                    } else {
+                        Handled::trace(Trace::drop(repr, DropReason::NotAccepting))
+                    }
+                }
                 Ok(()) => self.establish(now, entry, frame),
                 Err(reason) => Handled::trace(Trace::drop(repr, reason)),
             };
@@ -756,6 +774,36 @@ mod tests {
         );
         assert_eq!(payload, [8, 1, 1]);
         assert_eq!(l.running(), 2);
+    }
+
+    #[test]
+    fn a_third_frame_refused_as_busy_stays_refused_once_a_slot_frees() {
+        let mut l = pool();
+        // Endpoint 3's SYN finds room; 1 and 2 fill the pool before its third frame comes.
+        let (syn_ack, _, _) = syn(&mut l, 1, 3, &OFFER_WINDOW).unwrap();
+        let (conn, risn, _) = connect(&mut l, 1, &[], b"");
+        connect(&mut l, 2, &[], b"b");
+        let third = datagram(ISN + 1, syn_ack.seq.get() + 1, syn_ack.conn, Flags::ACK, b"c");
+        l.handle_datagram(t(3), 3, &third);
+        let (refusal, payload, _) = next_frame(&mut l, t(3)).unwrap();
+        assert_eq!(
+            (refusal.flags, refusal.ack.get(), payload.as_slice()),
+            (Flags::ACK, ISN + 1, &[8, 1, 1][..])
+        );
+        // The first transfer ends: a slot is free.
+        l.handle_datagram(t(4), 1, &datagram(ISN + 1, risn + 1, conn, Flags::FIN, &[]));
+        let id = l.transfers().find(|&(_, tag, _)| tag == 100).unwrap().0;
+        l.transfer_mut(id).unwrap().committed(t(4));
+        next_frame(&mut l, t(4)).unwrap();
+        l.handle_datagram(t(5), 1, &datagram(ISN + 2, risn + 2, conn, Flags::ACK, &[]));
+        assert_eq!(l.running(), 1);
+        // The refused third frame again (a duplicate on the way, or its sender repeating it):
+        // the same refusal (SPEC §10.4: no more data on that connection), no transfer.
+        let h = l.handle_datagram(t(6), 3, &third);
+        assert!(h.events.is_empty(), "{:?}", h.events);
+        let (again, payload, _) = next_frame(&mut l, t(6)).unwrap();
+        assert_eq!((again, payload.as_slice()), (refusal, &[8, 1, 1][..]));
+        assert_eq!(l.running(), 1);
     }
 
     #[test]
