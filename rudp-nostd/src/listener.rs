@@ -23,7 +23,7 @@
 use crate::config::{Profile, ReceiverConfig};
 use crate::digest::DigestAlgorithm;
 use crate::engine::{Engine, Handled, Transmit};
-use crate::error::{Error, RefuseReason};
+use crate::error::RefuseReason;
 use crate::frame::{self, Flags, Frame, Repr};
 use crate::half_open::{HalfOpen, HalfOpenTable};
 use crate::options::{self, SynOptions};
@@ -506,11 +506,8 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
             && let Some((id, tag)) = self.id(slot)
             && let Some(Some(t)) = self.transfers.get_mut(slot)
         {
-            if t.receiver.is_running() {
-                let event = t.receiver.end(Error::IdleTimeout);
+            if let Some(event) = t.receiver.end() {
                 handled.push(ListenerEvent { id, tag, event });
-            } else {
-                t.receiver.end(Error::IdleTimeout);
             }
             self.sweep(now);
         }
@@ -653,6 +650,7 @@ mod tests {
 
     use super::*;
     use crate::config::SenderConfig;
+    use crate::error::Error;
     use crate::sender::{Sender, SenderEvent};
     use crate::testing::{datagram, next_frame, t};
 
@@ -774,6 +772,29 @@ mod tests {
         );
         assert_eq!(payload, [8, 1, 1]);
         assert_eq!(l.running(), 2);
+    }
+
+    #[test]
+    fn a_finished_transfer_superseded_while_it_lingers_reports_closed() {
+        let mut l = pool();
+        let (conn, risn, events) = connect(&mut l, 1, &[], b"");
+        let id = events[0].id;
+        l.handle_datagram(t(3), 1, &datagram(ISN + 1, risn + 1, conn, Flags::FIN, &[]));
+        l.transfer_mut(id).unwrap().committed(t(3));
+        assert_eq!(next_frame(&mut l, t(3)).unwrap().0.flags, Flags::FIN | Flags::ACK);
+        // The final ACK is lost; the same endpoint sends its next object.
+        l.handle_datagram(t(4), 1, &datagram(ISN + 900, 0, 0, Flags::SYN, &[]));
+        let (syn_ack, _, _) = next_frame(&mut l, t(4)).unwrap();
+        assert_ne!(syn_ack.conn, conn);
+        let third = datagram(ISN + 901, syn_ack.seq.get() + 1, syn_ack.conn, Flags::ACK, b"next");
+        let h = l.handle_datagram(t(5), 1, &third);
+        // The old transfer ends as if by its idle timeout: closed (its object is committed),
+        // with its event, before the new one connects.
+        assert_eq!(h.events[0], ListenerEvent { id, tag: 100, event: ReceiverEvent::Closed });
+        assert!(matches!(h.events[1].event, ReceiverEvent::Connected { .. }));
+        assert_ne!(h.events[1].id, id);
+        assert!(l.transfer(id).is_none());
+        assert_eq!(l.running(), 1);
     }
 
     #[test]
