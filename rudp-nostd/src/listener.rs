@@ -23,7 +23,7 @@
 use crate::config::{Profile, ReceiverConfig};
 use crate::digest::DigestAlgorithm;
 use crate::engine::{Engine, Handled, Transmit};
-use crate::error::{Error, RefuseReason};
+use crate::error::RefuseReason;
 use crate::frame::{self, Flags, Frame, Repr};
 use crate::half_open::{HalfOpen, HalfOpenTable};
 use crate::options::{self, SynOptions};
@@ -169,7 +169,7 @@ pub struct ListenerEvent {
 }
 
 /// What a half-open entry of the listener keeps besides the handshake: the application's tag
-/// and the object's key.
+/// and the object's key, and whether its third frame was refused (the pool was full).
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Admitted {
@@ -177,6 +177,8 @@ struct Admitted {
     key: ObjectKey,
     /// The `resume-from` granted (0: none).
     resume_from: u64,
+    /// Its third frame was refused (the pool was full): the connection takes no more data.
+    refused: bool,
 }
 
 /// A short fingerprint of the object a SYN names (its `name`, else its `object-id`), so that
@@ -485,7 +487,7 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
                 return Handled::trace(Trace::drop(repr, DropReason::NotAccepting));
             }
         };
-        let extra = Admitted { tag, key, resume_from: 0 };
+        let extra = Admitted { tag, key, resume_from: 0, refused: false };
         let config = self.config.receiver;
         let mut entry =
             Receiver::<E, W, 0>::answer_syn(&config, &mut self.random, now, from, repr.seq, &offers, extra);
@@ -503,6 +505,11 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
             return Handled::trace(Trace::drop(repr, DropReason::NotAccepting));
         }
         Handled::trace(Trace::recv(repr, false))
+    }
+
+    /// The refusing ACK to the third frame of `entry`: `seq = RISN+1`, `ack = ISN+1`.
+    fn third_frame_refusal(entry: &HalfOpen<E, Admitted>) -> Repr {
+        Repr { seq: entry.risn + 1, ack: entry.isn + 1, conn: entry.conn, flags: Flags::ACK }
     }
 
     /// The third frame of `entry`'s handshake: the transfer takes a slot of the pool.
@@ -523,11 +530,8 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
             && let Some((id, tag)) = self.id(slot)
             && let Some(Some(t)) = self.transfers.get_mut(slot)
         {
-            if t.receiver.is_running() {
-                let event = t.receiver.end(Error::IdleTimeout);
+            if let Some(event) = t.receiver.end() {
                 handled.push(ListenerEvent { id, tag, event });
-            } else {
-                t.receiver.end(Error::IdleTimeout);
             }
             self.sweep(now);
         }
@@ -538,11 +542,15 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
             .filter(|_| self.accepting && self.running() < self.capacity());
         let Some(slot) = free else {
             // The pool filled up since the SYN, or the listener stopped accepting: a refusing
-            // ACK (SPEC §10.4). The entry stays, so that a repeated third frame gets the same
-            // answer until it expires.
-            let refusal =
-                Repr { seq: entry.risn + 1, ack: entry.isn + 1, conn: entry.conn, flags: Flags::ACK };
-            if !(entry.refusable && self.refuse(entry.peer, refusal, RefuseReason::Busy)) {
+            // ACK (SPEC §10.4). The entry stays, marked, so that a repeated third frame gets
+            // the same answer for an idle timeout, even once a slot has freed: that connection
+            // takes no more data.
+            if entry.refusable
+                && self.refuse(entry.peer, Self::third_frame_refusal(&entry), RefuseReason::Busy)
+            {
+                let refused = Admitted { refused: true, ..entry.extra };
+                self.half_open.insert(HalfOpen { created: now, extra: refused, ..entry });
+            } else {
                 handled.trace = Trace::drop(repr, DropReason::NotAccepting);
             }
             return handled;
@@ -586,6 +594,14 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
         }
         if let Some(entry) = self.half_open.find(from).copied() {
             return match receiver::is_third_frame(&entry, repr) {
+                // Refused already: the same answer again.
+                Ok(()) if entry.extra.refused => {
+                    if self.refuse(from, Self::third_frame_refusal(&entry), RefuseReason::Busy) {
+                        Handled::trace(Trace::recv(repr, true))
+                    } else {
+                        Handled::trace(Trace::drop(repr, DropReason::NotAccepting))
+                    }
+                }
                 Ok(()) => self.establish(now, entry, frame),
                 Err(reason) => Handled::trace(Trace::drop(repr, reason)),
             };
@@ -667,6 +683,7 @@ mod tests {
 
     use super::*;
     use crate::config::SenderConfig;
+    use crate::error::Error;
     use crate::sender::{Sender, SenderEvent};
     use crate::testing::{datagram, next_frame, t};
 
@@ -788,6 +805,59 @@ mod tests {
         );
         assert_eq!(payload, [8, 1, 1]);
         assert_eq!(l.running(), 2);
+    }
+
+    #[test]
+    fn a_finished_transfer_superseded_while_it_lingers_reports_closed() {
+        let mut l = pool();
+        let (conn, risn, events) = connect(&mut l, 1, &[], b"");
+        let id = events[0].id;
+        l.handle_datagram(t(3), 1, &datagram(ISN + 1, risn + 1, conn, Flags::FIN, &[]));
+        l.transfer_mut(id).unwrap().committed(t(3));
+        assert_eq!(next_frame(&mut l, t(3)).unwrap().0.flags, Flags::FIN | Flags::ACK);
+        // The final ACK is lost; the same endpoint sends its next object.
+        l.handle_datagram(t(4), 1, &datagram(ISN + 900, 0, 0, Flags::SYN, &[]));
+        let (syn_ack, _, _) = next_frame(&mut l, t(4)).unwrap();
+        assert_ne!(syn_ack.conn, conn);
+        let third = datagram(ISN + 901, syn_ack.seq.get() + 1, syn_ack.conn, Flags::ACK, b"next");
+        let h = l.handle_datagram(t(5), 1, &third);
+        // The old transfer ends as if by its idle timeout: closed (its object is committed),
+        // with its event, before the new one connects.
+        assert_eq!(h.events[0], ListenerEvent { id, tag: 100, event: ReceiverEvent::Closed });
+        assert!(matches!(h.events[1].event, ReceiverEvent::Connected { .. }));
+        assert_ne!(h.events[1].id, id);
+        assert!(l.transfer(id).is_none());
+        assert_eq!(l.running(), 1);
+    }
+
+    #[test]
+    fn a_third_frame_refused_as_busy_stays_refused_once_a_slot_frees() {
+        let mut l = pool();
+        // Endpoint 3's SYN finds room; 1 and 2 fill the pool before its third frame comes.
+        let (syn_ack, _, _) = syn(&mut l, 1, 3, &OFFER_WINDOW).unwrap();
+        let (conn, risn, _) = connect(&mut l, 1, &[], b"");
+        connect(&mut l, 2, &[], b"b");
+        let third = datagram(ISN + 1, syn_ack.seq.get() + 1, syn_ack.conn, Flags::ACK, b"c");
+        l.handle_datagram(t(3), 3, &third);
+        let (refusal, payload, _) = next_frame(&mut l, t(3)).unwrap();
+        assert_eq!(
+            (refusal.flags, refusal.ack.get(), payload.as_slice()),
+            (Flags::ACK, ISN + 1, &[8, 1, 1][..])
+        );
+        // The first transfer ends: a slot is free.
+        l.handle_datagram(t(4), 1, &datagram(ISN + 1, risn + 1, conn, Flags::FIN, &[]));
+        let id = l.transfers().find(|&(_, tag, _)| tag == 100).unwrap().0;
+        l.transfer_mut(id).unwrap().committed(t(4));
+        next_frame(&mut l, t(4)).unwrap();
+        l.handle_datagram(t(5), 1, &datagram(ISN + 2, risn + 2, conn, Flags::ACK, &[]));
+        assert_eq!(l.running(), 1);
+        // The refused third frame again (a duplicate on the way, or its sender repeating it):
+        // the same refusal (SPEC §10.4: no more data on that connection), no transfer.
+        let h = l.handle_datagram(t(6), 3, &third);
+        assert!(h.events.is_empty(), "{:?}", h.events);
+        let (again, payload, _) = next_frame(&mut l, t(6)).unwrap();
+        assert_eq!((again, payload.as_slice()), (refusal, &[8, 1, 1][..]));
+        assert_eq!(l.running(), 1);
     }
 
     #[test]

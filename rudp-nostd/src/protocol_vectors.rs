@@ -403,7 +403,11 @@ fn options_check(v: &Vector, place: &str, payload: &[u8]) {
                 extension: true,
                 resume: resume_from.is_some(),
             };
-            assert_eq!(Grants::parse(payload, &offer), Ok(Grants { window, digest, resume_from }), "{v}: Grants");
+            assert_eq!(
+                Grants::parse(payload, &offer),
+                Ok(Grants { window, digest, resume_from }),
+                "{v}: Grants"
+            );
             if let Some(w) = window {
                 let smaller = SynOptions { window: Some(w - 1), ..offer };
                 assert!(

@@ -389,14 +389,29 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
 
     /// Whether the transfer is still taking data or waiting for its commit (not closing,
     /// refused or over).
+    #[cfg(test)]
     pub(crate) fn is_running(&self) -> bool {
         matches!(self.state, State::Established(_) | State::Committing(_))
     }
 
-    /// Ends the transfer with `error` without a word to the peer (a listener's transfer whose
-    /// sender restarted: SPEC §10.4, as if by its idle timeout).
-    pub(crate) fn end(&mut self, error: Error) -> ReceiverEvent {
-        self.fail(error)
+    /// Ends the transfer as if by its idle timeout, without a word to the peer (a listener's
+    /// transfer whose sender restarted: SPEC §10.4), with the event the idle timeout would
+    /// give: a running transfer fails, one lingering after its FIN|ACK closes, a refused one
+    /// (its application was told) just ends.
+    pub(crate) fn end(&mut self) -> Option<ReceiverEvent> {
+        match self.state {
+            State::Established(_) | State::Committing(_) => Some(self.fail(Error::IdleTimeout)),
+            State::Closing(c) => {
+                self.state = closed(&c);
+                self.reply.clear();
+                Some(ReceiverEvent::Closed)
+            }
+            State::Refused(..) => {
+                self.fail(Error::IdleTimeout);
+                None
+            }
+            State::Listening | State::Closed | State::Failed => None,
+        }
     }
 
     /// Whether a reply waits for [`Engine::poll_transmit`].

@@ -4,6 +4,8 @@
 //!
 //! Every run is a pure function of its [`Scenario`]; a failing run prints its seed, and
 //! `SEED=<n> cargo test -p rudp-nostd sim::` replays only that seed.
+//!
+//! [`pool`] runs several senders at once into one [`crate::Listener`] over the same link.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -19,6 +21,8 @@ use crate::{
     Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig, SenderEvent, Timing,
 };
 
+mod pool;
+
 /// Who is on the link.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) enum Node {
@@ -26,6 +30,8 @@ pub(crate) enum Node {
     Receiver,
     /// Another endpoint: junk, forged frames and SYNs.
     Intruder(u8),
+    /// One of several senders into one listener (the listener is [`Node::Receiver`]).
+    Peer(u8),
 }
 
 /// Impairments, as probabilities per datagram and per direction.
@@ -198,6 +204,31 @@ struct Wire {
 }
 
 impl Wire {
+    fn new(link: Link, seed: u64) -> Wire {
+        Wire {
+            link,
+            random: SplitMix64::new(seed),
+            queue: BinaryHeap::new(),
+            order: 0,
+            sent: 0,
+            sent_by_sender: 0,
+        }
+    }
+
+    /// The next datagram due at or before `now`.
+    fn due(&mut self, now: Instant) -> Option<InFlight> {
+        if self.queue.peek().is_some_and(|Reverse(d)| d.at <= now) {
+            self.queue.pop().map(|Reverse(d)| d)
+        } else {
+            None
+        }
+    }
+
+    /// When the next datagram arrives.
+    fn next_arrival(&self) -> Option<Instant> {
+        self.queue.peek().map(|Reverse(d)| d.at)
+    }
+
     fn chance(&mut self, p: f64) -> bool {
         p > 0.0 && (self.random.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
@@ -274,14 +305,7 @@ pub(crate) fn run_windowed<const N: usize, const W: usize>(s: &Scenario) -> Outc
     // The bare receiver: this loop is its application (it takes the data, and commits).
     let mut receiver: Receiver<Node, W, 4> = Receiver::new(receiver_config, now);
     let mut sink = VecSink::default();
-    let mut wire = Wire {
-        link: s.link.clone(),
-        random: SplitMix64::new(random.next_u64()),
-        queue: BinaryHeap::new(),
-        order: 0,
-        sent: 0,
-        sent_by_sender: 0,
-    };
+    let mut wire = Wire::new(s.link.clone(), random.next_u64());
     let mut intruder = SplitMix64::new(random.next_u64());
     let mut out = Outcome {
         sink: Vec::new(),
@@ -330,7 +354,7 @@ pub(crate) fn run_windowed<const N: usize, const W: usize>(s: &Scenario) -> Outc
                     }
                     out.sender_events.extend(h.events);
                 }
-                Node::Intruder(_) => {}
+                Node::Intruder(_) | Node::Peer(_) => {}
             }
         }
         if sender.poll_timeout().is_some_and(|t| t <= now) {
