@@ -14,14 +14,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, anyhow};
 use clap::Args;
 use rudp_nostd::transport::{self, Report};
 use rudp_nostd::{
-    Admission, Admit, DigestAlgorithm, Engine, Error, Instant, Listener, ListenerConfig, ListenerEvent,
-    MAX_WINDOW, Offer, ReceiverConfig, ReceiverEvent, RefuseReason, TransferId,
+    DigestAlgorithm, Engine, Error, Instant, Listener, ListenerConfig, ListenerEvent, MAX_WINDOW,
+    ReceiverConfig, ReceiverEvent, RefuseReason, TransferId,
 };
 
 use crate::Failure;
@@ -31,6 +31,12 @@ use crate::duration::parse_duration;
 use crate::names::{self, PARTIAL_DIR};
 use crate::partial::{self, PartialStore, Record};
 use crate::udp::UdpTransport;
+
+mod gate;
+mod log;
+
+use gate::Gate;
+use log::{Line, Outcome, utc};
 
 /// The most transfers `--max-transfers` allows: the pool is built for this many.
 pub const POOL: usize = 64;
@@ -49,10 +55,6 @@ const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// The longest a wait blocks, so that signals are noticed while no timer runs.
 const MAX_WAIT: Duration = Duration::from_millis(100);
-
-/// The most SYNs admitted and not yet connected that the application remembers: the
-/// listener keeps at most `HALF_OPEN` of them, so more are a flood; the oldest is forgotten.
-const MAX_PENDING: usize = 16 * HALF_OPEN;
 
 /// Receive many transfers at once into DIR, each under the name its sender gives (`rudp send`
 /// gives the file's name), until SIGINT or SIGTERM.
@@ -121,98 +123,6 @@ pub struct ServeArgs {
 /// The listener as `rudp serve` runs it.
 type Pool = Listener<SocketAddr, Gate, POOL, { MAX_WINDOW as usize }, HALF_OPEN>;
 
-/// A SYN admitted, waiting for its third frame.
-#[derive(Debug)]
-struct Pending {
-    name: Option<String>,
-    admitted_at: std::time::Instant,
-    /// The object id and size, when the sender offered resume and the object has a name.
-    resumable: Option<(Vec<u8>, u64)>,
-}
-
-/// The admission policy: which transfers to take, and under which name.
-#[derive(Debug)]
-struct Gate {
-    dir: PathBuf,
-    overwrite: bool,
-    max_size: Option<u64>,
-    /// The idle timeout: how long the listener keeps a half-open entry.
-    idle: Duration,
-    /// Where partial objects are kept for resume (`None` with `--no-resume`).
-    store: Option<PartialStore>,
-    pending: HashMap<u32, Pending>,
-    next_tag: u32,
-    /// Refusals to log (the log needs the clock and the flags, which the loop has).
-    refusals: Vec<Line>,
-}
-
-impl Gate {
-    fn refuse(
-        &mut self,
-        offer: &Offer<'_, SocketAddr>,
-        reason: RefuseReason,
-        why: Option<String>,
-    ) -> Admission {
-        let name = offer.name.map(|n| String::from_utf8_lossy(n).into_owned());
-        let mut line = Line::new(offer.peer, name.unwrap_or_default());
-        line.outcome = Outcome::Refused(reason, why);
-        self.refusals.push(line);
-        Admission::Refuse(reason)
-    }
-}
-
-impl Admit<SocketAddr> for Gate {
-    fn admit(&mut self, offer: &Offer<'_, SocketAddr>) -> Admission {
-        let now = std::time::Instant::now();
-        // Forget what the listener has forgotten (its half-open entries last an idle timeout),
-        // and the oldest beyond the bound.
-        let idle = self.idle;
-        self.pending.retain(|_, p| now.duration_since(p.admitted_at) < idle);
-        if self.pending.len() >= MAX_PENDING
-            && let Some(oldest) = self.pending.iter().min_by_key(|(_, p)| p.admitted_at).map(|(tag, _)| *tag)
-        {
-            self.pending.remove(&oldest);
-        }
-        if let (Some(max), Some(size)) = (self.max_size, offer.transfer_size)
-            && size > max
-        {
-            return self.refuse(
-                offer,
-                RefuseReason::TooLarge,
-                Some(format!("{size} bytes, --max-size {max}")),
-            );
-        }
-        let name = match offer.name {
-            Some(bytes) => match names::resolve(&self.dir, bytes, self.overwrite) {
-                Ok(_) => Some(String::from_utf8_lossy(bytes).into_owned()),
-                Err(e) => return self.refuse(offer, RefuseReason::Name, Some(e.to_string())),
-            },
-            None => None,
-        };
-        self.next_tag = self.next_tag.wrapping_add(1);
-        let tag = self.next_tag;
-        // Resume (SPEC §10.5): a named object with an object id and a size; the kept record
-        // must be for the same object id, size and name.
-        let resumable = match (&self.store, &name, offer.object_id, offer.transfer_size) {
-            (Some(_), Some(_), Some(id), Some(size)) => Some((id.to_vec(), size)),
-            _ => None,
-        };
-        let from = match (&self.store, &name, &resumable) {
-            (Some(store), Some(name), Some((id, size))) => store
-                .load(name)
-                .filter(|r| r.object_id == *id && r.size == *size)
-                .map_or(0, |r| r.resume_point()),
-            _ => 0,
-        };
-        self.pending.insert(tag, Pending { name, admitted_at: now, resumable });
-        if from > 0 { Admission::Resume { tag, from } } else { Admission::Take(tag) }
-    }
-
-    fn refused(&mut self, offer: &Offer<'_, SocketAddr>, reason: RefuseReason) {
-        self.refuse(offer, reason, None);
-    }
-}
-
 /// A transfer being written.
 #[derive(Debug)]
 struct Active {
@@ -229,158 +139,6 @@ struct Active {
     started: std::time::Instant,
     window: u8,
     digest: Option<DigestAlgorithm>,
-}
-
-/// How a transfer ended.
-#[derive(Debug)]
-enum Outcome {
-    Ok,
-    Failed(String),
-    Refused(RefuseReason, Option<String>),
-}
-
-/// One log line: a transfer that ended, or a refusal.
-#[derive(Debug)]
-struct Line {
-    time: SystemTime,
-    peer: SocketAddr,
-    name: String,
-    bytes: u64,
-    seconds: f64,
-    window: u8,
-    verified: bool,
-    outcome: Outcome,
-}
-
-impl Line {
-    fn new(peer: SocketAddr, name: String) -> Line {
-        Line {
-            time: SystemTime::now(),
-            peer,
-            name,
-            bytes: 0,
-            seconds: 0.0,
-            window: 1,
-            verified: false,
-            outcome: Outcome::Ok,
-        }
-    }
-
-    fn of(active: &Active, outcome: Outcome) -> Line {
-        Line {
-            time: SystemTime::now(),
-            peer: active.peer,
-            name: active.name.clone(),
-            bytes: active.bytes,
-            seconds: active.started.elapsed().as_secs_f64(),
-            window: active.window,
-            verified: active.digest.is_some() && matches!(outcome, Outcome::Ok),
-            outcome,
-        }
-    }
-
-    fn mb_per_s(&self) -> f64 {
-        if self.seconds > 0.0 { self.bytes as f64 / self.seconds / 1e6 } else { 0.0 }
-    }
-
-    fn outcome_text(&self) -> String {
-        match &self.outcome {
-            Outcome::Ok => "ok".into(),
-            Outcome::Failed(why) => format!("failed: {why}"),
-            Outcome::Refused(reason, None) => format!("refused: {}", reason_words(*reason)),
-            Outcome::Refused(reason, Some(why)) => format!("refused: {} ({why})", reason_words(*reason)),
-        }
-    }
-
-    /// The human line, for stderr.
-    fn text(&self) -> String {
-        format!(
-            "{} {} {:?} {} B {:.2} s {:.2} MB/s window {} {} {}",
-            utc(self.time),
-            self.peer,
-            self.name,
-            self.bytes,
-            self.seconds,
-            self.mb_per_s(),
-            self.window,
-            if self.verified { "verified" } else { "unverified" },
-            self.outcome_text()
-        )
-    }
-
-    /// The same as one JSON object.
-    fn json(&self) -> String {
-        let (outcome, reason) = match &self.outcome {
-            Outcome::Ok => ("ok", None),
-            Outcome::Failed(why) => ("failed", Some(why.clone())),
-            Outcome::Refused(reason, why) => (
-                "refused",
-                Some(match why {
-                    Some(why) => format!("{} ({why})", reason_words(*reason)),
-                    None => reason_words(*reason).to_string(),
-                }),
-            ),
-        };
-        let reason = reason.map_or("null".to_string(), |r| json_string(&r));
-        format!(
-            "{{\"time\":{},\"peer\":{},\"name\":{},\"bytes\":{},\"seconds\":{:.3},\"mb_per_s\":{:.3},\"window\":{},\"verified\":{},\"outcome\":\"{outcome}\",\"reason\":{reason}}}",
-            json_string(&utc(self.time)),
-            json_string(&self.peer.to_string()),
-            json_string(&self.name),
-            self.bytes,
-            self.seconds,
-            self.mb_per_s(),
-            self.window,
-            self.verified,
-        )
-    }
-}
-
-/// A refusal's reason in words, for the receiver's log.
-fn reason_words(reason: RefuseReason) -> &'static str {
-    match reason {
-        RefuseReason::Busy => "busy",
-        RefuseReason::TooLarge => "too large",
-        RefuseReason::Name => "name not accepted",
-        RefuseReason::Storage => "cannot write",
-        RefuseReason::Cancelled => "cancelled",
-        RefuseReason::Length => "length does not match the size announced",
-        RefuseReason::Other(_) => "other reason",
-    }
-}
-
-/// `text` as a JSON string.
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// `time` as `2026-11-27T18:34:41Z` (UTC; days to civil date after Howard Hinnant).
-fn utc(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest / 60 % 60, rest % 60)
 }
 
 /// The name of a transfer that came without one: its peer and the time, unique enough (a
