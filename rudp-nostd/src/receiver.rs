@@ -294,6 +294,8 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
     /// [`Error::Stopped`] with a reason) at `now`. A sender that understands it is told why
     /// (SPEC §10.4: a refusing ACK with [`RefuseReason::for_error`]), and the connection's
     /// frames get that answer for an idle timeout; any other sender gets no more answers.
+    /// Once the FIN is answered the outcome is decided: an abort then only ends the linger
+    /// and gives [`ReceiverEvent::Closed`].
     pub fn abort(&mut self, now: Instant, error: Error) -> ReceiverEvent {
         match self.state {
             State::Established(c) => self.refuse(now, c, error),
@@ -301,6 +303,12 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
                 // The FIN is in: the close completes with the refusal (SPEC §10.4).
                 self.close_refused(now, c, RefuseReason::for_error(error));
                 ReceiverEvent::Failed(error)
+            }
+            // The FIN is answered: the outcome is decided; an abort only ends the linger.
+            State::Closing(c) => {
+                self.state = closed(&c);
+                self.reply.clear();
+                ReceiverEvent::Closed
             }
             _ => self.fail(error),
         }
@@ -1491,6 +1499,19 @@ mod tests {
         assert!(rx.is_done());
         rx.handle_datagram(t(10_004), PEER, &datagram(ISN + 513, risn + 1, conn, ACK, &[2; 512]));
         assert!(next_frame(&mut rx, t(10_004)).is_none());
+    }
+
+    #[test]
+    fn an_abort_after_the_fin_is_answered_ends_the_linger_and_keeps_the_success() {
+        let (mut rx, conn, risn) = bare_connected::<1>(&[2, 1, 4], b"abc");
+        assert_eq!(rx.read(&mut [0u8; 8]), 3);
+        next_frame(&mut rx, t(2));
+        let h = rx.handle_datagram(t(3), PEER, &datagram(ISN + 4, risn + 1, conn, Flags::FIN, &[]));
+        assert_eq!(&h.events[..], &[ReceiverEvent::Finished]);
+        rx.committed(t(3));
+        assert_eq!(next_frame(&mut rx, t(3)).unwrap().0.flags, Flags::FIN | ACK);
+        assert_eq!(rx.abort(t(4), Error::Stopped(RefuseReason::Cancelled)), ReceiverEvent::Closed);
+        assert!(rx.is_done() && rx.has_succeeded());
     }
 
     #[test]

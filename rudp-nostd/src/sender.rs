@@ -737,8 +737,24 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
     /// [`Error::Stopped`] with a reason). A receiver that understands it is told once, with an
     /// abandoning FIN (SPEC §10.4, reason [`RefuseReason::for_error`]); then nothing more is
     /// sent and the sender is done.
+    ///
+    /// After the FIN's answer the transfer is decided (SPEC §5: nothing in the linger turns a
+    /// success into a failure): an abort then only ends the linger, and gives
+    /// [`SenderEvent::Closed`].
     pub fn abort(&mut self, error: Error) -> SenderEvent {
-        self.abandon(error)
+        match self.state {
+            State::Linger | State::Closed => {
+                self.state = State::Closed;
+                self.slot_mut(0).state.cancel();
+                SenderEvent::Closed
+            }
+            State::LingerRejected => {
+                self.state = State::Failed;
+                self.slot_mut(0).state.cancel();
+                SenderEvent::Closed
+            }
+            _ => self.abandon(error),
+        }
     }
 
     /// Fails with `error`; once connected (and before the close completed), sends the
@@ -1356,6 +1372,25 @@ mod tests {
         assert_eq!(payload, [8, 1, 5]);
         assert!(next_frame(&mut tx, t(12)).is_none() && tx.handle_timeout(t(5_000)).is_none());
         assert!(next_frame(&mut tx, t(5_000)).is_none(), "the abandoning FIN goes once");
+    }
+
+    #[test]
+    fn an_abort_in_the_linger_ends_it_and_keeps_the_success() {
+        let mut tx = sender(Profile::Native, b"abc");
+        let isn = connect(&mut tx);
+        next_frame(&mut tx, t(10)).unwrap();
+        tx.handle_datagram(t(11), RX, &datagram(RISN + 1, isn + 4, CONN, ACK, &[]));
+        let (fin, _, _) = next_frame(&mut tx, t(11)).unwrap();
+        let h = tx.handle_datagram(
+            t(12),
+            RX,
+            &datagram(RISN + 1, fin.seq.get() + 1, CONN, Flags::FIN | ACK, &[]),
+        );
+        assert_eq!(&h.events[..], &[SenderEvent::Finished]);
+        next_frame(&mut tx, t(12)).unwrap();
+        assert_eq!(tx.abort(Error::Stopped(RefuseReason::Cancelled)), SenderEvent::Closed);
+        assert!(tx.has_succeeded() && tx.is_done());
+        assert!(next_frame(&mut tx, t(13)).is_none(), "nothing after the linger ended");
     }
 
     #[test]
