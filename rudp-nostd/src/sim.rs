@@ -6,6 +6,8 @@
 //! `SEED=<n> cargo test -p rudp-nostd sim::` replays only that seed.
 //!
 //! [`pool`] runs several senders at once into one [`crate::Listener`] over the same link.
+//! [`resume`] (feature `sha256`) cuts transfers of one object at random points, the sender
+//! vanishing or the receiver crashing, and resumes them (SPEC §10.5) until one commits it.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -22,6 +24,8 @@ use crate::{
 };
 
 mod pool;
+#[cfg(feature = "sha256")]
+mod resume;
 
 /// Who is on the link.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
