@@ -35,8 +35,11 @@ pub struct Reporter {
     verbose: bool,
     quiet: bool,
     progress: Option<ProgressBar>,
-    /// Data bytes acknowledged (sender) or delivered (receiver).
+    /// Data bytes acknowledged (sender) or delivered (receiver) on this connection.
     pub bytes: u64,
+    /// Bytes of the object the receiver held already (a resumed transfer): the progress bar
+    /// counts them, the rate does not.
+    pub skipped: u64,
     /// Frames sent, retransmissions included.
     pub frames_sent: u64,
     /// Frames sent again.
@@ -65,6 +68,7 @@ impl Reporter {
             quiet: common.quiet,
             progress,
             bytes: 0,
+            skipped: 0,
             frames_sent: 0,
             retransmissions: 0,
             frames_received: 0,
@@ -104,7 +108,15 @@ impl Reporter {
     pub fn add_bytes(&mut self, bytes: u64) {
         self.bytes += bytes;
         if let Some(bar) = &self.progress {
-            bar.set_position(self.bytes);
+            bar.set_position(self.skipped + self.bytes);
+        }
+    }
+
+    /// The receiver held the object's first `bytes` already (resume): progress starts there.
+    pub fn skip(&mut self, bytes: u64) {
+        self.skipped += bytes;
+        if let Some(bar) = &self.progress {
+            bar.set_position(self.skipped + self.bytes);
         }
     }
 

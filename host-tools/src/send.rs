@@ -487,7 +487,7 @@ fn send_try(
     // Resumed (SPEC §10.5): the receiver holds the first bytes; progress counts them.
     let resumed_from = sender.resume_from();
     if resumed_from > 0 {
-        watch.reporter.add_bytes(resumed_from);
+        watch.reporter.skip(resumed_from);
         watch.reporter.detail(&format!("rudp: resuming: the receiver holds the first {resumed_from} bytes"));
     }
     // Connected (or stopped): from here an ICMP unreachable is a soft error, as in TCP.
@@ -628,7 +628,7 @@ fn refusal_words(reason: RefuseReason) -> String {
 /// How much was acknowledged, of how much when the size is known.
 fn acknowledged(reporter: &Reporter, size: Option<u64>) -> String {
     match size {
-        Some(size) => format!("{} of {size} bytes were acknowledged", reporter.bytes),
+        Some(size) => format!("{} of {size} bytes were acknowledged", reporter.skipped + reporter.bytes),
         None => format!("{} bytes were acknowledged", reporter.bytes),
     }
 }
