@@ -445,7 +445,8 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
         };
         let n = self.prefix_left.min(MAX_PAYLOAD as u64) as usize;
         let i = self.index(k);
-        &mut self.slots[i].buf[HEADER_LEN..HEADER_LEN + n]
+        // `get_mut`: no panic path for firmware that links it (n <= 512 fits the buffer).
+        self.slots[i].buf.get_mut(HEADER_LEN..HEADER_LEN + n).unwrap_or(&mut [])
     }
 
     /// The application wrote `n` bytes of the object's start at the start of
