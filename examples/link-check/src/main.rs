@@ -201,6 +201,10 @@ impl Admit<Node> for Policy {
             Admission::Refuse(RefuseReason::TooLarge)
         } else if offer.name.is_none_or(|name| name.first() == Some(&b'.')) {
             Admission::Refuse(RefuseReason::Name)
+        } else if offer.object_id.is_some() {
+            // It "holds" the first frame of the object: resume (SPEC §10.5; with feature
+            // `sha256` only, which resume needs).
+            Admission::Resume { tag: black_box(7), from: black_box(512) }
         } else {
             Admission::Take(black_box(7))
         }
@@ -217,14 +221,30 @@ fn main() -> ! {
     let data: &[u8] = black_box(b"a transfer that proves the listener links without std or alloc");
     let mut out = [0u8; 128];
     let (mut written, mut received) = (0, 0);
-    let mut sender: Sender<Node> = Sender::new(sender_config(), Node::Receiver, Instant::ZERO);
+    let config = SenderConfig { transfer_size: Some(data.len() as u64), ..sender_config() };
+    let mut sender: Sender<Node> = Sender::new(config, Node::Receiver, Instant::ZERO);
     black_box(sender.offer_name(black_box(b"link-check.bin")));
+    // Resume needs SHA-256: with feature `sha256` the sender offers it and the policy grants it.
+    black_box(sender.offer_object_id(black_box(&[9; 16])));
     let policy = Policy { max_size: black_box(1 << 20) };
     let mut listener: Listener<Node, Policy, POOL, 1, 4> =
         Listener::new(ListenerConfig::new(black_box(2)), policy, Instant::ZERO);
     let mut transfer = None;
     let mut now = Instant::ZERO;
     for _ in 0..10_000 {
+        // Resumed: the object's first bytes go to the digest, then the data from there.
+        while sender.prefix_left() > 0 {
+            let at = written;
+            let buf = sender.prefix_buf();
+            let src = data.get(at..).unwrap_or(&[]);
+            let n = buf.len().min(src.len());
+            buf[..n].copy_from_slice(&src[..n]);
+            sender.advance_prefix(n);
+            written += n;
+            if n == 0 {
+                break;
+            }
+        }
         let rest = data.get(written..).unwrap_or(&[]);
         let buf = sender.write_buf();
         let n = buf.len().min(rest.len());
@@ -240,7 +260,15 @@ fn main() -> ! {
             let handled = listener.handle_datagram(now, Node::Sender, t.datagram);
             for event in &handled.events {
                 match event.event {
-                    ReceiverEvent::Connected { .. } => transfer = Some(event.id),
+                    ReceiverEvent::Connected { .. } => {
+                        transfer = Some(event.id);
+                        // A resumed transfer: the application gives the bytes it holds to
+                        // the digest.
+                        if let Some(receiver) = listener.transfer_mut(event.id) {
+                            let held = receiver.resume_from() as usize;
+                            receiver.hash_prefix(data.get(..held).unwrap_or(&[]));
+                        }
+                    }
                     // All data is in (and taken): commit, then the FIN is answered.
                     ReceiverEvent::Finished => {
                         if let Some(receiver) = listener.transfer_mut(event.id) {
