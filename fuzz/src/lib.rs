@@ -21,10 +21,13 @@
 //! - `receiver_world.rs`: the body of [`receiver`] and its input format ([`rx_op`], [`rx_setup`]);
 //! - `sender_world.rs`: the body of [`sender`], the receiver that answers it, and its input
 //!   format ([`tx_op`], [`tx_setup`]);
+//! - `listener_world.rs`: the body of [`listener`]: a `Listener` under two senders, an
+//!   attacker and an application, all driven by the input;
 //! - `seeds.rs`: the seed corpus, [`seed_corpus`].
 
 mod frame_targets;
 mod input;
+mod listener_world;
 mod receiver_world;
 mod scripted_sender;
 mod seeds;
@@ -33,6 +36,7 @@ pub mod spec;
 mod world;
 
 pub use frame_targets::{decode_frame, frame_roundtrip};
+pub use listener_world::listener;
 pub use receiver_world::{receiver, rx_op};
 pub use seeds::seed_corpus;
 pub use sender_world::{sender, tx_op};
@@ -77,6 +81,7 @@ pub fn run(target: &str, data: &[u8]) -> Outcome {
         }
         "receiver" => receiver(data),
         "sender" => sender(data),
+        "listener" => listener(data),
         _ => panic!("no fuzz target {target:?}"),
     }
 }

@@ -351,3 +351,43 @@ fn assert_both_kinds_go_deep(reached: Reached) {
     assert!(reached.windowed_connected > 1000, "too few generated inputs connect with a window: {reached:?}");
     assert!(reached.windowed_completed > 100, "too few windowed transfers complete: {reached:?}");
 }
+
+/// A listener-world program: take-leaning decisions, then mostly sending, time, and the
+/// application reading and committing, with some attacks.
+fn listener_program(rng: &mut SplitMix64) -> Vec<u8> {
+    let mut out = Vec::new();
+    for _ in 0..8 {
+        // Decisions: mostly take (3 to 7), sometimes refuse (0) or resume (1, 2).
+        out.push(if rng.below(4) == 0 { rng.next_u64() as u8 } else { 3 + rng.below(5) as u8 });
+    }
+    out.extend(rng.bytes(1 + 4 + 2 * (2 + 1 + 4)));
+    for _ in 0..rng.below(300) {
+        match rng.below(10) {
+            0..=3 => out.push(0),
+            4 => {
+                out.push(4);
+                out.extend((rng.below(400) as u16).to_le_bytes());
+            }
+            5..=7 => {
+                out.push(5);
+                out.push(rng.next_u64() as u8);
+                out.push([0, 1, 3, 3][rng.below(4)]);
+            }
+            8 => {
+                out.push(2 + rng.below(2) as u8);
+                out.extend(rng.bytes(12));
+            }
+            _ => out.push(rng.next_u64() as u8),
+        }
+    }
+    out
+}
+
+#[test]
+fn listener_generated() {
+    let reached = generated("listener", listener_program);
+    assert!(reached.connected > 1000, "too few generated inputs connect: {reached:?}");
+    // A sender succeeds only when the program happened to commit at the right moment: about
+    // 64 in the default 10,000.
+    assert!(reached.completed > 30, "too few generated inputs complete a transfer: {reached:?}");
+}
