@@ -214,6 +214,10 @@ struct Transfer<E, const W: usize> {
     serial: u32,
     tag: u32,
     key: ObjectKey,
+    /// Its endpoint and `conn`, kept after the receiver is over (it forgets them), so that the
+    /// `conn` is not handed to that endpoint again too soon (SPEC §10.4).
+    peer: E,
+    conn: u16,
 }
 
 /// A refusal owed before any transfer holds a reply buffer: a refusing SYN|ACK, or a
@@ -378,12 +382,10 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
             if !t.receiver.is_done() {
                 continue;
             }
-            if let (Some(peer), Some((conn, _))) = (t.receiver.peer(), t.receiver.connection()) {
-                if self.recent.is_full() {
-                    self.recent.pop_front();
-                }
-                let _ = self.recent.push_back((peer, conn, now));
+            if self.recent.is_full() {
+                self.recent.pop_front();
             }
+            let _ = self.recent.push_back((t.peer, t.conn, now));
             *slot = None;
         }
     }
@@ -567,7 +569,14 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
             handled.push(ListenerEvent { id, tag, event });
         }
         if let Some(place) = self.transfers.get_mut(slot) {
-            *place = Some(Transfer { receiver, serial: self.serial, tag, key: entry.extra.key });
+            *place = Some(Transfer {
+                receiver,
+                serial: self.serial,
+                tag,
+                key: entry.extra.key,
+                peer: entry.peer,
+                conn: entry.conn,
+            });
         }
         self.sweep(now);
         handled
@@ -876,6 +885,24 @@ mod tests {
         let h = l.handle_datagram(t(5), 1, &datagram(ISN + 2, risn + 2, conn, Flags::ACK, &[]));
         assert_eq!(h.events[0].event, ReceiverEvent::Closed);
         assert!(l.is_done());
+    }
+
+    #[test]
+    fn the_conn_of_a_transfer_that_ended_is_not_handed_to_its_endpoint_again_for_an_idle_timeout() {
+        let mut l = pool();
+        let (conn, risn, _) = connect(&mut l, 1, &[], b"");
+        next_frame(&mut l, t(2)).unwrap();
+        l.handle_datagram(t(3), 1, &datagram(ISN + 1, risn + 1, conn, Flags::FIN, &[]));
+        let id = l.transfers().next().unwrap().0;
+        l.transfer_mut(id).unwrap().committed(t(3));
+        next_frame(&mut l, t(3)).unwrap();
+        let h = l.handle_datagram(t(4), 1, &datagram(ISN + 2, risn + 2, conn, Flags::ACK, &[]));
+        assert_eq!(h.events[0].event, ReceiverEvent::Closed);
+        assert_eq!(l.running(), 0);
+        assert!(l.conn_in_use(conn, 1), "the ended transfer's conn, to its endpoint");
+        assert!(!l.conn_in_use(conn, 2), "another endpoint may have it");
+        l.handle_timeout(t(4 + 10_000));
+        assert!(!l.conn_in_use(conn, 1), "an idle timeout later");
     }
 
     #[test]
