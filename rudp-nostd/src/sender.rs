@@ -383,17 +383,9 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
     /// before the SYN is first sent. False, and the SYN unchanged, when the name is empty or
     /// longer than 255 bytes, in the reference profile, or once the SYN has gone.
     pub fn offer_name(&mut self, name: &[u8]) -> bool {
-        let unsent = self.state == State::SynSent && !self.slot(0).state.is_sent();
-        if !unsent || name.is_empty() || self.profile != Profile::Native {
+        if name.is_empty() || self.profile != Profile::Native || !self.append_to_syn(options::NAME, name) {
             return false;
         }
-        let len = self.slot(0).payload_len();
-        let i = self.index(0);
-        let area = self.slots[i].buf.get_mut(HEADER_LEN + len..).unwrap_or(&mut []);
-        let Some(written) = options::write_option(area, options::NAME, name) else {
-            return false;
-        };
-        self.slots[i].payload_len = (len + written).min(MAX_PAYLOAD) as u16;
         self.refusable = true;
         true
     }
@@ -405,23 +397,32 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
     /// it may say that it holds the first [`Sender::resume_from`] bytes, and the data starts
     /// there.
     pub fn offer_object_id(&mut self, object_id: &[u8]) -> bool {
-        let unsent = self.state == State::SynSent && !self.slot(0).state.is_sent();
         let sized = self.unwritten.is_some() && self.written == 0 && self.staged == 0;
-        if !unsent
-            || !sized
+        if !sized
             || self.digest_offered != Some(DigestAlgorithm::Sha256)
             || !(8..=32).contains(&object_id.len())
+            || !self.append_to_syn(options::OBJECT_ID, object_id)
         {
+            return false;
+        }
+        self.resume_offered = true;
+        true
+    }
+
+    /// Appends the option (`kind`, `value`) to the SYN while it has not been sent; whether it
+    /// did (false once the SYN has gone, or when it does not fit).
+    fn append_to_syn(&mut self, kind: u8, value: &[u8]) -> bool {
+        let unsent = self.state == State::SynSent && !self.slot(0).state.is_sent();
+        if !unsent {
             return false;
         }
         let len = self.slot(0).payload_len();
         let i = self.index(0);
         let area = self.slots[i].buf.get_mut(HEADER_LEN + len..).unwrap_or(&mut []);
-        let Some(written) = options::write_option(area, options::OBJECT_ID, object_id) else {
+        let Some(written) = options::write_option(area, kind, value) else {
             return false;
         };
         self.slots[i].payload_len = (len + written).min(MAX_PAYLOAD) as u16;
-        self.resume_offered = true;
         true
     }
 
@@ -463,7 +464,8 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
         self.prefix_left -= n as u64;
     }
 
-    /// Whether the transfer is over (closed, failed, or lingering after its FIN).
+    /// Whether the application's part is over: the FIN is in flight, or the transfer lingers,
+    /// is closed or failed (no data, prefix or `finish` is taken any more).
     fn is_over(&self) -> bool {
         !matches!(self.state, State::SynSent | State::Connected | State::Transfer)
     }
@@ -644,9 +646,7 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
     pub fn write_buf(&mut self) -> &mut [u8] {
         // With resume offered, the data waits for the receiver's answer, then for the prefix.
         let waiting = (self.state == State::SynSent && self.resume_offered) || self.prefix_left > 0;
-        let open = matches!(self.state, State::SynSent | State::Connected | State::Transfer)
-            && !self.data_ended
-            && !waiting;
+        let open = !self.is_over() && !self.data_ended && !waiting;
         let Some(k) = self.writing().filter(|_| open) else {
             return &mut [];
         };
@@ -709,7 +709,7 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
     /// and the FIN follows once everything is acknowledged. Returns a failure when a
     /// `transfer-size` was announced and less was written (SPEC §3.1: it binds).
     pub fn finish(&mut self) -> Option<SenderEvent> {
-        if self.data_ended || !matches!(self.state, State::SynSent | State::Connected | State::Transfer) {
+        if self.data_ended || self.is_over() {
             return None;
         }
         if self.unwritten.is_some_and(|left| left > 0) {
@@ -729,9 +729,7 @@ impl<E: Copy + PartialEq, const W: usize> Sender<E, W> {
     /// [`Sender::finish`] not called yet (always false without one): the source should be at
     /// its end now.
     pub fn is_size_reached(&self) -> bool {
-        self.unwritten == Some(0)
-            && !self.data_ended
-            && matches!(self.state, State::SynSent | State::Connected | State::Transfer)
+        self.unwritten == Some(0) && !self.data_ended && !self.is_over()
     }
 
     /// The application stops the transfer with `error` (its source failed, it was cancelled:
