@@ -477,6 +477,28 @@ fn intruder_datagram(random: &mut SplitMix64) -> (Node, Vec<u8>) {
     (from, bytes)
 }
 
+/// Moves a multi-engine run's clock to `next`, the earliest thing due. An engine whose deadline
+/// has passed but that has nothing to do is allowed a few times (a timer that ran), not for
+/// ever; nothing due at all means the run is stuck. `ctx` says where, for the failure message.
+pub(crate) fn advance_clock(
+    now: &mut Instant,
+    idle_steps: &mut u32,
+    next: Option<Instant>,
+    ctx: &dyn Fn(Instant) -> String,
+) {
+    match next {
+        Some(next) if next > *now => {
+            *now = next;
+            *idle_steps = 0;
+        }
+        Some(_) => {
+            *idle_steps += 1;
+            assert!(*idle_steps < 100, "{}: an engine asks to be called but does nothing", ctx(*now));
+        }
+        None => panic!("{}: nothing left to happen, but the run is not over", ctx(*now)),
+    }
+}
+
 /// Pseudo-random data of `len` bytes.
 pub(crate) fn data(seed: u64, len: usize) -> Vec<u8> {
     let mut random = SplitMix64::new(seed ^ 0xda7a);

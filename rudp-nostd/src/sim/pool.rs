@@ -296,7 +296,7 @@ pub(crate) fn run<const M: usize>(s: &PoolScenario) -> PoolOutcome {
     let mut chance = SplitMix64::new(random.next_u64());
     let ctx = |now: Instant| format!("seed {} at {now:?} (replay: SEED={} SIM_TRACE=1)", s.seed, s.seed);
 
-    let mut idle_steps = 0;
+    let mut idle_steps = 0u32;
     for step in 0.. {
         assert!(step < MAX_STEPS, "{}: too many steps", ctx(now));
         assert!(now - Instant::ZERO < MAX_VIRTUAL_TIME, "{}: virtual time ran away", ctx(now));
@@ -438,19 +438,7 @@ pub(crate) fn run<const M: usize>(s: &PoolScenario) -> PoolOutcome {
             .into_iter()
             .flatten()
             .min();
-            match next {
-                Some(next) if next > now => {
-                    now = next;
-                    idle_steps = 0;
-                }
-                // An engine whose deadline has passed but that has nothing to do: allowed a
-                // few times (a timer that ran), not for ever.
-                Some(_) => {
-                    idle_steps += 1;
-                    assert!(idle_steps < 100, "{}: an engine asks to be called but does nothing", ctx(now));
-                }
-                None => panic!("{}: nothing left to happen, but the run is not over", ctx(now)),
-            }
+            crate::sim::advance_clock(&mut now, &mut idle_steps, next, &ctx);
         }
     }
     PoolOutcome {

@@ -418,7 +418,7 @@ pub(crate) fn run<const N: usize>(s: &ResumeScenario) -> ResumeOutcome<N> {
     let read_every = Duration::from_millis(1 + below(&mut random, 5));
     let mut read_at = now;
 
-    let mut idle_steps = 0;
+    let mut idle_steps = 0u32;
     for step in 0.. {
         assert!(step < MAX_STEPS, "{}: too many steps", ctx(now));
         assert!(now - Instant::ZERO < MAX_VIRTUAL_TIME, "{}: virtual time ran away", ctx(now));
@@ -772,17 +772,7 @@ pub(crate) fn run<const N: usize>(s: &ResumeScenario) -> ResumeOutcome<N> {
             .into_iter()
             .flatten()
             .min();
-            match next {
-                Some(next) if next > now => {
-                    now = next;
-                    idle_steps = 0;
-                }
-                Some(_) => {
-                    idle_steps += 1;
-                    assert!(idle_steps < 100, "{}: an engine asks to be called but does nothing", ctx(now));
-                }
-                None => panic!("{}: nothing left to happen, but the run is not over", ctx(now)),
-            }
+            crate::sim::advance_clock(&mut now, &mut idle_steps, next, &ctx);
         }
     }
     answers.append(&mut listener.admit_mut().answers);
