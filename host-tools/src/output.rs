@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 const BUFFER: usize = 256 * 1024;
 
 /// The longest file name (Linux's NAME_MAX, and that of most file systems elsewhere).
-const NAME_MAX: usize = 255;
+pub const NAME_MAX: usize = 255;
 
 /// Where the data goes, and how many bytes went there.
 #[derive(Debug)]
@@ -115,7 +115,7 @@ fn temp_name(name: &OsStr, pid: u32) -> OsString {
 
 /// `name`, cut to at most `room` bytes.
 #[cfg(unix)]
-fn shorten(name: &OsStr, room: usize) -> OsString {
+pub fn shorten(name: &OsStr, room: usize) -> OsString {
     use std::os::unix::ffi::OsStrExt;
     let bytes = name.as_bytes();
     OsStr::from_bytes(&bytes[..bytes.len().min(room)]).to_owned()
@@ -123,7 +123,7 @@ fn shorten(name: &OsStr, room: usize) -> OsString {
 
 /// `name`, cut to at most `room` bytes (at a character boundary).
 #[cfg(not(unix))]
-fn shorten(name: &OsStr, room: usize) -> OsString {
+pub fn shorten(name: &OsStr, room: usize) -> OsString {
     let text = name.to_string_lossy();
     let mut end = text.len().min(room);
     while !text.is_char_boundary(end) {
@@ -179,6 +179,42 @@ impl Output {
             },
             written: 0,
         })
+    }
+
+    /// The file this output becomes when committed, if it is a regular file (not stdout, not
+    /// a device).
+    pub fn file_target(&self) -> Option<&Path> {
+        match &self.dest {
+            Dest::File { target, .. } => Some(target),
+            Dest::Stdout(_) | Dest::Device { .. } => None,
+        }
+    }
+
+    /// Writes to `file` at `path` from now on, in place of the temporary file (which is
+    /// removed, with whatever was written to it): the data kept for resume, opened where the
+    /// transfer starts. The commit then renames `path` into place. Only for a regular file
+    /// output.
+    pub fn write_to(&mut self, path: &Path, file: File) {
+        if let Dest::File { writer, temp, .. } = &mut self.dest {
+            let old = std::mem::replace(temp, path.to_path_buf());
+            *writer = BufWriter::with_capacity(BUFFER, file);
+            let _ = fs::remove_file(old);
+            self.written = 0;
+        }
+    }
+
+    /// Bytes written (since [`Output::write_to`], if it was called).
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Makes what was written so far durable: flushed, and synced to the disk for a file.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.flush()?;
+        match &self.dest {
+            Dest::File { writer, .. } => writer.get_ref().sync_data(),
+            Dest::Stdout(_) | Dest::Device { .. } => Ok(()),
+        }
     }
 
     /// Makes the data permanent: flushes, syncs and renames the file into place.

@@ -1,9 +1,10 @@
 //! Partial objects kept for resume (SPEC §10.5): the data an interrupted transfer wrote, and a
 //! small record of what it is (`object-id`, size, name) and how much of it is durable.
 //!
-//! Each kept object is two files in the server's temporary directory, named by a hash of the
-//! object's name (no name a peer sends reaches them): `<key>.part`, the data from byte 0, and
-//! `<key>.rec`, the record. Durable means on the disk: the data is synced before the record
+//! Each kept object is two files ([`PartialFiles`]): its data from byte 0, and its record.
+//! `rudp serve` keeps them in its temporary directory, named by a hash of the object's name
+//! (no name a peer sends reaches them): `<key>.part` and `<key>.rec` ([`PartialStore`]).
+//! `rudp recv -o FILE` keeps them beside FILE: `.FILE.rudp.part` and `.FILE.rudp.rec`. Durable means on the disk: the data is synced before the record
 //! that counts it is written, and the record is replaced atomically (written beside, synced,
 //! renamed), so after a crash or a power cut the record never counts bytes that are not there.
 
@@ -65,6 +66,82 @@ impl Record {
     }
 }
 
+/// Where one partial object is kept: its data and its record.
+#[derive(Clone, Debug)]
+pub struct PartialFiles {
+    /// The data, from the object's byte 0.
+    pub data: PathBuf,
+    /// The record of what the data is.
+    pub record: PathBuf,
+}
+
+impl PartialFiles {
+    /// The partial object kept beside `target` (what `rudp recv -o FILE` keeps):
+    /// `.FILE.rudp.part` and `.FILE.rudp.rec` in FILE's directory, FILE shortened so that
+    /// these names (and the record's `.rec.new` while it is replaced) fit in `name_max` bytes.
+    /// `None` if `target` has no file name.
+    pub fn beside(target: &Path, name_max: usize) -> Option<PartialFiles> {
+        let name = target.file_name()?;
+        let dir = match target.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let room = name_max.saturating_sub(".".len() + ".rudp.rec.new".len());
+        let short = crate::output::shorten(name, room).to_string_lossy().into_owned();
+        Some(PartialFiles {
+            data: dir.join(format!(".{short}.rudp.part")),
+            record: dir.join(format!(".{short}.rudp.rec")),
+        })
+    }
+
+    /// The record, if one is kept and it is for an object stored as `name`.
+    pub fn load(&self, name: &str) -> Option<Record> {
+        let text = fs::read_to_string(&self.record).ok()?;
+        Record::from_text(&text).filter(|record| record.name == name)
+    }
+
+    /// Writes `record` atomically (written beside, synced, renamed, the directory synced):
+    /// the data it counts must be synced already.
+    pub fn save(&self, record: &Record) -> io::Result<()> {
+        let temp = self.record.with_extension("rec.new");
+        let mut file = File::create(&temp)?;
+        file.write_all(record.to_text().as_bytes())?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, &self.record)?;
+        if let Some(dir) = self.record.parent()
+            && let Ok(dir) = File::open(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+        {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Forgets the object: its record first (so that a crash in between leaves data without a
+    /// record, never a record without its data), then its data.
+    pub fn discard(&self) {
+        let _ = fs::remove_file(&self.record);
+        let _ = fs::remove_file(&self.data);
+    }
+
+    /// Forgets the record only (the data was moved into place, or is kept for a look).
+    pub fn forget(&self) {
+        let _ = fs::remove_file(&self.record);
+    }
+
+    /// Where a transfer of the object `object_id` of `size` bytes, stored as `name`, can
+    /// resume: the record's resume point if the record is for that object and the data holds
+    /// that much; 0 otherwise.
+    pub fn resume_point(&self, name: &str, object_id: &[u8], size: u64) -> u64 {
+        let Some(record) = self.load(name).filter(|r| r.object_id == object_id && r.size == size) else {
+            return 0;
+        };
+        let from = record.resume_point();
+        let held = fs::metadata(&self.data).map_or(0, |m| m.len());
+        if held >= from { from } else { 0 }
+    }
+}
+
 /// The kept partial objects of a directory.
 #[derive(Clone, Debug)]
 pub struct PartialStore {
@@ -84,46 +161,13 @@ impl PartialStore {
         digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Where the data of the object named `name` is kept.
-    pub fn data_path(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{}.part", PartialStore::key(name)))
-    }
-
-    fn record_path(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{}.rec", PartialStore::key(name)))
-    }
-
-    /// The record of the object named `name`, if one is kept (and is for that name).
-    pub fn load(&self, name: &str) -> Option<Record> {
-        let text = fs::read_to_string(self.record_path(name)).ok()?;
-        Record::from_text(&text).filter(|record| record.name == name)
-    }
-
-    /// Writes `record` atomically: the data it counts must be synced already.
-    pub fn save(&self, record: &Record) -> io::Result<()> {
-        let path = self.record_path(&record.name);
-        let temp = path.with_extension("rec.new");
-        let mut file = File::create(&temp)?;
-        file.write_all(record.to_text().as_bytes())?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&temp, &path)?;
-        if let Ok(dir) = File::open(&self.dir) {
-            let _ = dir.sync_all();
+    /// Where the object named `name` is kept.
+    pub fn files(&self, name: &str) -> PartialFiles {
+        let key = PartialStore::key(name);
+        PartialFiles {
+            data: self.dir.join(format!("{key}.part")),
+            record: self.dir.join(format!("{key}.rec")),
         }
-        Ok(())
-    }
-
-    /// Forgets the object named `name`: its record first (so that a crash in between leaves
-    /// data without a record, never a record without its data), then its data.
-    pub fn discard(&self, name: &str) {
-        let _ = fs::remove_file(self.record_path(name));
-        let _ = fs::remove_file(self.data_path(name));
-    }
-
-    /// Forgets the record only (the data was moved into place).
-    pub fn forget(&self, name: &str) {
-        let _ = fs::remove_file(self.record_path(name));
     }
 
     /// Removes the kept objects, and any other leftover in the directory, not touched for
@@ -143,6 +187,25 @@ impl PartialStore {
         }
         removed
     }
+}
+
+/// Gives `hash` the first `from` bytes of the kept data in `path` (SPEC §10.5: a resumed
+/// transfer's digest covers the whole object, the bytes held included).
+pub fn hash_held(path: &Path, from: u64, mut hash: impl FnMut(&[u8])) -> io::Result<()> {
+    use std::io::Read;
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = from;
+    while left > 0 {
+        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        let n = file.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::other("the kept data is shorter than its record"));
+        }
+        hash(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 /// Opens the kept data of a resumed object for writing from `from` on: what lies beyond is cut
@@ -183,19 +246,51 @@ mod tests {
     fn the_store_saves_loads_and_discards_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let store = PartialStore::new(dir.path());
-        assert_eq!(store.load("a/b c.bin"), None);
-        fs::write(store.data_path("a/b c.bin"), [7u8; 4100]).unwrap();
-        store.save(&record(4100)).unwrap();
-        assert_eq!(store.load("a/b c.bin"), Some(record(4100)));
-        assert_eq!(store.load("other"), None);
-        let mut file = open_at(&store.data_path("a/b c.bin"), 4096).unwrap();
+        let files = store.files("a/b c.bin");
+        assert_eq!(files.load("a/b c.bin"), None);
+        fs::write(&files.data, [7u8; 4100]).unwrap();
+        files.save(&record(4100)).unwrap();
+        assert_eq!(files.load("a/b c.bin"), Some(record(4100)));
+        assert_eq!(store.files("other").load("other"), None);
+        let id = record(0).object_id;
+        assert_eq!(files.resume_point("a/b c.bin", &id, 5000), 4096);
+        assert_eq!(files.resume_point("a/b c.bin", &id, 5001), 0, "another size");
+        assert_eq!(files.resume_point("a/b c.bin", &[9; 8], 5000), 0, "another object");
+        let mut file = open_at(&files.data, 4096).unwrap();
         assert_eq!(file.metadata().unwrap().len(), 4096);
         file.write_all(b"x").unwrap();
         drop(file);
-        let data = fs::read(store.data_path("a/b c.bin")).unwrap();
+        let data = fs::read(&files.data).unwrap();
         assert_eq!((data.len(), data[4095], data[4096]), (4097, 7, b'x'));
-        assert!(open_at(&store.data_path("a/b c.bin"), 9000).is_err());
-        store.discard("a/b c.bin");
+        assert!(open_at(&files.data, 9000).is_err());
+        let mut held = Vec::new();
+        hash_held(&files.data, 4097, |bytes| held.extend_from_slice(bytes)).unwrap();
+        assert_eq!(held, data);
+        assert!(hash_held(&files.data, 4098, |_| {}).is_err(), "the data is shorter than its record");
+        files.discard();
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_record_counting_more_than_its_data_holds_gives_no_resume_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = PartialFiles::beside(&dir.path().join("out.bin"), 255).unwrap();
+        assert_eq!(files.data, dir.path().join(".out.bin.rudp.part"));
+        assert_eq!(files.record, dir.path().join(".out.bin.rudp.rec"));
+        fs::write(&files.data, [1u8; 1000]).unwrap();
+        files.save(&Record { name: "out.bin".into(), ..record(4100) }).unwrap();
+        assert_eq!(files.resume_point("out.bin", &record(0).object_id, 5000), 0);
+        fs::write(&files.data, [1u8; 4096]).unwrap();
+        assert_eq!(files.resume_point("out.bin", &record(0).object_id, 5000), 4096);
+        assert_eq!(files.resume_point("other.bin", &record(0).object_id, 5000), 0, "another name");
+    }
+
+    #[test]
+    fn the_names_beside_a_long_output_fit() {
+        let long = "n".repeat(255);
+        let files = PartialFiles::beside(Path::new(&long), 255).unwrap();
+        for path in [&files.data, &files.record, &files.record.with_extension("rec.new")] {
+            assert!(path.file_name().unwrap().len() <= 255, "{}", path.display());
+        }
     }
 }

@@ -178,19 +178,7 @@ impl Reporter {
         )
     }
 
-    /// Prints the summary unless `-q`.
-    pub fn print_summary(
-        &mut self,
-        verb: &str,
-        side: Side,
-        elapsed: Duration,
-        window: WindowUse,
-        verified: Option<DigestAlgorithm>,
-    ) {
-        self.print_summary_with(verb, side, elapsed, window, verified, &[]);
-    }
-
-    /// [`Reporter::print_summary`] with more parts at the end of the line.
+    /// Prints the summary unless `-q`, with `more` parts at the end of the line.
     pub fn print_summary_with(
         &mut self,
         verb: &str,

@@ -656,8 +656,6 @@ mod tests {
     use rudp_nostd::blocking::SinkReceiver;
     use rudp_nostd::{Receiver, ReceiverConfig};
 
-    use crate::io_adapters::StdSink;
-
     /// A receiver engine on 127.0.0.1 in a thread, over the CLI's own transport and loop.
     fn receiver() -> SocketAddr {
         let mut udp = UdpTransport::listen(Some([127, 0, 0, 1].into()), 0).unwrap();
@@ -666,7 +664,7 @@ mod tests {
             let clock = Clock::new();
             let mut receiver = SinkReceiver::new(
                 Receiver::<SocketAddr>::new(ReceiverConfig::new(7), clock.now()),
-                StdSink::new(std::io::sink()),
+                Vec::new(),
             );
             let no_stop = AtomicBool::new(false);
             let _ = driver::run(&mut receiver, &mut udp, &clock, &no_stop, None, |_| Flow::Continue, |_| {});

@@ -1,5 +1,6 @@
-//! End-to-end tests of resume (SPEC §10.5) between `rudp send` and `rudp serve`: real
-//! processes, real UDP sockets on 127.0.0.1, a sender or a server killed mid-transfer.
+//! End-to-end tests of resume (SPEC §10.5) between `rudp send` and `rudp serve` or `rudp recv
+//! -o FILE`: real processes, real UDP sockets on 127.0.0.1, a sender or a receiver killed
+//! mid-transfer.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -192,4 +193,157 @@ fn a_resume_through_a_lossy_relay_arrives_byte_identical() {
     assert!(resumed_from(&out).is_some_and(|from| from > 0), "{}", stderr(&out));
     assert!(fs::read(&file).unwrap() == fs::read(dir.join("big.bin")).unwrap());
     stop(server);
+}
+
+/// `rudp recv -o out` on `port` (0: a fresh one), with a short idle timeout so that a vanished
+/// sender's transfer ends (and is kept) quickly.
+fn start_recv(out: &Path, port: u16) -> (Child, u16) {
+    let port = if port == 0 { free_port() } else { port };
+    let port_s = port.to_string();
+    let args = ["recv", &port_s, "-o", out.to_str().unwrap(), "--bind", "127.0.0.1", "--idle-timeout", "1s"];
+    let child = rudp(&args).spawn().unwrap();
+    wait_bound(port);
+    (child, port)
+}
+
+/// The files `rudp recv -o out` keeps for resume beside `out`: its data and its record.
+fn kept_beside(out: &Path) -> (PathBuf, PathBuf) {
+    let name = out.file_name().unwrap().to_str().unwrap();
+    let dir = out.parent().unwrap();
+    (dir.join(format!(".{name}.rudp.part")), dir.join(format!(".{name}.rudp.rec")))
+}
+
+/// The `durable` count of the record kept beside `out`, if any.
+fn durable_beside(out: &Path) -> Option<u64> {
+    let text = fs::read_to_string(kept_beside(out).1).ok()?;
+    text.lines().find_map(|l| l.strip_prefix("durable ")?.parse().ok())
+}
+
+/// Sends `file` slowly to a `rudp recv` on `port` (window 1, through a relay adding 10 ms each
+/// way), kills the sender (SIGKILL) mid-transfer, and returns what the receiver said when its
+/// transfer timed out (1 s).
+fn kill_sender_into_recv(recv: Child, port: u16, file: &Path) -> Output {
+    let (relay, relay_port) = start_relay(port, &["--delay", "10ms"]);
+    let mut sender = send(relay_port, file, &["--window", "1", "-q"]);
+    thread::sleep(Duration::from_millis(1500));
+    sender.kill().unwrap();
+    sender.wait().unwrap();
+    let out = finish(recv);
+    stop(relay);
+    out
+}
+
+#[test]
+fn recv_keeps_a_vanished_senders_data_and_the_next_run_resumes_it() {
+    let work = tempfile::tempdir().unwrap();
+    let file = input(work.path(), "big.bin", 7, 2 << 20);
+    let out_path = work.path().join("out.bin");
+    let (recv, port) = start_recv(&out_path, 0);
+    let first = kill_sender_into_recv(recv, port, &file);
+    assert!(!first.status.success());
+    assert!(stderr(&first).contains("kept for resume"), "{}", stderr(&first));
+    assert!(!out_path.exists(), "a partial file was presented as complete");
+    let held = durable_beside(&out_path).expect("a record beside the output");
+    assert!(held > 0);
+    // The same command again, and the sender again: it resumes.
+    let (recv, port) = start_recv(&out_path, port);
+    let sent = finish(send(port, &file, &[]));
+    let received = finish(recv);
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    let from = resumed_from(&sent).unwrap_or_else(|| panic!("not resumed: {}", stderr(&sent)));
+    assert!(from > 0 && from <= held && from.is_multiple_of(512), "resumed from {from}, {held} held");
+    assert!(stderr(&received).contains(&format!("resumed from {from} bytes")), "{}", stderr(&received));
+    assert!(fs::read(&file).unwrap() == fs::read(&out_path).unwrap(), "the file differs");
+    let (data, record) = kept_beside(&out_path);
+    assert!(!data.exists() && !record.exists(), "the kept data outlived its commit");
+}
+
+#[test]
+fn recv_killed_mid_transfer_and_restarted_is_resumed_by_a_retrying_sender() {
+    let work = tempfile::tempdir().unwrap();
+    let file = input(work.path(), "big.bin", 8, 40 << 20);
+    let out_path = work.path().join("out.bin");
+    let (mut recv, port) = start_recv(&out_path, 0);
+    let sender = send(port, &file, &["--window", "1", "--idle-timeout", "1s", "--retries", "5"]);
+    // Once the receiver has synced some of it (about once a second), it dies: SIGKILL.
+    wait_for("a first sync", || durable_beside(&out_path).is_some_and(|d| d > 0));
+    recv.kill().unwrap();
+    recv.wait().unwrap();
+    let held = durable_beside(&out_path).unwrap();
+    assert!(!out_path.exists());
+    let (recv, _) = start_recv(&out_path, port);
+    let sent = finish(sender);
+    let received = finish(recv);
+    assert_success("send", &sent);
+    assert_success("recv", &received);
+    let from = resumed_from(&sent).unwrap_or_else(|| panic!("not resumed: {}", stderr(&sent)));
+    assert!(from > 0 && from <= held, "resumed from {from}, {held} durable");
+    assert!(fs::read(&file).unwrap() == fs::read(&out_path).unwrap(), "the file differs");
+}
+
+#[test]
+fn altered_data_beside_recvs_output_is_rejected_and_the_next_run_starts_from_0() {
+    let work = tempfile::tempdir().unwrap();
+    let file = input(work.path(), "big.bin", 9, 2 << 20);
+    let out_path = work.path().join("out.bin");
+    let (recv, port) = start_recv(&out_path, 0);
+    kill_sender_into_recv(recv, port, &file);
+    assert!(durable_beside(&out_path).is_some_and(|d| d > 1024));
+    let (data, record) = kept_beside(&out_path);
+    let mut held = fs::read(&data).unwrap();
+    held[100] ^= 0xff;
+    fs::write(&data, &held).unwrap();
+    let (recv, port) = start_recv(&out_path, port);
+    let sent = finish(send(port, &file, &[]));
+    let received = finish(recv);
+    assert!(!sent.status.success() && !received.status.success(), "a resume over damaged data succeeded");
+    assert!(stderr(&received).contains("digest mismatch"), "{}", stderr(&received));
+    assert!(!out_path.exists(), "a wrong object was committed");
+    assert!(!data.exists() && !record.exists(), "the damaged data was kept");
+    let (recv, port) = start_recv(&out_path, port);
+    let sent = finish(send(port, &file, &[]));
+    assert_success("recv", &finish(recv));
+    assert_success("send", &sent);
+    assert_eq!(resumed_from(&sent), None);
+    assert!(fs::read(&file).unwrap() == fs::read(&out_path).unwrap());
+}
+
+#[test]
+fn another_object_for_recvs_output_starts_from_0_and_replaces_the_kept_data() {
+    let work = tempfile::tempdir().unwrap();
+    let first = input(work.path(), "first.bin", 10, 2 << 20);
+    let other = input(work.path(), "other.bin", 11, 1 << 20);
+    let out_path = work.path().join("out.bin");
+    let (recv, port) = start_recv(&out_path, 0);
+    kill_sender_into_recv(recv, port, &first);
+    assert!(durable_beside(&out_path).is_some());
+    let (recv, port) = start_recv(&out_path, port);
+    let sent = finish(send(port, &other, &[]));
+    assert_success("recv", &finish(recv));
+    assert_success("send", &sent);
+    assert_eq!(resumed_from(&sent), None, "{}", stderr(&sent));
+    assert!(fs::read(&other).unwrap() == fs::read(&out_path).unwrap());
+    let (data, record) = kept_beside(&out_path);
+    assert!(!data.exists() && !record.exists());
+}
+
+#[test]
+fn a_second_recv_into_the_same_output_is_refused_while_the_first_runs() {
+    let work = tempfile::tempdir().unwrap();
+    let out_path = work.path().join("out.bin");
+    let (first, _) = start_recv(&out_path, 0);
+    let port = free_port().to_string();
+    let second = finish(
+        rudp(&["recv", &port, "-o", out_path.to_str().unwrap(), "--bind", "127.0.0.1"]).spawn().unwrap(),
+    );
+    assert!(!second.status.success());
+    assert!(stderr(&second).contains("another rudp recv is receiving into"), "{}", stderr(&second));
+    signal(&first, "INT");
+    let first = finish(first);
+    assert!(stderr(&first).contains("interrupted after 0 bytes"), "{}", stderr(&first));
+    // The first run leaves nothing behind: it received nothing.
+    let (data, record) = kept_beside(&out_path);
+    assert!(!data.exists() && !record.exists() && !out_path.exists());
+    assert_eq!(fs::read_dir(work.path()).unwrap().count(), 0, "leftovers");
 }

@@ -31,12 +31,6 @@ fn start_server_with(dir: &Path, extra: &[&str], prepare: impl FnOnce(&mut Comma
     (child, port)
 }
 
-/// Sends SIGINT (or another signal) to a process.
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-}
-
 fn send(port: u16, file: &Path, extra: &[&str]) -> Child {
     let port = port.to_string();
     let mut args = vec!["send", "127.0.0.1", port.as_str(), file.to_str().unwrap(), "-q"];

@@ -94,10 +94,7 @@ impl Admit<SocketAddr> for Gate {
             _ => None,
         };
         let from = match (&self.store, &name, &resumable) {
-            (Some(store), Some(name), Some((id, size))) => store
-                .load(name)
-                .filter(|r| r.object_id == *id && r.size == *size)
-                .map_or(0, |r| r.resume_point()),
+            (Some(store), Some(name), Some((id, size))) => store.files(name).resume_point(name, id, *size),
             _ => 0,
         };
         self.pending.insert(tag, Pending { name, admitted_at: now, resumable });

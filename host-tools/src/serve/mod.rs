@@ -204,7 +204,7 @@ impl Server<'_> {
             _ => None,
         };
         let temp = match (&record, &store) {
-            (Some(_), Some(store)) => store.data_path(&name),
+            (Some(_), Some(store)) => store.files(&name).data,
             _ => self.partial_dir.join(format!("{}-{}.part", std::process::id(), self.serial)),
         };
         let mut active = Active {
@@ -228,7 +228,11 @@ impl Server<'_> {
         let opened = if from > 0 {
             // Resumed: the data from `from` on, after the digest has the bytes held.
             partial::open_at(&temp, from).and_then(|file| {
-                hash_held(&temp, from, pool, event.id)?;
+                partial::hash_held(&temp, from, |bytes| {
+                    if let Some(receiver) = pool.transfer_mut(event.id) {
+                        receiver.hash_prefix(bytes);
+                    }
+                })?;
                 Ok(file)
             })
         } else if record.is_some() {
@@ -247,7 +251,7 @@ impl Server<'_> {
         }
         if let (Some(record), Some(store)) = (record, &store) {
             // The record counts only what is on the disk: the bytes held, none written yet.
-            if let Err(e) = store.save(&record) {
+            if let Err(e) = store.files(&record.name).save(&record) {
                 let why = format!("cannot keep a record for resume: {e}");
                 self.abort(pool, event.id, active, now, Error::Stopped(RefuseReason::Storage), why);
                 return;
@@ -266,7 +270,7 @@ impl Server<'_> {
         file.get_ref().sync_data()?;
         record.durable = active.base + active.bytes;
         if let Some(store) = &self.store {
-            store.save(record)?;
+            store.files(&record.name).save(record)?;
         }
         *synced_at = std::time::Instant::now();
         Ok(())
@@ -294,7 +298,7 @@ impl Server<'_> {
         }
         drop(active.file.take());
         match (&active.kept, &self.store) {
-            (Some(_), Some(store)) => store.discard(&active.name),
+            (Some(_), Some(store)) => store.files(&active.name).discard(),
             _ => {
                 let _ = fs::remove_file(&active.temp);
             }
@@ -387,7 +391,7 @@ impl Server<'_> {
             Ok(()) => {
                 receiver.committed(now);
                 if let (Some(_), Some(store)) = (&active.kept, &self.store) {
-                    store.forget(&active.name);
+                    store.files(&active.name).forget();
                 }
                 self.log(&Line::of(&active, Outcome::Ok));
             }
@@ -453,27 +457,6 @@ impl Server<'_> {
             }
         }
     }
-}
-
-/// Gives the transfer's digest the first `from` bytes held in `path` (SPEC §10.5: the digest
-/// covers the whole object).
-fn hash_held(path: &Path, from: u64, pool: &mut Pool, id: TransferId) -> io::Result<()> {
-    use std::io::Read;
-    let mut file = File::open(path)?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut left = from;
-    while left > 0 {
-        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
-        let n = file.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(io::Error::other("the kept data is shorter than its record"));
-        }
-        if let Some(receiver) = pool.transfer_mut(id) {
-            receiver.hash_prefix(&buf[..n]);
-        }
-        left -= n as u64;
-    }
-    Ok(())
 }
 
 /// Why a transfer failed, in the receiver's words.

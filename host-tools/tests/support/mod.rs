@@ -128,6 +128,12 @@ pub fn flood(port: u16, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
     })
 }
 
+/// Sends SIGINT (or another signal, by name: "TERM") to a process.
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
 pub fn stop(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
