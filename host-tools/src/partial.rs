@@ -82,10 +82,8 @@ impl PartialFiles {
     /// `None` if `target` has no file name.
     pub fn beside(target: &Path, name_max: usize) -> Option<PartialFiles> {
         let name = target.file_name()?;
-        let dir = match target.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
+        // `out.bin` gives `.out.bin.rudp.part`, in the working directory like `out.bin`.
+        let dir = target.parent().unwrap_or(Path::new(""));
         let room = name_max.saturating_sub(".".len() + ".rudp.rec.new".len());
         let short = crate::output::shorten(name, room).to_string_lossy().into_owned();
         Some(PartialFiles {
