@@ -189,9 +189,12 @@ impl PartialStore {
 
 /// Gives `hash` the first `from` bytes of the kept data in `path` (SPEC §10.5: a resumed
 /// transfer's digest covers the whole object, the bytes held included).
-pub fn hash_held(path: &Path, from: u64, mut hash: impl FnMut(&[u8])) -> io::Result<()> {
-    use std::io::Read;
-    let mut file = File::open(path)?;
+pub fn hash_held(path: &Path, from: u64, hash: impl FnMut(&[u8])) -> io::Result<()> {
+    hash_from(File::open(path)?, from, hash)
+}
+
+/// Gives `hash` the first `from` bytes read from `file` (from where it stands).
+pub fn hash_from(mut file: impl io::Read, from: u64, mut hash: impl FnMut(&[u8])) -> io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut left = from;
     while left > 0 {
@@ -210,13 +213,20 @@ pub fn hash_held(path: &Path, from: u64, mut hash: impl FnMut(&[u8])) -> io::Res
 /// away (SPEC §10.5). The file must hold at least `from` bytes.
 pub fn open_at(path: &Path, from: u64) -> io::Result<File> {
     let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+    cut_at(&mut file, from)?;
+    Ok(file)
+}
+
+/// Cuts the kept data in `file` at `from` and places the file there, for a resumed object's
+/// data from `from` on (SPEC §10.5). The file must hold at least `from` bytes.
+pub fn cut_at(file: &mut File, from: u64) -> io::Result<()> {
     let len = file.metadata()?.len();
     if len < from {
         return Err(io::Error::other(format!("the kept data holds {len} bytes, not {from}")));
     }
     file.set_len(from)?;
     file.seek(SeekFrom::Start(from))?;
-    Ok(file)
+    Ok(())
 }
 
 #[cfg(test)]

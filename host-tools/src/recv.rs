@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -97,13 +97,15 @@ const MAX_OFFERS: usize = 4 * DEFAULT_HALF_OPEN;
 type Single = Listener<SocketAddr, Gate, 1, { MAX_WINDOW as usize }, DEFAULT_HALF_OPEN>;
 
 /// Where this run keeps a transfer offered for resume: the files beside FILE, the name their
-/// record gives, and the lock that keeps a second `rudp recv -o FILE` out of them.
+/// record gives, and the data file, open and locked so that a second `rudp recv -o FILE`
+/// stays out of it.
 #[derive(Debug)]
 struct Keeping {
     files: PartialFiles,
     name: String,
-    /// Locked (exclusive) while this run lives; unlocked when dropped.
-    _lock: File,
+    /// The data file, locked (exclusive) while this run lives. The transfer writes through
+    /// this handle: nothing put at that path meanwhile is written to.
+    data: File,
 }
 
 impl Keeping {
@@ -112,14 +114,16 @@ impl Keeping {
     fn lock(target: &Path) -> anyhow::Result<Option<Keeping>> {
         let Some(files) = PartialFiles::beside(target, NAME_MAX) else { return Ok(None) };
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let lock = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        // Not through a link someone left at that name.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+        let data = options
             .open(&files.data)
-            .map_err(|e| anyhow!("output not writable: cannot create {}: {e}", files.data.display()))?;
-        match lock.try_lock() {
-            Ok(()) => Ok(Some(Keeping { files, name, _lock: lock })),
+            .map_err(|e| anyhow!("output not writable: cannot open {}: {e}", files.data.display()))?;
+        match data.try_lock() {
+            Ok(()) => Ok(Some(Keeping { files, name, data })),
             Err(std::fs::TryLockError::WouldBlock) => Err(anyhow!(
                 "another rudp recv is receiving into {} (it holds {})",
                 target.display(),
@@ -127,7 +131,7 @@ impl Keeping {
             )),
             // No locks on this file system: go on without (two runs into one FILE are the
             // user's to avoid).
-            Err(std::fs::TryLockError::Error(_)) => Ok(Some(Keeping { files, name, _lock: lock })),
+            Err(std::fs::TryLockError::Error(_)) => Ok(Some(Keeping { files, name, data })),
         }
     }
 
@@ -255,7 +259,7 @@ impl Run<'_> {
         let gate = pool.admit_mut();
         let offer = gate.offers.remove(&tag).flatten();
         gate.offers.clear();
-        let keeping = gate.keeping.as_ref().map(|k| (k.files.clone(), k.name.clone()));
+        let keeping = gate.keeping.as_ref().map(|k| (k.files.clone(), k.name.clone(), k.data.try_clone()));
         self.digest = digest;
         self.window = window;
         let mut transfer =
@@ -265,26 +269,26 @@ impl Run<'_> {
         }
         // Kept for resume: an object offered for resume and verified with SHA-256 (only then can
         // a later transfer resume it, SPEC §10.5).
-        if let (Some((object_id, size)), Some(DigestAlgorithm::Sha256), Some((files, name))) =
+        if let (Some((object_id, size)), Some(DigestAlgorithm::Sha256), Some((files, name, data))) =
             (offer, digest, keeping)
         {
-            let opened = if from > 0 {
+            if from > 0 {
                 self.reporter.skip(from);
                 self.reporter
                     .note(&format!("rudp: resuming from {from} bytes held in {}", files.data.display()));
-                // The data from `from` on, once the digest has the bytes held.
-                partial::open_at(&files.data, from).and_then(|file| {
-                    partial::hash_held(&files.data, from, |bytes| {
-                        if let Some(receiver) = pool.transfer_mut(id) {
-                            receiver.hash_prefix(bytes);
-                        }
-                    })?;
-                    Ok(file)
-                })
-            } else {
-                // This object replaces whatever was kept for FILE.
-                File::create(&files.data)
-            };
+            }
+            // The digest has the bytes held, then the data goes on from `from` (from 0: this
+            // object replaces whatever was kept for FILE).
+            let opened = data.and_then(|mut file| {
+                file.seek(SeekFrom::Start(0))?;
+                partial::hash_from(&mut file, from, |bytes| {
+                    if let Some(receiver) = pool.transfer_mut(id) {
+                        receiver.hash_prefix(bytes);
+                    }
+                })?;
+                partial::cut_at(&mut file, from)?;
+                Ok(file)
+            });
             let record = Record { object_id, size, name, durable: from };
             // The record counts only what is on the disk: the bytes held, none written yet.
             let kept = opened.and_then(|file| {

@@ -48,6 +48,11 @@ fn kept_durable(dir: &Path) -> Option<u64> {
     })
 }
 
+/// Taken by the tests that run a 40 MiB transfer at window 1 (slow enough for a receiver to
+/// be killed mid-way): two at once on a 2-core machine starve each other's busy-polling
+/// processes past the tests' deadline, so they take turns.
+static SLOW_TRANSFER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Waits until `check` holds (at most 20 s).
 fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -101,6 +106,7 @@ fn a_sender_killed_mid_transfer_resumes_on_the_next_send() {
 
 #[test]
 fn a_server_killed_mid_transfer_and_restarted_is_resumed_by_a_retrying_sender() {
+    let _turn = SLOW_TRANSFER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("in");
     fs::create_dir(&dir).unwrap();
@@ -261,6 +267,7 @@ fn recv_keeps_a_vanished_senders_data_and_the_next_run_resumes_it() {
 
 #[test]
 fn recv_killed_mid_transfer_and_restarted_is_resumed_by_a_retrying_sender() {
+    let _turn = SLOW_TRANSFER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let work = tempfile::tempdir().unwrap();
     let file = input(work.path(), "big.bin", 8, 40 << 20);
     let out_path = work.path().join("out.bin");
