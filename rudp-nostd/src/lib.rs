@@ -30,7 +30,7 @@
 //!   ([`Receiver::readable`]), which acknowledges only what was taken. [`blocking`] wraps
 //!   both around `embedded_io` sources and sinks, [`asynch`] around async ones.
 //! - Deterministic: randomness comes from a caller-supplied seed.
-//! - MSRV: Rust 1.88.
+//! - MSRV: Rust 1.88; 1.91 with the `smoltcp` feature (smoltcp 0.13's own minimum).
 //!
 //! ## Example: a transfer through an in-memory link
 //!
@@ -82,7 +82,8 @@
 //!
 //! - `defmt`: `defmt::Format` on every public type, for firmware logging of trace events.
 //! - `std`: conversions between this crate's `Duration` and `std::time::Duration`.
-//! - `smoltcp`: the [`Transport`] over a smoltcp 0.12 UDP socket (`smoltcp_transport`).
+//! - `smoltcp`: the [`Transport`] over a smoltcp 0.13 UDP socket (`smoltcp_transport`), the
+//!   smoltcp embassy-net 0.9 builds on; Rust 1.91 or later.
 //! - `crc32c`, `sha256`: the whole-object digests of SPEC §10.2 ([`DigestAlgorithm`]).
 //! - `async`: the `asynch` module, adapters for `embedded-io-async` sources and sinks.
 

@@ -1,9 +1,18 @@
 //! The [`Transport`] over a smoltcp UDP socket (feature `smoltcp`).
 //!
-//! **smoltcp version: 0.12.** That is the version the board Ethernet drivers build against
-//! today (stm32-eth 0.8, the driver for STM32F4/F7 on-chip Ethernet, depends on smoltcp
-//! 0.12), and two smoltcp versions cannot share one `Interface`: a later smoltcp would force
-//! firmware to give up its driver crate.
+//! **smoltcp version: 0.13** (Rust 1.91 or later, smoltcp's own minimum). That is the version
+//! embassy-net 0.9 builds on (the Embassy project's async network stack, which much embedded
+//! Rust firmware runs on), and two smoltcp versions cannot share one `Interface`: a firmware
+//! that links embassy-net and this transport must find the same smoltcp in both, or it carries
+//! two stacks whose sockets do not fit each other. smoltcp 0.14 is out, but the newest
+//! embassy-net (0.9.1, as of November 2026) is on 0.13. Board drivers that drive smoltcp
+//! themselves lag further: stm32-eth 0.8 (STM32F4/F7 on-chip Ethernet) is still on 0.12, the
+//! version this module used until then, so a firmware on such a driver either keeps its own
+//! copy of this module's code over its smoltcp (`examples/firmware-stm32` does, for now) or
+//! moves to embassy-net and its board's driver for it (embassy-stm32's, for STM32). 0.13
+//! changed nothing this module uses: the UDP socket, `poll`, `poll_egress` and `poll_delay` are
+//! as in 0.12 (`poll` now sends until the sockets have nothing left, `poll_egress` still one
+//! datagram per socket a call).
 //!
 //! The socket and its buffers are the caller's (static storage in firmware, as smoltcp's
 //! `PacketBuffer` wants); this type only borrows the socket for one [`poll`](crate::transport::poll):

@@ -22,6 +22,7 @@ mod clock;
 mod data;
 mod net;
 mod seed;
+mod turn;
 
 use cortex_m_rt::entry;
 use defmt_rtt as _;

@@ -7,7 +7,6 @@
 
 use ieee802_3_miim::Phy as _;
 use ieee802_3_miim::phy::{LAN8742A, PhySpeed};
-use rudp_nostd::smoltcp_transport;
 use rudp_nostd::transport::Report;
 use rudp_nostd::{Engine, Instant, MAX_FRAME};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
@@ -20,7 +19,7 @@ use stm32_eth::{EthPins, Parts, PartsIn};
 use stm32f4xx_hal::gpio::{Alternate, Input, PA1, PA2, PA7, PB13, PC1, PC4, PC5, PG11, PG13};
 use stm32f4xx_hal::rcc::Clocks;
 
-use crate::{WINDOW, clock};
+use crate::{WINDOW, clock, turn};
 
 /// Receive descriptors (1.5 KiB buffer each): a whole window of rudp frames arriving back to
 /// back, with room for a burst of broadcast traffic on top.
@@ -156,11 +155,11 @@ impl Network {
 
     /// Drives `engine` over the UDP socket until it is done, sleeping between turns; logs every
     /// trace event at `debug` level (as SPEC §8's line) and hands each application event to
-    /// `on_event`. Each turn is the crate's ([`smoltcp_transport::poll`]): the stack takes in
-    /// what the DMA received, the engine runs over the socket, the stack sends its replies at
-    /// once (egress only, so no datagram is left in the socket unseen); then the loop sleeps
-    /// until the turn's wake-up time (none while the socket still holds datagrams), the next
-    /// link check or the next Ethernet interrupt.
+    /// `on_event`. Each turn is rudp-nostd's, over smoltcp 0.12 ([`turn::poll`]): the stack
+    /// takes in what the DMA received, the engine runs over the socket, the stack sends its
+    /// replies at once (egress only, so no datagram is left in the socket unseen); then the loop
+    /// sleeps until the turn's wake-up time (none while the socket still holds datagrams), the
+    /// next link check or the next Ethernet interrupt.
     pub fn run<En>(&mut self, engine: &mut En, mut on_event: impl FnMut(En::Event))
     where
         En: Engine<Endpoint = IpEndpoint>,
@@ -168,7 +167,7 @@ impl Network {
         loop {
             let now = clock::now_ms();
             self.check_link(now);
-            let result = smoltcp_transport::poll(
+            let result = turn::poll(
                 &mut self.iface,
                 &mut self.dma,
                 &mut self.sockets,

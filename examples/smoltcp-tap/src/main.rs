@@ -1,4 +1,4 @@
-//! `smoltcp-tap`: the rudp engines over smoltcp 0.12 on a Linux TAP device.
+//! `smoltcp-tap`: the rudp engines over smoltcp 0.13 on a Linux TAP device.
 //!
 //! This is the firmware's network path (smoltcp `Interface`, a UDP socket,
 //! [`SmoltcpTransport`](rudp_nostd::smoltcp_transport::SmoltcpTransport) and the crate's
