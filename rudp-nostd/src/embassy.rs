@@ -14,7 +14,10 @@
 //! engine's state is the caller's, and a datagram is handed to the engine straight from the
 //! socket's buffer. A slow sink (an async flash) is awaited inside the loop: the executor runs
 //! other tasks meanwhile, datagrams queue in the socket, and the engine acknowledges data only
-//! once the sink has taken it, so the peer waits rather than loses anything.
+//! once the sink has taken it, so the peer waits rather than loses anything. The engine's
+//! timers wait too, and the peer's idle timeout (10 s by default) bounds how long one write
+//! may take; a source should likewise answer within it (a file or a flash does; a stream that
+//! waits for data holds up the sender's retransmissions meanwhile).
 //!
 //! ```no_run
 //! # async fn firmware(stack: embassy_net::Stack<'_>, image: &[u8]) -> Result<(), rudp_nostd::embassy::DriverError> {
@@ -41,7 +44,9 @@
 //! The socket is the caller's, bound to its local port, with buffers for at least one whole
 //! frame ([`MAX_FRAME`] bytes and one metadata slot) each way: a transmit buffer too small for
 //! a frame is [`SendError::PacketTooLarge`]. A full transmit buffer makes the call wait for the
-//! stack to send (nothing is dropped for lack of room). A datagram for a peer no datagram can
+//! stack to send, up to 100 ms: a device that sends nothing for that long (a link that is
+//! down) loses the frame, so that the engine's timers run and its idle timeout ends a transfer
+//! whose link is gone rather than the call waiting for ever. A datagram for a peer no datagram can
 //! reach ([`SendError::NoRoute`]: an unspecified address or port 0) fails [`send`], whose peer
 //! the application chose; [`receive`] and [`listen`] drop it (the peer came from the network),
 //! as UDP loses a datagram.
@@ -58,7 +63,7 @@
 //! `From` conversions between embassy-time's and rudp's `Instant` and `Duration` come with
 //! this feature; [`now`] reads embassy-time's clock.
 
-use embassy_futures::select::select;
+use embassy_futures::select::{Either, select};
 use embassy_net::IpEndpoint;
 use embassy_net::udp::{SendError, UdpSocket};
 use embassy_time::Timer;
@@ -83,6 +88,13 @@ const MAX_TIMER_EVENTS_PER_WAKE: usize = 64;
 /// The most frames sent in one turn: a window of frames, or a reply and a SYN|ACK per
 /// half-open entry (a guard; what is left goes in the next turn, which comes at once).
 const MAX_TRANSMITS_PER_TURN: usize = 2 * crate::MAX_WINDOW as usize;
+
+/// The longest a frame waits for room in the socket's transmit buffer. The stack frees room
+/// as fast as its device sends (a frame takes well under a millisecond on any Ethernet); a
+/// buffer still full after this long has a device that sends nothing (the link is down), and
+/// waiting on would keep the engine's timers, and so its idle timeout, from ever running. The
+/// frame is then lost, as UDP loses it, and the rest of the turn waits for no room at all.
+const MAX_SEND_WAIT: embassy_time::Duration = embassy_time::Duration::from_millis(100);
 
 /// Why [`send`] or [`receive`] ended without success.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -448,13 +460,17 @@ where
     En: Engine<Endpoint = IpEndpoint>,
     F: FnMut(Report<En::Event>),
 {
+    let mut wait = MAX_SEND_WAIT;
     for _ in 0..MAX_TRANSMITS_PER_TURN {
         let Some(transmit) = engine.poll_transmit(now()) else { break };
         let trace = transmit.trace;
-        match socket.send_to(transmit.datagram, transmit.to).await {
-            Ok(()) => report(Report::Trace(trace)),
-            Err(SendError::NoRoute) if unreachable == Unreachable::Dropped => {}
-            Err(error) => return Err(error),
+        // With no wait left the send is tried once (the timer is due at its first poll).
+        match select(socket.send_to(transmit.datagram, transmit.to), Timer::after(wait)).await {
+            Either::First(Ok(())) => report(Report::Trace(trace)),
+            // No room: lost (not traced: it never left).
+            Either::Second(()) => wait = embassy_time::Duration::from_ticks(0),
+            Either::First(Err(SendError::NoRoute)) if unreachable == Unreachable::Dropped => {}
+            Either::First(Err(error)) => return Err(error),
         }
     }
     Ok(())

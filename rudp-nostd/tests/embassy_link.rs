@@ -26,7 +26,7 @@ use embassy_net::{
 };
 use embassy_net_driver_channel::{self as channel, RxRunner, State, TxRunner};
 use embassy_time::Timer;
-use rudp_nostd::embassy::{self as driver, TransferSink};
+use rudp_nostd::embassy::{self as driver, DriverError, TransferSink};
 use rudp_nostd::random::SplitMix64;
 use rudp_nostd::transport::Report;
 use rudp_nostd::{
@@ -110,13 +110,13 @@ fn seed() -> u64 {
 }
 
 /// One side of the link: an IP-medium embassy-net stack with a static address.
-struct Side {
-    state: State<MTU, LINK_QUEUE, LINK_QUEUE>,
+struct Side<const Q: usize = LINK_QUEUE> {
+    state: State<MTU, Q, Q>,
     resources: StackResources<4>,
 }
 
-impl Side {
-    fn new() -> Side {
+impl<const Q: usize> Side<Q> {
+    fn new() -> Side<Q> {
         Side { state: State::new(), resources: StackResources::new() }
     }
 
@@ -141,10 +141,20 @@ impl Side {
 }
 
 /// Carries packets from one stack's device to the other's, losing `LOSS_PER_MILLE` of them;
-/// counts what it carried and lost.
-async fn wire(mut from: TxRunner<'_, MTU>, mut to: RxRunner<'_, MTU>, seed: u64, counts: &Cell<(u64, u64)>) {
+/// counts what it carried and lost. After `cut_after` packets it takes no more: the link is
+/// down, and the device's queue fills.
+async fn wire(
+    mut from: TxRunner<'_, MTU>,
+    mut to: RxRunner<'_, MTU>,
+    seed: u64,
+    counts: &Cell<(u64, u64)>,
+    cut_after: u64,
+) {
     let mut random = SplitMix64::new(seed);
     loop {
+        if counts.get().0 + counts.get().1 >= cut_after {
+            core::future::pending::<()>().await;
+        }
         let packet = from.tx_buf().await;
         let (carried, lost) = counts.get();
         if random.next_u64() % 1000 < LOSS_PER_MILLE {
@@ -160,22 +170,27 @@ async fn wire(mut from: TxRunner<'_, MTU>, mut to: RxRunner<'_, MTU>, seed: u64,
     }
 }
 
-/// Socket buffers: `SOCKET_FRAMES` whole frames each way.
+/// Socket buffers: whole frames each way.
 struct Buffers {
-    rx_meta: [PacketMetadata; SOCKET_FRAMES],
-    rx: [u8; SOCKET_FRAMES * MAX_FRAME],
-    tx_meta: [PacketMetadata; SOCKET_FRAMES],
-    tx: [u8; SOCKET_FRAMES * MAX_FRAME],
+    rx_meta: Vec<PacketMetadata>,
+    rx: Vec<u8>,
+    tx_meta: Vec<PacketMetadata>,
+    tx: Vec<u8>,
 }
 
 impl Buffers {
-    fn new() -> Box<Buffers> {
-        Box::new(Buffers {
-            rx_meta: [PacketMetadata::EMPTY; SOCKET_FRAMES],
-            rx: [0; SOCKET_FRAMES * MAX_FRAME],
-            tx_meta: [PacketMetadata::EMPTY; SOCKET_FRAMES],
-            tx: [0; SOCKET_FRAMES * MAX_FRAME],
-        })
+    /// `SOCKET_FRAMES` frames each way.
+    fn new() -> Buffers {
+        Buffers::with_frames(SOCKET_FRAMES)
+    }
+
+    fn with_frames(frames: usize) -> Buffers {
+        Buffers {
+            rx_meta: vec![PacketMetadata::EMPTY; frames],
+            rx: vec![0; frames * MAX_FRAME],
+            tx_meta: vec![PacketMetadata::EMPTY; frames],
+            tx: vec![0; frames * MAX_FRAME],
+        }
     }
 
     fn socket<'a>(&'a mut self, stack: Stack<'a>, port: u16) -> UdpSocket<'a> {
@@ -282,7 +297,7 @@ impl Seen {
 fn a_transfer_with_a_window_and_a_digest_survives_loss_byte_for_byte() {
     let seed = seed();
     let input = data(200 * 1024 + 123, seed);
-    let (mut a, mut b) = (Side::new(), Side::new());
+    let (mut a, mut b): (Side, Side) = (Side::new(), Side::new());
     let (stack_a, mut net_a, rx_a, tx_a) = a.start(SENDER_ADDR, seed);
     let (stack_b, mut net_b, rx_b, tx_b) = b.start(RECEIVER_ADDR, seed ^ 1);
     let (mut buffers_a, mut buffers_b) = (Buffers::new(), Buffers::new());
@@ -314,8 +329,8 @@ fn a_transfer_with_a_window_and_a_digest_survives_loss_byte_for_byte() {
     );
     let mut net_a = pin!(async { match net_a.run().await {} });
     let mut net_b = pin!(async { match net_b.run().await {} });
-    let mut wire_ab = pin!(wire(tx_a, rx_b, seed ^ 3, &ab));
-    let mut wire_ba = pin!(wire(tx_b, rx_a, seed ^ 4, &ba));
+    let mut wire_ab = pin!(wire(tx_a, rx_b, seed ^ 3, &ab, u64::MAX));
+    let mut wire_ba = pin!(wire(tx_b, rx_a, seed ^ 4, &ba, u64::MAX));
     let mut background: [Task<'_>; 4] = [net_a.as_mut(), net_b.as_mut(), wire_ab.as_mut(), wire_ba.as_mut()];
     let ((sent, received), polls) = run(transfer, &mut background, started);
     let elapsed = started.elapsed();
@@ -378,7 +393,7 @@ impl TransferSink for Files {
 fn a_listener_takes_two_transfers_at_once_through_loss() {
     let seed = seed().wrapping_add(1);
     let inputs = [data(60 * 1024 + 7, seed), data(90 * 1024, seed ^ 9)];
-    let (mut a, mut b) = (Side::new(), Side::new());
+    let (mut a, mut b): (Side, Side) = (Side::new(), Side::new());
     let (stack_a, mut net_a, rx_a, tx_a) = a.start(SENDER_ADDR, seed);
     let (stack_b, mut net_b, rx_b, tx_b) = b.start(RECEIVER_ADDR, seed ^ 1);
     let (mut buffers_1, mut buffers_2, mut buffers_b) = (Buffers::new(), Buffers::new(), Buffers::new());
@@ -407,8 +422,8 @@ fn a_listener_takes_two_transfers_at_once_through_loss() {
     let started = std::time::Instant::now();
     let mut net_a = pin!(async { match net_a.run().await {} });
     let mut net_b = pin!(async { match net_b.run().await {} });
-    let mut wire_ab = pin!(wire(tx_a, rx_b, seed ^ 3, &ab));
-    let mut wire_ba = pin!(wire(tx_b, rx_a, seed ^ 4, &ba));
+    let mut wire_ab = pin!(wire(tx_a, rx_b, seed ^ 3, &ab, u64::MAX));
+    let mut wire_ba = pin!(wire(tx_b, rx_a, seed ^ 4, &ba, u64::MAX));
     let mut background: [Task<'_>; 4] = [net_a.as_mut(), net_b.as_mut(), wire_ab.as_mut(), wire_ba.as_mut()];
     let [sender_1, sender_2] = &mut senders;
     let both = join(
@@ -464,4 +479,55 @@ fn a_listener_takes_two_transfers_at_once_through_loss() {
     let writes = (inputs[0].len() + inputs[1].len()) as u64 / 256 + 2;
     assert!(polls < 4 * (carried + writes), "{polls} polls for {carried} datagrams");
     assert!(drain_polls < 100, "{drain_polls} polls while draining");
+}
+
+#[test]
+fn a_link_that_goes_down_ends_both_sides_by_their_idle_timeout() {
+    let seed = seed().wrapping_add(2);
+    let input = data(200 * 1024, seed);
+    // Small queues (2 packets in each device, 2 frames in the sender's socket), so that the
+    // sender's retransmissions fill them well before its idle timeout.
+    let (mut a, mut b): (Side<2>, Side<2>) = (Side::new(), Side::new());
+    let (stack_a, mut net_a, rx_a, tx_a) = a.start(SENDER_ADDR, seed);
+    let (stack_b, mut net_b, rx_b, tx_b) = b.start(RECEIVER_ADDR, seed ^ 1);
+    let (mut buffers_a, mut buffers_b) = (Buffers::with_frames(2), Buffers::new());
+    let mut socket_a = buffers_a.socket(stack_a, 49_152);
+    let mut socket_b = buffers_b.socket(stack_b, RECEIVER_PORT);
+    let (ab, ba) = (Cell::new((0, 0)), Cell::new((0, 0)));
+
+    let peer = IpEndpoint::new(IpAddress::Ipv4(RECEIVER_ADDR), RECEIVER_PORT);
+    let mut sender: Sender<IpEndpoint, WINDOW> =
+        Sender::new(sender_config(seed, input.len()), peer, driver::now());
+    let mut receiver: Receiver<IpEndpoint, WINDOW> = Receiver::new(receiver_config(seed ^ 2), driver::now());
+    let mut source = &input[..];
+    let mut sink = SlowSink::default();
+
+    let started = std::time::Instant::now();
+    let transfer = join(
+        driver::send(&mut socket_a, &mut sender, &mut source, |_| {}),
+        driver::receive(&mut socket_b, &mut receiver, &mut sink, |_| {}),
+    );
+    // The sender's way goes down after 100 packets, for good: its device's queue and then its
+    // socket's transmit buffer fill, and no frame finds room again (a driver that waited for
+    // room for ever would never see its idle timeout: the test's time limit would end it).
+    let mut net_a = pin!(async { match net_a.run().await {} });
+    let mut net_b = pin!(async { match net_b.run().await {} });
+    let mut wire_ab = pin!(wire(tx_a, rx_b, seed ^ 3, &ab, 100));
+    let mut wire_ba = pin!(wire(tx_b, rx_a, seed ^ 4, &ba, u64::MAX));
+    let mut background: [Task<'_>; 4] = [net_a.as_mut(), net_b.as_mut(), wire_ab.as_mut(), wire_ba.as_mut()];
+    let ((sent, received), polls) = run(transfer, &mut background, started);
+    let elapsed = started.elapsed();
+    println!(
+        "seed {seed}: the link went down after {} packets; both sides ended in {elapsed:?}: {sent:?}, \
+         {received:?}; {} of {} bytes written; the task polled {polls} times",
+        ab.get().0 + ab.get().1,
+        sink.data.len(),
+        input.len()
+    );
+    assert_eq!(sent, Err(DriverError::Failed(Error::IdleTimeout)), "seed {seed}");
+    assert_eq!(received, Err(DriverError::Failed(Error::IdleTimeout)), "seed {seed}");
+    assert!(sink.data.len() < input.len() && input.starts_with(&sink.data));
+    // The idle timeout (2 s) after the last frame that got through, and not much more.
+    let idle = std::time::Duration::from_secs(2);
+    assert!(elapsed >= idle && elapsed < idle * 2, "{elapsed:?}");
 }
