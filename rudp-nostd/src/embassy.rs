@@ -97,6 +97,22 @@ const MAX_TRANSMITS_PER_TURN: usize = 2 * crate::MAX_WINDOW as usize;
 const MAX_SEND_WAIT: embassy_time::Duration = embassy_time::Duration::from_millis(100);
 
 /// Why [`send`] or [`receive`] ended without success.
+///
+/// ```
+/// use rudp_nostd::embassy::DriverError;
+/// use rudp_nostd::{Error, RefuseReason};
+///
+/// fn retry_later(error: DriverError) -> bool {
+///     // A busy receiver, or one gone silent, may take the transfer later; a socket that is
+///     // not set up will not.
+///     matches!(
+///         error,
+///         DriverError::Failed(Error::Refused(RefuseReason::Busy) | Error::IdleTimeout)
+///     )
+/// }
+/// assert!(retry_later(DriverError::Failed(Error::IdleTimeout)));
+/// assert!(!retry_later(DriverError::Socket(embassy_net::udp::SendError::SocketNotBound)));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum DriverError {
     /// The transfer failed for this reason (also reported as the engine's `Failed` event).
@@ -357,6 +373,13 @@ pub async fn run<En: Engine<Endpoint = IpEndpoint>>(
 
 /// embassy-time's clock as rudp's [`Instant`] (microseconds since boot): what the engines'
 /// constructors take as `now`.
+///
+/// ```
+/// use rudp_nostd::{Receiver, ReceiverConfig, embassy};
+///
+/// let receiver: Receiver<embassy_net::IpEndpoint> = Receiver::new(ReceiverConfig::new(1), embassy::now());
+/// # let _ = receiver;
+/// ```
 pub fn now() -> Instant {
     embassy_time::Instant::now().into()
 }
