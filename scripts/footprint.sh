@@ -9,7 +9,17 @@
 #   listener  a sender into a Listener (M = 1, then M = 4; W = 1, H = 4) instead of the pair,
 #             through their sans-IO API (handle_datagram, poll_transmit, handle_timeout, the
 #             application reading each transfer through transfer_mut: readable/consume/committed)
-# whose flash and size_of are reported (no budget yet).
+# whose flash and size_of are reported (no budget yet); and the async driver over embassy-net
+# (rudp-nostd's feature embassy-net), link-check's `embassy` binary in three variants:
+#   embassy-base      an embassy executor, an embassy-net stack on a loopback MAC and a task
+#                     making the socket and timer calls the driver makes, without rudp
+#   embassy           + a sender's and a receiver's task, each one call of the driver
+#   embassy-listener  + a listener's task (M = 1)
+# whose flash is reported beside the blocking driver's (the driver's share: the difference to
+# embassy-base, the engines' code proper aside; an estimate, since the endpoint there is
+# embassy-net's IpEndpoint, not link-check's one-byte Node), and the futures' sizes: each task's
+# future lives in the static pool the executor's task macro sizes, read off the symbol table
+# (the pool less the executor's task header, an empty task's pool less its one-byte future).
 # Prints flash (.text + .rodata) and static RAM (.data + .bss) of each with llvm-size, the
 # differences, the compiler's memcpy/memset routines inside the engines' share (every firmware
 # that moves packets links them anyway), and the engines' own RAM (size_of: firmware places
@@ -37,10 +47,15 @@ BIN="$(rustc --print sysroot)/lib/rustlib/$HOST/bin"
 rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET" >&2
 
 build() { # build <variant> [cargo args...]: prints the ELF's path
-    local dir=$1
-    shift
-    (cd examples/link-check && CARGO_TARGET_DIR="target/$dir" cargo build --quiet --release --target "$TARGET" "$@") || return
-    echo "examples/link-check/target/$dir/$TARGET/release/rudp-link-check"
+    build_bin "$1" rudp-link-check "${@:2}"
+}
+
+build_bin() { # build_bin <variant> <binary> [cargo args...]: prints the ELF's path
+    local dir=$1 bin=$2
+    shift 2
+    (cd examples/link-check &&
+        CARGO_TARGET_DIR="target/$dir" cargo build --quiet --release --target "$TARGET" --bin "$bin" "$@") || return
+    echo "examples/link-check/target/$dir/$TARGET/release/$bin"
 }
 
 sections() { # flash and RAM of an ELF: "<flash> <ram>"
@@ -80,6 +95,28 @@ code_over_base() { # code_over_base <ELF> <flash>: flash over the baseline, memo
 l1_code=$(code_over_base "$listener_1" "$l1_flash")
 l4_code=$(code_over_base "$listener_4" "$l4_flash")
 
+pool() { # pool <ELF> <task>: bytes of the task's static pool (its future and the task header)
+    local size
+    size=$("$BIN/llvm-nm" -S -C "$1" | awk -v task="::$2::POOL::" 'index($4, task) {print $2; exit}')
+    echo $((16#${size:-0}))
+}
+
+emb_base=$(build_bin embassy-base embassy --features embassy-base)
+emb=$(build_bin embassy embassy --features embassy)
+emb_listener=$(build_bin embassy-listener embassy --features embassy-listener)
+read -r emb_base_flash emb_base_ram <<<"$(sections "$emb_base")"
+read -r emb_flash emb_ram <<<"$(sections "$emb")"
+read -r emb_l_flash emb_l_ram <<<"$(sections "$emb_listener")"
+# What the send and receive tasks add over embassy-base, memory routines aside (embassy-net
+# links them already), then less the engines' code proper: the async driver and the adapters.
+emb_rudp=$((emb_flash - emb_base_flash - ($(mem_routines "$emb") - $(mem_routines "$emb_base"))))
+emb_driver=$((emb_rudp - engine_code))
+# The executor's task header: an empty task's pool less its one-byte future, padded to 4.
+task_header=$(($(pool "$emb" empty_task) - 4))
+send_future=$(($(pool "$emb" sender_task) - task_header))
+receive_future=$(($(pool "$emb" receiver_task) - task_header))
+listen_future=$(($(pool "$emb_listener" listener_task) - task_header))
+
 sizes=$(cargo test --quiet -p rudp-nostd --lib size_tests -- --nocapture 2>/dev/null | grep -E '^(size_of|receiver state)')
 sender_ram=$(sed -n 's/^size_of Sender<IPv4 endpoint> *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
 receiver_ram=$(sed -n 's/^size_of Receiver<IPv4 endpoint> (W = 1, H = 4) *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
@@ -108,6 +145,16 @@ row "  sender and listener code proper, M = 4 (no budget)" "$l4_code" ""
 row "  the listener over the receiver, M = 1: + flash" "$((l1_code - engine_code))" ""
 row "Listener<IPv4 endpoint, M = 1> (W = 1, H = 4), size_of" "" "$listener_1_ram"
 row "Listener<IPv4 endpoint, M = 4> (W = 1, H = 4), size_of" "" "$listener_4_ram"
+row "embassy, no rudp: executor, embassy-net, a socket task" "$emb_base_flash" "$emb_base_ram"
+row "+ send and receive tasks, one driver call each (W = 1)" "$emb_flash" "$emb_ram"
+row "  rudp's part: the difference, memory routines aside" "$emb_rudp" ""
+row "  async driver and adapters: less the engine code proper" "$emb_driver" ""
+row "  (the blocking transport::poll driver, as above)" "$driver" ""
+row "+ a listen task (Listener M = 1): + flash" "$((emb_l_flash - emb_flash))" ""
+row "send future with its arguments (task pool less header)" "" "$send_future"
+row "receive future with its arguments" "" "$receive_future"
+row "listen future (M = 1) with its arguments" "" "$listen_future"
+row "  the executor's header of each task" "" "$task_header"
 
 status=0
 if [ "$engine_code" -gt "$FLASH_BUDGET" ]; then

@@ -86,6 +86,9 @@
 //!   smoltcp embassy-net 0.9 builds on; Rust 1.91 or later.
 //! - `crc32c`, `sha256`: the whole-object digests of SPEC §10.2 ([`DigestAlgorithm`]).
 //! - `async`: the `asynch` module, adapters for `embedded-io-async` sources and sinks.
+//! - `embassy-net` (implies `async`): the `embassy` module, one `async` call that runs an
+//!   engine over an embassy-net UDP socket with embassy-time timers (embassy-net 0.9, on
+//!   smoltcp 0.13).
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -99,6 +102,8 @@ pub mod asynch;
 pub mod blocking;
 mod config;
 mod digest;
+#[cfg(feature = "embassy-net")]
+pub mod embassy;
 mod engine;
 mod error;
 mod frame;
