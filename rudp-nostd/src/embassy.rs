@@ -4,8 +4,8 @@
 //!
 //! embassy-net keeps smoltcp's `Interface` inside its `Stack` (its `Runner` task polls it), so
 //! the smoltcp transport's main-loop turn cannot serve an embassy application; this module is
-//! its counterpart. **embassy-net 0.9 is built on smoltcp 0.13**, the crate's `smoltcp`
-//! feature on 0.12: the endpoint here is [`embassy_net::IpEndpoint`].
+//! its counterpart. embassy-net 0.9 is built on smoltcp 0.13, as the crate's `smoltcp` feature
+//! is: the endpoint here, [`embassy_net::IpEndpoint`], is smoltcp's.
 //!
 //! Each call is one task's loop: send what the engine has to send, then sleep until a
 //! datagram arrives or the engine's next timer ([`Engine::poll_timeout`], raced against the
