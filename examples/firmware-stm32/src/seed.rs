@@ -1,40 +1,37 @@
-//! Per-connection random seeds for rudp's engines and smoltcp.
+//! Per-connection random seeds for rudp's engines and embassy-net's smoltcp.
 //!
 //! The source is the STM32F4's true random number generator (the RNG peripheral, clocked from
-//! the 48 MHz PLL output), through the HAL. Each call draws 64 fresh bits, so every boot and
-//! every connection gets its own initial sequence numbers and connection ids.
+//! the 48 MHz PLL output), through embassy-stm32. Each call draws 64 fresh bits, so every boot
+//! and every connection gets its own initial sequence numbers and connection ids.
 //!
 //! Should the RNG report an error (a clock or seed error, which a correctly clocked part does
-//! not produce), the seed falls back to the 96-bit unique device ID mixed with the millisecond
-//! clock and the SysTick counter, and a warning is logged: distinct per board and per moment,
-//! but predictable, so only a stop-gap.
+//! not produce), the seed falls back to the 96-bit unique device ID mixed with the clock, and a
+//! warning is logged: distinct per board and per moment, but predictable, so only a stop-gap.
 
-use rand_core::RngCore;
-use stm32f4xx_hal::rng::Rng;
-use stm32f4xx_hal::signature::Uid;
-
-use crate::clock;
+use embassy_stm32::peripherals::RNG;
+use embassy_stm32::rng::Rng;
+use embassy_stm32::uid;
+use embassy_time::Instant;
 
 /// RNG reads tried before falling back (a seed error can clear on a later read).
 const RNG_ATTEMPTS: u32 = 4;
 
 /// Hands out seeds.
 pub struct Seeds {
-    rng: Rng,
+    rng: Rng<'static, RNG>,
 }
 
 impl Seeds {
     /// Seeds from the RNG peripheral (see the module docs).
-    pub fn new(rng: Rng) -> Seeds {
+    pub fn new(rng: Rng<'static, RNG>) -> Seeds {
         Seeds { rng }
     }
 
     /// A fresh seed.
-    pub fn next(&mut self) -> u64 {
+    pub async fn next(&mut self) -> u64 {
         let mut bytes = [0u8; 8];
         for _ in 0..RNG_ATTEMPTS {
-            // `try_fill_bytes`, not `next_u64`: the HAL's `next_u64` panics on an RNG error.
-            if self.rng.try_fill_bytes(&mut bytes).is_ok() {
+            if self.rng.async_fill_bytes(&mut bytes).await.is_ok() {
                 return u64::from_le_bytes(bytes);
             }
         }
@@ -45,12 +42,11 @@ impl Seeds {
 
 /// The unique device ID mixed with the clock (see the module docs).
 fn fallback_seed() -> u64 {
-    let uid = Uid::get();
-    let mut state = u64::from(uid.x()) << 48 | u64::from(uid.y()) << 32 | u64::from(uid.waf_num());
-    for &byte in uid.lot_num().as_bytes() {
+    let mut state = 0;
+    for byte in uid::uid() {
         state = mix(state ^ u64::from(byte));
     }
-    mix(state ^ clock::now_ms() ^ u64::from(cortex_m::peripheral::SYST::get_current()) << 32)
+    mix(state ^ Instant::now().as_ticks())
 }
 
 /// SplitMix64's finalizer: every input bit moves every output bit.
