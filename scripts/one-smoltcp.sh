@@ -2,7 +2,9 @@
 # One smoltcp (issue 18): fails when a dependency graph of this repository holds two smoltcp
 # versions, or another version than rudp-nostd's. Two smoltcps in one firmware cost flash and
 # do not work together (rudp-nostd's transport takes the socket and `Interface` of its own
-# smoltcp), and embassy-net brings the smoltcp it is built on.
+# smoltcp), and embassy-net brings the smoltcp it is built on. No graph is exempt: the last
+# exception, the NUCLEO-F429ZI firmware on stm32-eth's smoltcp 0.12, went when it moved to
+# embassy-stm32 + embassy-net.
 #
 # Each Cargo workspace here (the repository's, and each of examples/ and fuzz/ that has its
 # own) is checked with every feature and every target: the smoltcp versions its build graph
@@ -12,12 +14,6 @@
 # two versions in a firmware that builds one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-# Graphs allowed one other smoltcp than rudp-nostd's, and why: each line goes when its
-# reason does.
-declare -A other_allowed=(
-    [examples/firmware-stm32]="its Ethernet driver, stm32-eth 0.8, builds on smoltcp 0.12 and has no release on a later one; until the firmware moves to embassy-stm32 + embassy-net"
-)
 
 versions_in() { # versions_in <dir>: the smoltcp versions in that workspace's graph, one a line
     (cd "$1" && cargo tree --quiet --workspace --all-features --target all --prefix none --format '{p}') |
@@ -42,8 +38,6 @@ for manifest in $(git ls-files '*Cargo.toml'); do
         1)
             if [ "$found" = "$reference" ]; then
                 echo "one-smoltcp: $dir: smoltcp $found"
-            elif [ -n "${other_allowed[$dir]:-}" ]; then
-                echo "one-smoltcp: $dir: smoltcp $found, not $reference: allowed, ${other_allowed[$dir]}"
             else
                 echo "one-smoltcp: $dir: smoltcp $found, but rudp-nostd's is $reference" >&2
                 failed=1
