@@ -8,11 +8,11 @@
 //! embassy-net (0.9.1, as of November 2026) is on 0.13. Board drivers that drive smoltcp
 //! themselves lag further: stm32-eth 0.8 (STM32F4/F7 on-chip Ethernet) is still on 0.12, the
 //! version this module used until then, so a firmware on such a driver either keeps its own
-//! copy of this module's code over its smoltcp (`examples/firmware-stm32` does, for now) or
-//! moves to embassy-net and its board's driver for it (embassy-stm32's, for STM32). 0.13
-//! changed nothing this module uses: the UDP socket, `poll`, `poll_egress` and `poll_delay` are
-//! as in 0.12 (`poll` now sends until the sockets have nothing left, `poll_egress` still one
-//! datagram per socket a call).
+//! copy of this module's code over its smoltcp or moves to embassy-net and its board's driver
+//! for it (embassy-stm32's, for STM32: `examples/firmware-stm32` did, and runs on the
+//! `embassy` module now). 0.13 changed nothing this module uses: the UDP socket, `poll`,
+//! `poll_egress` and `poll_delay` are as in 0.12 (`poll` now sends until the sockets have
+//! nothing left, `poll_egress` still one datagram per socket a call).
 //!
 //! The socket and its buffers are the caller's (static storage in firmware, as smoltcp's
 //! `PacketBuffer` wants); this type only borrows the socket for one [`poll`](crate::transport::poll):
