@@ -298,6 +298,7 @@ pub(crate) fn run_windowed<const N: usize, const W: usize>(s: &Scenario) -> Outc
         accept_timeout: s.receiver_accept_timeout,
         verify_digest: s.verify_digest,
         max_window: s.max_window,
+        hash_read_back: false,
     };
     // When the application commits the receiver's output (`Commit::Application`).
     let mut commit_at: Option<Instant> = None;
