@@ -86,6 +86,9 @@
 //!   smoltcp embassy-net 0.9 builds on; Rust 1.91 or later.
 //! - `crc32c`, `sha256`: the whole-object digests of SPEC §10.2 ([`DigestAlgorithm`]).
 //! - `async`: the `asynch` module, adapters for `embedded-io-async` sources and sinks.
+//! - `embedded-storage`: the `flash` module, a sink that writes a transfer into a region of a
+//!   NOR flash (`embedded-storage` 0.3 `NorFlash`), with resume records (SPEC §10.5);
+//!   `embedded-storage-async`: the same over an async `NorFlash`.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -101,6 +104,8 @@ mod config;
 mod digest;
 mod engine;
 mod error;
+#[cfg(feature = "embedded-storage")]
+pub mod flash;
 mod frame;
 mod half_open;
 mod listener;
