@@ -238,7 +238,7 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         let State::Established(mut c) = self.state else {
             return;
         };
-        let mut n = n;
+        let (taken, mut n) = (n, n);
         let mut advanced = false;
         // One pass per frame: at most W.
         for _ in 0..W {
@@ -251,8 +251,8 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
             let take = n.min(len - from);
             debug_assert!(take == n || from + take == len);
             if self.config.hash_read_back {
-                // The application gives these bytes, read back from where it wrote them.
-                c.prefix_left = c.prefix_left.saturating_add(take as u64);
+                // The application gives these bytes, read back from where it wrote them (counted
+                // below).
             } else if let Some(hasher) = &mut self.hasher {
                 // `from + take <= len <= MAX_PAYLOAD`, but the optimizer does not see it (an
                 // index panic in examples/link-check's digest builds): `get` has no panic.
@@ -272,6 +272,9 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
             }
         }
         debug_assert_eq!(n, 0, "consume past readable");
+        if self.config.hash_read_back {
+            c.prefix_left += (taken - n) as u64;
+        }
         self.state = State::Established(c);
         if advanced {
             self.queue_ack(&c, false);
