@@ -371,8 +371,6 @@ struct Pending {
 struct Run {
     /// The listener's tag of its transfer.
     tag: u32,
-    /// Its object id and size (durable 0): what its records say.
-    object: Record,
     size: u32,
     /// Bytes of the object taken from the receiver (where the next one goes).
     at: u32,
@@ -397,6 +395,8 @@ struct Core<const B: usize> {
     pending: Option<Pending>,
     next_tag: u32,
     run: Option<Run>,
+    /// The object the run writes: its id and size (durable 0), what its records say.
+    object: Record,
     /// Data to write (from `run.at - run.fill`), then what is read back; records.
     buf: [u8; B],
 }

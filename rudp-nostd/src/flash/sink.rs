@@ -36,7 +36,16 @@ macro_rules! flash_sink {
                     scan.add(slot, Slot::of(bytes.get(..RECORD_LEN).unwrap_or(&[])));
                 }
                 let (record, log) = scan.finish();
-                let core = Core { geometry, record, log, pending: None, next_tag: 0, run: None, buf };
+                let core = Core {
+                    geometry,
+                    record,
+                    log,
+                    pending: None,
+                    next_tag: 0,
+                    run: None,
+                    object: Record::EMPTY,
+                    buf,
+                };
                 Ok($name { flash, core })
             }
 
@@ -139,7 +148,8 @@ macro_rules! flash_sink {
                 };
                 let hash = receiver.digest().is_some();
                 self.core.run =
-                    Some(Run { tag, object, size, at: from, fill: 0, erased_to, hash, broken: false });
+                    Some(Run { tag, size, at: from, fill: 0, erased_to, hash, broken: false });
+                self.core.object = object;
                 if hash && let Err(e) = self.hash_held(receiver, from) $($await)* {
                     self.core.run = None;
                     return Err(refuse(receiver, now, RefuseReason::Storage, FlashError::Flash(e)));
@@ -243,8 +253,9 @@ macro_rules! flash_sink {
                 self.core.run = Some(run);
                 // Progress, for an object with an id: the durable length, once it grew.
                 let durable = self.core.durable(&run, run.at);
-                if run.object.object_id().is_some() && durable > self.core.record.durable() {
-                    let record = Record::partial(run.object.object_id(), run.object.size(), durable);
+                let object = &self.core.object;
+                if object.object_id().is_some() && durable > self.core.record.durable() {
+                    let record = Record::partial(object.object_id(), object.size(), durable);
                     self.write_record(record) $($await)*?;
                 }
                 Ok(())
@@ -292,7 +303,7 @@ macro_rules! flash_sink {
                     return Err(FlashError::Incomplete);
                 };
                 let digest = receiver.digest();
-                if let Err(e) = self.write_record(run.object.committed_with(digest)) $($await)* {
+                if let Err(e) = self.write_record(self.core.object.committed_with(digest)) $($await)* {
                     receiver.commit_failed(now);
                     return Err(FlashError::Flash(e));
                 }
