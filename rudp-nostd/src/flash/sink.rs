@@ -244,7 +244,8 @@ macro_rules! flash_sink {
                 let buf = self.core.buf.get_mut(..padded as usize).unwrap_or(&mut []);
                 self.flash.write(g.layout.image_start + start, buf) $($await)*?;
                 if run.hash {
-                    let read = round_up(len, g.read).unwrap_or(len).min(padded) as usize;
+                    // Whole read units (past the data: padding, or erased bytes of the sector).
+                    let read = round_up(len, g.read).unwrap_or(len).min(B as u32) as usize;
                     let buf = self.core.buf.get_mut(..read).unwrap_or(&mut []);
                     self.flash.read(g.layout.image_start + start, buf) $($await)*?;
                     receiver.hash_prefix(buf.get(..len as usize).unwrap_or(&[]));

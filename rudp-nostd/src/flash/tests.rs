@@ -236,6 +236,8 @@ fn transfers_land_byte_for_byte_and_padded_on_flashes_of_any_geometry() {
     case::<1, 256, 1, 64, 2>(&sizes);
     // Sectors larger than the buffer and than a frame.
     case::<8, 16384, 8, 256, 4>(&[0, 1, 600, 16383, 16384, 16385, 32_768]);
+    // Reads larger than writes: the tail is read back in whole read units.
+    case::<1, 1024, 16, 512, 1>(&sizes);
 }
 
 #[test]
