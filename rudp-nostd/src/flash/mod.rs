@@ -236,6 +236,9 @@ pub enum FlashError<E> {
     /// ([`ReceiverConfig::hash_read_back`](crate::ReceiverConfig::hash_read_back) is off): the
     /// transfer was refused with reason 4.
     NotReadBack,
+    /// The padding after the object's last byte did not read back as written (0xFF): the
+    /// digest does not cover it, so the sink checks it; the transfer was refused with reason 4.
+    BadWrite,
     /// [`FlashSink::finished`] without a transfer whose data all reached the flash: the commit
     /// failed (the FIN was answered with reason 4). From [`FlashSink::take`]: an earlier
     /// [`FlashSink::erase_ahead`] failed, the transfer was refused with reason 4.
@@ -250,6 +253,7 @@ impl<E: fmt::Debug> fmt::Display for FlashError<E> {
             FlashError::TooLarge => f.write_str("no size announced, or larger than the image region"),
             FlashError::NotHeld => f.write_str("a resume point the record does not hold"),
             FlashError::NotReadBack => f.write_str("the receiver does not hash what is read back"),
+            FlashError::BadWrite => f.write_str("the padding did not read back as written"),
             FlashError::Incomplete => f.write_str("not all data reached the flash"),
         }
     }

@@ -213,7 +213,7 @@ macro_rules! flash_sink {
                     if run.fill as usize == B || run.at == run.size {
                         if let Err(e) = self.flush(receiver) $($await)* {
                             self.core.run = None;
-                            return Err(refuse(receiver, now, RefuseReason::Storage, FlashError::Flash(e)));
+                            return Err(refuse(receiver, now, RefuseReason::Storage, e));
                         }
                     }
                 }
@@ -221,11 +221,12 @@ macro_rules! flash_sink {
             }
 
             /// Writes the buffer (padded with 0xFF to the write size), erasing first what it
-            /// covers; reads it back for the digest; records the durable length when it grew.
+            /// covers; reads it back for the digest (the padding, which the digest does not
+            /// cover, must read back as written); records the durable length when it grew.
             $($asyncness)? fn flush<E: Copy + PartialEq, const W: usize, const H: usize>(
                 &mut self,
                 receiver: &mut Receiver<E, W, H>,
-            ) -> Result<(), F::Error> {
+            ) -> Result<(), FlashError<F::Error>> {
                 let Some(mut run) = self.core.run else { return Ok(()) };
                 let g = self.core.geometry;
                 let len = run.fill.min(B as u32);
@@ -237,18 +238,22 @@ macro_rules! flash_sink {
                 // Each sector the write reaches, erased before its first write.
                 while run.erased_to < start + padded {
                     let sector = g.layout.image_start + run.erased_to;
-                    self.flash.erase(sector, sector + g.erase) $($await)*?;
+                    self.flash.erase(sector, sector + g.erase) $($await)*.map_err(FlashError::Flash)?;
                     run.erased_to += g.erase;
                     self.core.run = Some(run);
                 }
                 let buf = self.core.buf.get_mut(..padded as usize).unwrap_or(&mut []);
-                self.flash.write(g.layout.image_start + start, buf) $($await)*?;
+                self.flash.write(g.layout.image_start + start, buf) $($await)*.map_err(FlashError::Flash)?;
                 if run.hash {
-                    // Whole read units (past the data: padding, or erased bytes of the sector).
-                    let read = round_up(len, g.read).unwrap_or(len).min(B as u32) as usize;
+                    // Whole read units (past the padding: erased bytes of the sector).
+                    let read = round_up(padded, g.read).unwrap_or(padded).min(B as u32) as usize;
                     let buf = self.core.buf.get_mut(..read).unwrap_or(&mut []);
-                    self.flash.read(g.layout.image_start + start, buf) $($await)*?;
+                    self.flash.read(g.layout.image_start + start, buf) $($await)*.map_err(FlashError::Flash)?;
                     receiver.hash_prefix(buf.get(..len as usize).unwrap_or(&[]));
+                    let pad = buf.get(len as usize..padded as usize).unwrap_or(&[]);
+                    if pad.iter().any(|&b| b != 0xff) {
+                        return Err(FlashError::BadWrite);
+                    }
                 }
                 run.fill = 0;
                 self.core.run = Some(run);
@@ -257,7 +262,7 @@ macro_rules! flash_sink {
                 let object = &self.core.object;
                 if object.object_id().is_some() && durable > self.core.record.durable() {
                     let record = Record::partial(object.object_id(), object.size(), durable);
-                    self.write_record(record) $($await)*?;
+                    self.write_record(record) $($await)*.map_err(FlashError::Flash)?;
                 }
                 Ok(())
             }
