@@ -19,7 +19,13 @@
 # embassy-base, the engines' code proper aside; an estimate, since the endpoint there is
 # embassy-net's IpEndpoint, not link-check's one-byte Node), and the futures' sizes: each task's
 # future lives in the static pool the executor's task macro sizes, read off the symbol table
-# (the pool less the executor's task header, an empty task's pool less its one-byte future).
+# (the pool less the executor's task header, an empty task's pool less its one-byte future);
+# and
+#   flash     a sender into a Listener (M = 1) whose admission and application is the flash
+#             sink (rudp_nostd::flash::FlashSink, feature embedded-storage) over a NOR flash in
+#             RAM (the example's driver, about 200 bytes, counts with it), without and with
+#             SHA-256 (the digest over what is read back), against the listener variant built
+#             the same way: the sink's flash, and its size_of (no budget yet).
 # Prints flash (.text + .rodata) and static RAM (.data + .bss) of each with llvm-size, the
 # differences, the compiler's memcpy/memset routines inside the engines' share (every firmware
 # that moves packets links them anyway), and the engines' own RAM (size_of: firmware places
@@ -78,6 +84,9 @@ with_crc=$(build sans-io-crc32c --features sans-io,crc32c)
 with_sha=$(build sans-io-sha256 --features sans-io,sha256)
 listener_1=$(build listener-m1 --features listener)
 listener_4=$(build listener-m4 --features listener4)
+listener_sha=$(build listener-m1-sha256 --features listener,sha256)
+flash_sink=$(build flash-sink --features flash)
+flash_sink_sha=$(build flash-sink-sha256 --features flash,sha256)
 read -r base_flash base_ram <<<"$(sections "$base")"
 read -r eng_flash eng_ram <<<"$(sections "$engines")"
 read -r full_flash full_ram <<<"$(sections "$full")"
@@ -94,6 +103,12 @@ code_over_base() { # code_over_base <ELF> <flash>: flash over the baseline, memo
 }
 l1_code=$(code_over_base "$listener_1" "$l1_flash")
 l4_code=$(code_over_base "$listener_4" "$l4_flash")
+read -r lsha_flash _ <<<"$(sections "$listener_sha")"
+read -r fs_flash fs_ram <<<"$(sections "$flash_sink")"
+read -r fsha_flash _ <<<"$(sections "$flash_sink_sha")"
+fs_code=$(code_over_base "$flash_sink" "$fs_flash")
+fsha_code=$(code_over_base "$flash_sink_sha" "$fsha_flash")
+lsha_code=$(code_over_base "$listener_sha" "$lsha_flash")
 
 pool() { # pool <ELF> <task>: bytes of the task's static pool (its future and the task header)
     local size
@@ -117,12 +132,14 @@ send_future=$(($(pool "$emb" sender_task) - task_header))
 receive_future=$(($(pool "$emb" receiver_task) - task_header))
 listen_future=$(($(pool "$emb_listener" listener_task) - task_header))
 
-sizes=$(cargo test --quiet -p rudp-nostd --lib size_tests -- --nocapture 2>/dev/null | grep -E '^(size_of|receiver state)')
+sizes=$(cargo test --quiet -p rudp-nostd --features embedded-storage --lib size_tests -- --nocapture 2>/dev/null |
+    grep -E '^(size_of|receiver state)')
 sender_ram=$(sed -n 's/^size_of Sender<IPv4 endpoint> *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
 receiver_ram=$(sed -n 's/^size_of Receiver<IPv4 endpoint> (W = 1, H = 4) *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
 receiver_state=$(sed -n 's/^receiver state without its payload slot *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
 listener_1_ram=$(sed -n 's/^size_of Listener<IPv4 endpoint, M = 1> (W = 1, H = 4) *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
 listener_4_ram=$(sed -n 's/^size_of Listener<IPv4 endpoint, M = 4> (W = 1, H = 4) *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
+flash_sink_ram=$(sed -n 's/^size_of FlashSink<F, 512> (F zero-sized) *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
 
 row() { printf '%-58s %8s %6s\n' "$@"; }
 row "thumbv7em-none-eabihf, opt-level s, LTO" "flash" "RAM"
@@ -155,6 +172,10 @@ row "send future with its arguments (task pool less header)" "" "$send_future"
 row "receive future with its arguments" "" "$receive_future"
 row "listen future (M = 1) with its arguments" "" "$listen_future"
 row "  the executor's header of each task" "" "$task_header"
+row "+ sender, Listener M = 1 and the flash sink, instead" "$fs_flash" "$fs_ram"
+row "  the flash sink over the listener, M = 1: + flash" "$((fs_code - l1_code))" ""
+row "  the same with SHA-256 (digest read back): + flash" "$((fsha_code - lsha_code))" ""
+row "FlashSink<F, 512>, size_of (its 512-byte buffer included)" "" "$flash_sink_ram"
 
 status=0
 if [ "$engine_code" -gt "$FLASH_BUDGET" ]; then

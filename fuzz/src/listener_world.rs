@@ -6,7 +6,10 @@
 //! What it checks, besides that nothing panics: every datagram the listener sends decodes; a
 //! refusing SYN|ACK (`conn` 0) carries exactly a `refuse`; the pool never holds more than its
 //! size; a transfer's id reaches it only while it is in the pool; and a sender succeeds only if
-//! the application committed its transfer.
+//! the application committed its transfer. Half the inputs (bit 7 of the per-host byte) have the
+//! application give the digest what it reads back (`ReceiverConfig::hash_read_back`): then the
+//! bytes it takes are owed to the digest, exactly, and data is readable meanwhile; otherwise
+//! data is readable only once the held prefix is given, and taking it owes nothing.
 
 use rudp_nostd::wire::{self, Flags, Repr, SeqNum};
 use rudp_nostd::{
@@ -50,8 +53,13 @@ pub fn listener(data: &[u8]) -> Outcome {
     for d in &mut decisions {
         *d = input.u8();
     }
-    let config =
-        ListenerConfig { per_host: 1 + input.u8() % 3, ..ListenerConfig::new(u64::from(input.u32())) };
+    let host_byte = input.u8();
+    let read_back = host_byte & 0x80 != 0;
+    let mut config = ListenerConfig {
+        per_host: 1 + (host_byte & 0x7f) % 3,
+        ..ListenerConfig::new(u64::from(input.u32()))
+    };
+    config.receiver.hash_read_back = read_back;
     let mut pool: Pool = Listener::new(config, Policy { decisions, next: 0 }, Instant::ZERO);
     let mut now = Instant::ZERO;
     let mut senders: Vec<Sender<u8, 4>> = (0..SENDERS)
@@ -141,16 +149,33 @@ pub fn listener(data: &[u8]) -> Outcome {
                 let Some(&id) = ids.get(usize::from(input.u8()) % ids.len().max(1)) else { continue };
                 let action = input.u8();
                 let tag = pool.transfers().find(|(t, _, _)| *t == id).map(|(_, tag, _)| tag);
-                let Some(receiver) = pool.transfer_mut(id) else { continue };
+                let Some((receiver, _)) = pool.transfer_and_admit_mut(id) else { continue };
                 match action % 6 {
                     0 | 1 => {
                         let mut buf = [0u8; 700];
-                        receiver.read(&mut buf);
+                        let owed = receiver.prefix_left();
+                        let n = receiver.read(&mut buf) as u64;
+                        if read_back {
+                            assert_eq!(
+                                receiver.prefix_left(),
+                                owed + n,
+                                "taken bytes not owed to the digest"
+                            );
+                        } else {
+                            assert!(n == 0 || owed == 0, "data readable before the held prefix is hashed");
+                            assert_eq!(receiver.prefix_left(), owed, "taking data changed what is owed");
+                        }
                     }
                     2 => {
                         let held = [7u8; 600];
-                        let n = usize::from(input.u8()) * 3;
-                        receiver.hash_prefix(&held[..n.min(held.len())]);
+                        let n = (usize::from(input.u8()) * 3).min(held.len());
+                        let owed = receiver.prefix_left();
+                        receiver.hash_prefix(&held[..n]);
+                        assert_eq!(
+                            receiver.prefix_left(),
+                            owed - owed.min(n as u64),
+                            "the digest took other than what was owed"
+                        );
                     }
                     3 => {
                         if receiver.has_succeeded() {

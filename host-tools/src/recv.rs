@@ -457,6 +457,7 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
             accept_timeout: None,
             verify_digest: !args.no_verify,
             max_window: args.max_window,
+            hash_read_back: false,
         },
         per_host: 8,
         max_transfers: 1,

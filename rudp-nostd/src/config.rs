@@ -127,6 +127,16 @@ pub struct ReceiverConfig {
     /// buffer (a receiver with `W` payload slots grants at most `W`). Default
     /// [`MAX_WINDOW`]: as many as the receiver was built for.
     pub max_window: u8,
+    /// The application gives the digest (SPEC §10.2) every byte of the object, read back from
+    /// where it wrote them ([`Receiver::hash_prefix`](crate::Receiver::hash_prefix)), instead
+    /// of the receiver hashing the bytes as they are taken: a flash sink proves what the flash
+    /// holds, not what passed through RAM. The receiver bounds what it takes (never more than
+    /// the held prefix and the bytes taken so far); the application gives them in order, and
+    /// all of them before the FIN can come: it writes and reads back the last bytes as it takes
+    /// them (the `flash::FlashSink` of feature `embedded-storage` knows them by the
+    /// `transfer-size`). A FIN that finds bytes not given is a digest mismatch. Default
+    /// `false`.
+    pub hash_read_back: bool,
 }
 
 /// Who commits a [`SinkReceiver`](crate::blocking::SinkReceiver)'s output, and so when the FIN
@@ -156,6 +166,7 @@ impl ReceiverConfig {
             accept_timeout: None,
             verify_digest: true,
             max_window: MAX_WINDOW,
+            hash_read_back: false,
         }
     }
 }

@@ -89,6 +89,9 @@
 //! - `embassy-net` (implies `async`): the `embassy` module, one `async` call that runs an
 //!   engine over an embassy-net UDP socket with embassy-time timers (embassy-net 0.9, on
 //!   smoltcp 0.13).
+//! - `embedded-storage`: the `flash` module, a sink that writes a transfer into a region of a
+//!   NOR flash (`embedded-storage` 0.3 `NorFlash`), with resume records (SPEC §10.5);
+//!   `embedded-storage-async`: the same over an async `NorFlash`.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -106,6 +109,8 @@ mod digest;
 pub mod embassy;
 mod engine;
 mod error;
+#[cfg(feature = "embedded-storage")]
+pub mod flash;
 mod frame;
 mod half_open;
 mod listener;
@@ -153,6 +158,43 @@ pub use seq::{MAX_SEQ, SeqNum};
 pub use time::{Duration, Instant};
 pub use trace::{Direction, DropReason, Trace};
 pub use transport::Transport;
+
+/// A zero-sized flash, for the flash sink's size.
+#[cfg(all(test, feature = "embedded-storage"))]
+mod flash_tests {
+    use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
+
+    pub(crate) struct NoFlash;
+
+    impl ErrorType for NoFlash {
+        type Error = NorFlashErrorKind;
+    }
+
+    impl ReadNorFlash for NoFlash {
+        const READ_SIZE: usize = 1;
+
+        fn read(&mut self, _: u32, _: &mut [u8]) -> Result<(), Self::Error> {
+            Ok(())
+        }
+
+        fn capacity(&self) -> usize {
+            0
+        }
+    }
+
+    impl NorFlash for NoFlash {
+        const WRITE_SIZE: usize = 4;
+        const ERASE_SIZE: usize = 4096;
+
+        fn erase(&mut self, _: u32, _: u32) -> Result<(), Self::Error> {
+            Ok(())
+        }
+
+        fn write(&mut self, _: u32, _: &[u8]) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+}
 
 #[cfg(test)]
 mod size_tests {
@@ -225,6 +267,14 @@ mod size_tests {
         println!("size_of Listener<IPv4 endpoint, M = 1> (W = 1, H = 4) = {listener_1} bytes");
         println!("size_of Listener<IPv4 endpoint, M = 4> (W = 1, H = 4) = {listener_4} bytes");
         println!("size_of Listener<SocketAddr, M = 64, W = 64, H = 64> (rudp serve) = {serve_pool} bytes");
+        // The flash sink (feature `embedded-storage`): its buffer (512 bytes by default), the
+        // newest record, the transfer it writes and the last offer; the flash driver's own state
+        // besides (none here). No budget: reported by scripts/footprint.sh.
+        #[cfg(feature = "embedded-storage")]
+        {
+            let sink = size_of::<flash::FlashSink<flash_tests::NoFlash, 512>>();
+            println!("size_of FlashSink<F, 512> (F zero-sized)      = {sink} bytes");
+        }
         // Each frame buffer and each payload slot costs its bytes and a little state (a frame
         // buffer: its payload length, its marks and its send time).
         assert!(sender_32 - sender <= 31 * (MAX_FRAME + 16));

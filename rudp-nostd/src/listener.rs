@@ -307,6 +307,16 @@ impl<E: Copy + PartialEq + SameHost, A: Admit<E>, const M: usize, const W: usize
         }
     }
 
+    /// The transfer `id` and the admission policy together: an application whose policy also
+    /// writes the data (a flash sink that grants resume from what it holds) takes each
+    /// transfer's data with both at hand.
+    pub fn transfer_and_admit_mut(&mut self, id: TransferId) -> Option<(&mut Receiver<E, W, 0>, &mut A)> {
+        match self.transfers.get_mut(usize::from(id.slot))? {
+            Some(t) if t.serial == id.serial => Some((&mut t.receiver, &mut self.admit)),
+            _ => None,
+        }
+    }
+
     /// The transfers in the pool, with their tags: running, closing, or refused and still
     /// answering.
     pub fn transfers(&self) -> impl Iterator<Item = (TransferId, u32, &Receiver<E, W, 0>)> {
@@ -744,6 +754,13 @@ mod tests {
         // The other's conn from this endpoint is not its transfer.
         let h = l.handle_datagram(t(3), 1, &datagram(ISN + 4, 0, c2, Flags::ACK, b"x"));
         assert_eq!(h.trace.reason, Some(DropReason::WrongConn));
+        // A transfer and the policy at once (the policy also writes the data).
+        let (r, policy) = l.transfer_and_admit_mut(e2[0].id).unwrap();
+        r.consume(3);
+        let offer =
+            Offer { peer: 9, transfer_size: None, name: None, digest: None, window: None, object_id: None };
+        assert_eq!(policy(&offer), Admission::Take(900));
+        assert!(l.transfer(e2[0].id).unwrap().readable().is_empty());
     }
 
     #[test]

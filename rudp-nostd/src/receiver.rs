@@ -122,8 +122,9 @@ struct Connection<E> {
     refusable: bool,
     /// Where the data starts in the object: the `resume-from` granted (SPEC §10.5), else 0.
     resume_from: u64,
-    /// Bytes of the object before `resume_from` that the application has still to give
-    /// ([`Receiver::hash_prefix`]) for the digest; no data is readable before.
+    /// Bytes of the object the application has still to give ([`Receiver::hash_prefix`]) for
+    /// the digest: those before `resume_from` (no data is readable before them, unless
+    /// [`ReceiverConfig::hash_read_back`]), and with `hash_read_back` the bytes taken since.
     prefix_left: u64,
 }
 
@@ -219,7 +220,9 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         let State::Established(c) = &self.state else {
             return &[];
         };
-        if c.stored & 1 == 0 || c.prefix_left > 0 {
+        // The held prefix goes to the digest first; an application that reads back what it
+        // wrote gives it the bytes in order itself (and owes those it took).
+        if c.stored & 1 == 0 || (c.prefix_left > 0 && !self.config.hash_read_back) {
             return &[];
         }
         let slot = usize::from(c.head) % Self::SLOTS;
@@ -235,7 +238,7 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
         let State::Established(mut c) = self.state else {
             return;
         };
-        let mut n = n;
+        let (taken, mut n) = (n, n);
         let mut advanced = false;
         // One pass per frame: at most W.
         for _ in 0..W {
@@ -247,7 +250,10 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
             let from = usize::from(c.taken).min(len);
             let take = n.min(len - from);
             debug_assert!(take == n || from + take == len);
-            if let Some(hasher) = &mut self.hasher {
+            if self.config.hash_read_back {
+                // The application gives these bytes, read back from where it wrote them (counted
+                // below).
+            } else if let Some(hasher) = &mut self.hasher {
                 // `from + take <= len <= MAX_PAYLOAD`, but the optimizer does not see it (an
                 // index panic in examples/link-check's digest builds): `get` has no panic.
                 hasher.update(self.slots[slot].get(from..from + take).unwrap_or(&[]));
@@ -266,6 +272,9 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
             }
         }
         debug_assert_eq!(n, 0, "consume past readable");
+        if self.config.hash_read_back {
+            c.prefix_left += (taken - n) as u64;
+        }
         self.state = State::Established(c);
         if advanced {
             self.queue_ack(&c, false);
@@ -344,6 +353,9 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
     /// [`Receiver::hash_prefix`]: the digest covers the whole object (SPEC §10.5), so the
     /// application reads back what it holds, from the object's start on. No data is readable
     /// before.
+    ///
+    /// With [`ReceiverConfig::hash_read_back`] it also counts the bytes taken and not yet given
+    /// back (data is readable meanwhile: the application gives the bytes in order itself).
     pub fn prefix_left(&self) -> u64 {
         match &self.state {
             State::Established(c) => c.prefix_left,
@@ -353,6 +365,10 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
 
     /// The next bytes of the object's start, read back from what the application holds, for the
     /// digest (see [`Receiver::prefix_left`]); bytes beyond the prefix are ignored.
+    ///
+    /// With [`ReceiverConfig::hash_read_back`], the next bytes of the whole object, read back
+    /// from where the application wrote them: the held prefix, then the bytes it took, in
+    /// order; bytes beyond those taken are ignored.
     pub fn hash_prefix(&mut self, bytes: &[u8]) {
         let State::Established(mut c) = self.state else {
             return;
@@ -436,6 +452,11 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
             State::Closed => true,
             _ => false,
         }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &ReceiverConfig {
+        &self.config
     }
 
     /// The digest agreed with the peer, once it completed the handshake (and after the close).
@@ -699,9 +720,11 @@ impl<E: Copy + PartialEq, const W: usize, const H: usize> Receiver<E, W, H> {
                 );
             }
             // The digest is checked before anything is reported (SPEC §10.2): the output may
-            // be committed only on a match.
+            // be committed only on a match, over every byte of the object (none of the held
+            // prefix, nor with `hash_read_back` of the bytes taken, left out).
             c.verdict = match &self.hasher {
                 None => Verdict::Unverified,
+                Some(_) if c.prefix_left != 0 => Verdict::Mismatch,
                 Some(hasher) => {
                     let expected = hasher.value();
                     match options::digest_value(frame.payload, expected.as_bytes().len()) {
@@ -1763,5 +1786,108 @@ mod tests {
         let h = rx.handle_datagram(t(1), PEER, &second);
         assert_eq!(h.trace.reason, Some(DropReason::Unexpected));
         assert!(next_frame(&mut rx, t(1)).is_none() && rx.peer().is_none());
+    }
+
+    /// A windowed sender of `data` offering CRC-32C into a receiver whose application reads
+    /// back what it wrote ([`ReceiverConfig::hash_read_back`]): `read_back` gets the receiver
+    /// and the bytes just taken (their offset and their bytes) and gives the digest what it
+    /// likes. The receiver's events and whether the sender succeeded.
+    #[cfg(feature = "crc32c")]
+    fn read_back_run(
+        data: &[u8],
+        mut read_back: impl FnMut(&mut Receiver<u8, 4>, usize, &[u8]),
+    ) -> (Vec<ReceiverEvent>, bool) {
+        use crate::config::SenderConfig;
+        use crate::sender::Sender;
+        let config = SenderConfig {
+            transfer_size: Some(data.len() as u64),
+            digest: Some(DigestAlgorithm::Crc32c),
+            ..SenderConfig::new(5)
+        };
+        let mut sender: Sender<u8, 4> = Sender::new(config, OTHER, t(0));
+        let rx_config = ReceiverConfig { hash_read_back: true, ..ReceiverConfig::new(6) };
+        let mut rx: Receiver<u8, 4> = Receiver::new(rx_config, t(0));
+        let (mut written, mut taken, mut events) = (0, 0, Vec::new());
+        let mut now = t(0);
+        for _ in 0..10_000 {
+            if sender.is_done() && rx.is_done() {
+                break;
+            }
+            written += sender.write(&data[written..]);
+            if written == data.len() {
+                sender.finish();
+            }
+            let mut moved = false;
+            while let Some(tx) = sender.poll_transmit(now) {
+                let h = rx.handle_datagram(now, PEER, tx.datagram);
+                for &e in &h.events {
+                    events.push(e);
+                    if e == ReceiverEvent::Finished {
+                        rx.committed(now);
+                    }
+                }
+                moved = true;
+            }
+            // Taken in uneven pieces; the digest gets its bytes only after they are taken.
+            loop {
+                let piece: Vec<u8> = rx.readable().iter().take(300).copied().collect();
+                if piece.is_empty() {
+                    break;
+                }
+                rx.consume(piece.len());
+                read_back(&mut rx, taken, &piece);
+                taken += piece.len();
+            }
+            while let Some(tx) = rx.poll_transmit(now) {
+                sender.handle_datagram(now, OTHER, tx.datagram);
+                moved = true;
+            }
+            if !moved {
+                let Some(next) = sender.poll_timeout().into_iter().chain(rx.poll_timeout()).min() else {
+                    break;
+                };
+                now = next;
+                sender.handle_timeout(now);
+                if let Some(e) = rx.handle_timeout(now) {
+                    events.push(e);
+                }
+            }
+        }
+        (events, sender.has_succeeded())
+    }
+
+    #[cfg(feature = "crc32c")]
+    #[test]
+    fn with_hash_read_back_the_digest_covers_what_the_application_gives() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 + i / 256) as u8).collect();
+        // The bytes given back are the bytes taken: verified. (The receiver hashes nothing of
+        // its own: taken but not given, they are owed.)
+        let (events, ok) = read_back_run(&data, |rx, _, piece| {
+            let owed = rx.prefix_left();
+            assert_eq!(owed, piece.len() as u64, "taken bytes are owed to the digest");
+            rx.hash_prefix(piece);
+            assert_eq!(rx.prefix_left(), 0);
+        });
+        assert!(ok && events.contains(&ReceiverEvent::Finished), "{events:?}");
+        // What was written is not what was taken (a bad write): a mismatch, whatever passed
+        // through RAM.
+        let (events, ok) = read_back_run(&data, |rx, at, piece| {
+            let mut flash = piece.to_vec();
+            if (at..at + piece.len()).contains(&3000) {
+                flash[3000 - at] ^= 0x10;
+            }
+            rx.hash_prefix(&flash);
+        });
+        assert!(!ok && events.contains(&ReceiverEvent::Failed(Error::DigestMismatch)), "{events:?}");
+        // Bytes beyond those taken are ignored; bytes never given leave the FIN a mismatch.
+        let (events, ok) = read_back_run(&data, |rx, at, piece| {
+            if at + piece.len() < data.len() {
+                rx.hash_prefix(&[piece, &[0xaa; 64][..]].concat());
+            }
+        });
+        assert!(!ok && events.contains(&ReceiverEvent::Failed(Error::DigestMismatch)), "{events:?}");
+        // Without it, the receiver hashes what is taken and ignores what is given.
+        let rx_config = ReceiverConfig::new(6);
+        assert!(!rx_config.hash_read_back);
     }
 }

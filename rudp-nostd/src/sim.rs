@@ -8,6 +8,8 @@
 //! [`pool`] runs several senders at once into one [`crate::Listener`] over the same link.
 //! [`resume`] (feature `sha256`) cuts transfers of one object at random points, the sender
 //! vanishing or the receiver crashing, and resumes them (SPEC §10.5) until one commits it.
+//! [`flash`] (features `sha256`, `embedded-storage`) cuts the power under the flash sink at
+//! random flash operations and resumes from what the flash kept.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -23,6 +25,8 @@ use crate::{
     Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig, SenderEvent, Timing,
 };
 
+#[cfg(all(feature = "sha256", feature = "embedded-storage"))]
+mod flash;
 mod pool;
 #[cfg(feature = "sha256")]
 mod resume;
@@ -298,6 +302,7 @@ pub(crate) fn run_windowed<const N: usize, const W: usize>(s: &Scenario) -> Outc
         accept_timeout: s.receiver_accept_timeout,
         verify_digest: s.verify_digest,
         max_window: s.max_window,
+        hash_read_back: false,
     };
     // When the application commits the receiver's output (`Commit::Application`).
     let mut commit_at: Option<Instant> = None;

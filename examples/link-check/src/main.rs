@@ -1,5 +1,6 @@
 //! Links the rudp-nostd sender and receiver (or, with feature `listener`, a sender and a
-//! [`Listener`](rudp_nostd::Listener)) into a bare-metal binary that has its own
+//! [`Listener`](rudp_nostd::Listener); with feature `flash`, a sender and a listener that writes
+//! into a flash sink) into a bare-metal binary that has its own
 //! `#[panic_handler]` and no `#[global_allocator]`: if the core ever pulled in `std` or
 //! `alloc`, this would fail to build or to link. It runs one transfer through an in-memory
 //! loopback [`Transport`], so that every engine path is kept by the linker.
@@ -15,13 +16,15 @@ use core::panic::PanicInfo;
 use cortex_m_rt::entry;
 #[cfg(not(any(feature = "baseline", feature = "sans-io")))]
 use rudp_nostd::MAX_FRAME;
+#[cfg(all(feature = "flash", not(any(feature = "baseline", feature = "listener"))))]
+use rudp_nostd::SameHost;
 #[cfg(not(any(feature = "baseline", feature = "sans-io")))]
 use rudp_nostd::transport::{self, Received, Report, Transport};
 #[cfg(all(feature = "listener", not(feature = "baseline")))]
 use rudp_nostd::{Admission, Admit, Listener, ListenerConfig, Offer, RefuseReason, SameHost};
 #[cfg(not(feature = "baseline"))]
 use rudp_nostd::{Duration, Engine, Instant, ReceiverEvent, Sender, SenderConfig};
-#[cfg(not(any(feature = "baseline", feature = "listener")))]
+#[cfg(not(any(feature = "baseline", feature = "listener", feature = "flash")))]
 use rudp_nostd::{Receiver, ReceiverConfig};
 
 /// The engines' window: 1 (stop-and-wait, the default build) or 32 (feature `window32`),
@@ -115,7 +118,7 @@ fn main() -> ! {
 /// (feature `sans-io`): what `scripts/footprint.sh` reports as the core engine's flash. The
 /// application's data goes in and out zero-copy: written into the sender's frame buffers
 /// (`write_buf`/`advance`), taken from the receiver's payload slots (`readable`/`consume`).
-#[cfg(all(feature = "sans-io", not(any(feature = "baseline", feature = "listener"))))]
+#[cfg(all(feature = "sans-io", not(any(feature = "baseline", feature = "listener", feature = "flash"))))]
 #[entry]
 fn main() -> ! {
     let data: &[u8] = black_box(b"a transfer that proves the engines link without std or alloc");
@@ -181,7 +184,7 @@ const POOL: usize = 1;
 const POOL: usize = 4;
 
 /// Each endpoint its own host (the listener's per-host cap counts by address).
-#[cfg(all(feature = "listener", not(feature = "baseline")))]
+#[cfg(all(any(feature = "listener", feature = "flash"), not(feature = "baseline")))]
 impl SameHost for Node {
     fn same_host(&self, other: &Self) -> bool {
         self == other
@@ -311,6 +314,163 @@ fn main() -> ! {
         }
     }
     black_box(out.get(..received));
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// A NOR flash in RAM for feature `flash`: 8 KiB, 1 KiB sectors, 4-byte words; a write only
+/// clears bits. Its calls have no panic path either (no index, no `copy_from_slice`).
+#[cfg(all(feature = "flash", not(any(feature = "baseline", feature = "listener"))))]
+mod ram_flash {
+    use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
+
+    pub struct RamFlash(pub [u8; 8192]);
+
+    impl RamFlash {
+        fn cells(&mut self, offset: u32, len: usize) -> Result<&mut [u8], NorFlashErrorKind> {
+            let at = offset as usize;
+            self.0.get_mut(at..at.saturating_add(len)).ok_or(NorFlashErrorKind::OutOfBounds)
+        }
+    }
+
+    impl ErrorType for RamFlash {
+        type Error = NorFlashErrorKind;
+    }
+
+    impl ReadNorFlash for RamFlash {
+        const READ_SIZE: usize = 1;
+
+        fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+            let len = bytes.len();
+            for (to, from) in bytes.iter_mut().zip(self.cells(offset, len)?.iter()) {
+                *to = *from;
+            }
+            Ok(())
+        }
+
+        fn capacity(&self) -> usize {
+            self.0.len()
+        }
+    }
+
+    impl NorFlash for RamFlash {
+        const WRITE_SIZE: usize = 4;
+        const ERASE_SIZE: usize = 1024;
+
+        fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+            self.cells(from, to.saturating_sub(from) as usize)?.fill(0xff);
+            Ok(())
+        }
+
+        fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+            for (cell, byte) in self.cells(offset, bytes.len())?.iter_mut().zip(bytes) {
+                *cell &= *byte;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A sender into a [`Listener`] whose admission and application is a flash sink (feature
+/// `flash`), both through their sans-IO API: what `scripts/footprint.sh` reports as the sink's
+/// flash. The listener's receivers give the digest what the sink reads back; the sink takes
+/// each transfer's data to the flash, erases ahead while the loop waits, and commits.
+#[cfg(all(feature = "flash", not(any(feature = "baseline", feature = "listener"))))]
+#[entry]
+fn main() -> ! {
+    use rudp_nostd::flash::{FlashSink, Layout};
+    use rudp_nostd::{Listener, ListenerConfig, ReceiverConfig};
+
+    let data: &[u8] = black_box(b"a transfer that proves the flash sink links without std or alloc");
+    let mut written = 0;
+    let config = SenderConfig { transfer_size: Some(data.len() as u64), ..sender_config() };
+    let mut sender: Sender<Node> = Sender::new(config, Node::Receiver, Instant::ZERO);
+    // Resume needs SHA-256: with feature `sha256` the sink grants it from its record.
+    black_box(sender.offer_object_id(black_box(&[9; 16])));
+    let layout = Layout { image_start: 0, image_len: black_box(6144), state_start: 6144 };
+    let Ok(sink) = FlashSink::<_, 512>::open(ram_flash::RamFlash([0xff; 8192]), layout) else {
+        loop {
+            core::hint::spin_loop();
+        }
+    };
+    let receiver = ReceiverConfig { hash_read_back: true, ..ReceiverConfig::new(black_box(2)) };
+    let mut listener: Listener<Node, FlashSink<ram_flash::RamFlash, 512>, 1, 1, 4> =
+        Listener::new(ListenerConfig { receiver, ..ListenerConfig::new(2) }, sink, Instant::ZERO);
+    let mut transfer = None;
+    let mut now = Instant::ZERO;
+    for _ in 0..10_000 {
+        while sender.prefix_left() > 0 {
+            let at = (sender.resume_from() - sender.prefix_left()) as usize;
+            let buf = sender.prefix_buf();
+            let src = data.get(at..).unwrap_or(&[]);
+            let n = buf.len().min(src.len());
+            buf[..n].copy_from_slice(&src[..n]);
+            sender.advance_prefix(n);
+            if n == 0 {
+                break;
+            }
+        }
+        let rest = data.get(written..).unwrap_or(&[]);
+        let buf = sender.write_buf();
+        let n = buf.len().min(rest.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        sender.advance(n);
+        written += n;
+        if written == data.len() {
+            black_box(sender.finish());
+        }
+        let mut moved = false;
+        while let Some(t) = sender.poll_transmit(now) {
+            black_box(t.trace);
+            let handled = listener.handle_datagram(now, Node::Sender, t.datagram);
+            for event in &handled.events {
+                match event.event {
+                    ReceiverEvent::Connected { transfer_size, .. } => {
+                        transfer = Some(event.id);
+                        if let Some((rx, sink)) = listener.transfer_and_admit_mut(event.id) {
+                            black_box(sink.connected(rx, now, event.tag, transfer_size).is_ok());
+                        }
+                    }
+                    ReceiverEvent::Finished => {
+                        if let Some((rx, sink)) = listener.transfer_and_admit_mut(event.id) {
+                            black_box(sink.finished(rx, now).map(|c| c.len).ok());
+                        }
+                    }
+                    ReceiverEvent::Failed(error) => {
+                        black_box(listener.admit_mut().failed(event.tag, error).is_ok());
+                    }
+                    _ => {}
+                }
+            }
+            black_box(handled);
+            moved = true;
+        }
+        if let Some((rx, sink)) = transfer.and_then(|id| listener.transfer_and_admit_mut(id)) {
+            black_box(sink.take(rx, now).ok());
+        }
+        while let Some(t) = listener.poll_transmit(now) {
+            black_box(t.trace);
+            black_box(sender.handle_datagram(now, Node::Receiver, t.datagram));
+            moved = true;
+        }
+        black_box(listener.admit_mut().erase_ahead().ok());
+        if sender.is_done() {
+            listener.stop_accepting();
+        }
+        if sender.is_done() && listener.is_done() {
+            break;
+        }
+        if !moved {
+            now = now + Duration::from_millis(1);
+            black_box((sender.poll_timeout(), listener.poll_timeout()));
+            black_box(sender.handle_timeout(now));
+            while let Some(event) = listener.handle_timeout(now) {
+                black_box(event);
+            }
+        }
+    }
+    black_box(listener.admit_mut().committed());
     loop {
         core::hint::spin_loop();
     }

@@ -536,6 +536,7 @@ fn serve(args: &ServeArgs, partial_dir: PathBuf, mut udp: UdpTransport) -> Resul
             accept_timeout: None,
             verify_digest: !args.no_verify,
             max_window: args.max_window,
+            hash_read_back: false,
         },
         per_host: args.per_peer,
         max_transfers: args.max_transfers,
