@@ -3,6 +3,11 @@
 //!
 //! - `recv`: receive one transfer on UDP port [`RECV_PORT`], print
 //!   `rudp-fw: received <N> bytes crc32c <8 hex digits>`.
+//! - `recv-flash [reset-after <BYTES>]` (boards with a [`FlashBoard`]): receive one image into
+//!   the board's emulated NOR flash through rudp-nostd's flash sink, verified over what is read
+//!   back, with resume; print `rudp-fw: committed <N> bytes crc32c <hex>` (the CRC-32C of what
+//!   the flash holds). `reset-after` resets the board each time that many more bytes are
+//!   durable since it booted.
 //! - `send <N> <PORT>`: send `N` bytes of the test pattern to [`GATEWAY`]:`PORT` (QEMU's user
 //!   network maps it to the host's 127.0.0.1), print `rudp-fw: sent <N> bytes crc32c <hex>`.
 //!
@@ -13,19 +18,22 @@ use core::fmt;
 use core::ptr::addr_of;
 
 use cortex_m_semihosting::hprintln;
+use embedded_storage::nor_flash::ReadNorFlash;
 use rudp_nostd::blocking::{SinkReceiver, SourceSender};
+use rudp_nostd::flash::{FlashSink, Layout};
 use rudp_nostd::smoltcp_transport::{self, SmoltcpError};
 use rudp_nostd::transport::Report;
 use rudp_nostd::{
-    DEFAULT_HALF_OPEN, Direction, Duration, Engine, Instant, MAX_FRAME, Receiver, ReceiverConfig,
-    ReceiverEvent, Sender, SenderConfig, SenderEvent,
+    DEFAULT_HALF_OPEN, Direction, Duration, Engine, Instant, Listener, ListenerConfig, ListenerEvent, MAX_FRAME,
+    Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig, SenderEvent,
 };
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::socket::udp;
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address};
 
 use crate::clock;
-use crate::digest::{DigestSink, PatternSource};
+use crate::digest::{CRC32C, DigestSink, PatternSource};
+use crate::nor::{self, NorRam};
 use crate::pio::{Nic, PioDevice};
 use crate::semihost;
 
@@ -71,13 +79,21 @@ const FLUSH_MS: u64 = 50;
 pub struct Board {
     /// QEMU's machine name.
     pub name: &'static str,
+    /// Its emulated NOR flash, for `recv-flash` (`None`: the board has no RAM for it).
+    pub flash: Option<FlashBoard>,
 }
+
+/// Takes the board's emulated NOR flash (once).
+pub type FlashBoard = fn() -> Option<NorRam>;
 
 /// What the command line asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     /// Receive one transfer on [`RECV_PORT`].
     Recv,
+    /// Receive one image into the flash on [`RECV_PORT`]; reset after each `reset_after`
+    /// more durable bytes.
+    RecvFlash { reset_after: Option<u64> },
     /// Send `len` bytes of the pattern to [`GATEWAY`]:`port`.
     Send { len: u64, port: u16 },
 }
@@ -155,17 +171,27 @@ pub fn run<N: Nic>(board: Board, device: &'static mut PioDevice<N>) -> ! {
     }
 
     let local_port = match mode {
-        Mode::Recv => RECV_PORT,
+        Mode::Recv | Mode::RecvFlash { .. } => RECV_PORT,
         Mode::Send { .. } => SEND_PORT,
     };
     let mut net = Net::new(iface, device, local_port);
     let result = match mode {
         Mode::Recv => receive(&mut net, seed),
+        Mode::RecvFlash { reset_after } => {
+            let Some(flash) = board.flash.and_then(|take| take()) else {
+                fail("recv-flash: this board has no emulated flash");
+            };
+            receive_flash(&mut net, seed, flash, reset_after)
+        }
         Mode::Send { len, port } => send(&mut net, seed, len, port),
     };
     match result {
         Ok(outcome) => {
-            let verb = if mode == Mode::Recv { "received" } else { "sent" };
+            let verb = match mode {
+                Mode::Recv => "received",
+                Mode::RecvFlash { .. } => "committed",
+                Mode::Send { .. } => "sent",
+            };
             hprintln!("rudp-fw: {} {} bytes crc32c {:08x}", verb, outcome.len, outcome.crc);
             let kib_per_s = outcome.len * 1000 / 1024 / outcome.elapsed_ms.max(1);
             hprintln!(
@@ -199,10 +225,18 @@ fn exit(ok: bool) -> ! {
 
 /// Parses `<program> recv` or `<program> send <N> <PORT>`.
 fn parse_mode(line: &str) -> Result<Mode, &'static str> {
-    const USAGE: &str = "usage: rudp-fw recv | rudp-fw send <N> <PORT>";
+    const USAGE: &str = "usage: rudp-fw recv | rudp-fw recv-flash [reset-after <BYTES>] | rudp-fw send <N> <PORT>";
     let mut args = line.split_ascii_whitespace().skip(1);
     let mode = match args.next() {
         Some("recv") => Mode::Recv,
+        Some("recv-flash") => match args.next() {
+            None => Mode::RecvFlash { reset_after: None },
+            Some("reset-after") => {
+                let bytes = args.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0).ok_or(USAGE)?;
+                Mode::RecvFlash { reset_after: Some(bytes) }
+            }
+            Some(_) => return Err(USAGE),
+        },
         Some("send") => {
             let len = args.next().and_then(|n| n.parse().ok()).ok_or(USAGE)?;
             let port = args.next().and_then(|p| p.parse().ok()).filter(|&p| p != 0).ok_or(USAGE)?;
@@ -347,6 +381,148 @@ fn receive<N: Nic>(net: &mut Net<N>, seed: u64) -> Result<Outcome, Failure> {
     let sink = receiver.sink();
     let elapsed_ms = finished_at.unwrap_or(0).saturating_sub(connected_at.unwrap_or(0));
     Ok(Outcome { len: sink.len(), crc: sink.crc(), elapsed_ms, dups: stats.dups, drops: stats.drops })
+}
+
+/// Events kept from one turn of the main loop for the flash sink (the data events are not
+/// needed: the loop takes what is readable after each turn).
+const TURN_EVENTS: usize = 8;
+
+/// `recv-flash`: one image into the flash, through a listener (a pool of one) whose admission
+/// and application is rudp-nostd's flash sink: a transfer without a size or larger than the
+/// image region is refused (reason 2, too large), one that the resume record holds the start
+/// of is resumed. Failed transfers are logged and the listener waits for the next; the run ends
+/// when an image is committed (or nothing connects for [`ACCEPT_TIMEOUT`]).
+fn receive_flash<N: Nic>(
+    net: &mut Net<N>,
+    seed: u64,
+    flash: NorRam,
+    reset_after: Option<u64>,
+) -> Result<Outcome, Failure> {
+    let layout = Layout { image_start: 0, image_len: nor::IMAGE_LEN as u32, state_start: nor::IMAGE_LEN as u32 };
+    let sink: FlashSink<NorRam> = match FlashSink::open(flash, layout) {
+        Ok(sink) => sink,
+        Err(error) => {
+            hprintln!("rudp-fw: error: the flash sink: {}", error);
+            exit(false)
+        }
+    };
+    let record = *sink.record();
+    // What a reset left: the durable start of an image, to be resumed.
+    let booted_with = if record.is_committed() { 0 } else { record.durable() };
+    if booted_with > 0 {
+        hprintln!("rudp-fw: resumable {} bytes", booted_with);
+    } else if let Some(len) = sink.committed() {
+        hprintln!("rudp-fw: the flash holds a committed image of {} bytes", len);
+    }
+    let mut config = ReceiverConfig::new(seed);
+    config.idle_timeout = IDLE_TIMEOUT;
+    // The digest is taken over what is read back from the flash.
+    config.hash_read_back = true;
+    let now = Instant::from_micros(clock::now_us());
+    let mut listener: Listener<IpEndpoint, FlashSink<NorRam>, 1, WINDOW> =
+        Listener::new(ListenerConfig { receiver: config, ..ListenerConfig::new(seed) }, sink, now);
+    hprintln!("rudp-fw: waiting on UDP port {}", RECV_PORT);
+
+    let mut stats = Stats::default();
+    let mut transfer = None;
+    let mut connected_at = None;
+    let mut finished_at: Option<u64> = None;
+    let mut committed = None;
+    let mut last_activity = clock::now_ms();
+    loop {
+        let now = Instant::from_micros(clock::now_us());
+        let mut events = [None; TURN_EVENTS];
+        let mut kept = 0;
+        net.poll(&mut listener, &mut stats, |event: ListenerEvent| {
+            if !matches!(event.event, ReceiverEvent::Delivered { .. })
+                && let Some(place) = events.get_mut(kept)
+            {
+                *place = Some(event);
+                kept += 1;
+            }
+        })?;
+        for event in events.into_iter().flatten() {
+            last_activity = clock::now_ms();
+            match event.event {
+                ReceiverEvent::Connected { transfer_size, .. } => {
+                    transfer = Some(event.id);
+                    connected_at = Some(clock::now_ms());
+                    let Some((rx, sink)) = listener.transfer_and_admit_mut(event.id) else { continue };
+                    let from = rx.resume_from();
+                    if from > 0 {
+                        hprintln!("rudp-fw: resumed from {}", from);
+                    }
+                    if let Err(error) = sink.connected(rx, now, event.tag, transfer_size) {
+                        hprintln!("rudp-fw: transfer refused: {}", error);
+                    }
+                }
+                ReceiverEvent::Finished => {
+                    let Some((rx, sink)) = listener.transfer_and_admit_mut(event.id) else { continue };
+                    match sink.finished(rx, now) {
+                        Ok(done) => {
+                            committed = Some(done.len);
+                            finished_at = Some(clock::now_ms());
+                        }
+                        Err(error) => hprintln!("rudp-fw: commit failed: {}", error),
+                    }
+                }
+                ReceiverEvent::Failed(error) => {
+                    hprintln!("rudp-fw: transfer failed: {}", error);
+                    if let Err(error) = listener.admit_mut().failed(event.tag, error) {
+                        hprintln!("rudp-fw: error: the flash: {}", error);
+                        exit(false)
+                    }
+                }
+                ReceiverEvent::Closed if committed.is_some() => {
+                    listener.stop_accepting();
+                }
+                _ => {}
+            }
+        }
+        if let Some((rx, sink)) = transfer.and_then(|id| listener.transfer_and_admit_mut(id)) {
+            match sink.take(rx, now) {
+                Ok(0) => {}
+                Ok(_) => last_activity = clock::now_ms(),
+                Err(error) => hprintln!("rudp-fw: transfer refused: {}", error),
+            }
+        }
+        // Waiting for the network: erase ahead of the data.
+        if let Err(error) = listener.admit_mut().erase_ahead() {
+            hprintln!("rudp-fw: erase failed: {}", error);
+        }
+        if let Some(every) = reset_after {
+            let durable = listener.admit_mut().record().durable();
+            if committed.is_none() && durable >= booted_with.saturating_add(every) {
+                hprintln!("rudp-fw: {} bytes durable, {} since boot: resetting", durable, durable - booted_with);
+                cortex_m::peripheral::SCB::sys_reset();
+            }
+        }
+        let now_ms = clock::now_ms();
+        if listener.is_done() || finished_at.is_some_and(|at| now_ms >= at + RECV_LINGER_MAX.as_millis()) {
+            break;
+        }
+        if committed.is_none() && listener.running() == 0 && now_ms >= last_activity + ACCEPT_TIMEOUT.as_millis() {
+            return Err(Failure::Unfinished);
+        }
+    }
+    net.flush();
+    let Some(len) = committed else { return Err(Failure::Unfinished) };
+    // The CRC-32C of what the flash holds.
+    let flash = listener.admit_mut().flash_mut();
+    let mut digest = CRC32C.digest();
+    let mut buf = [0u8; 512];
+    let mut at = 0u64;
+    while at < len {
+        let n = (len - at).min(buf.len() as u64) as usize;
+        let part = buf.get_mut(..n).unwrap_or(&mut []);
+        if flash.read(at as u32, part).is_err() {
+            fail("reading the image back");
+        }
+        digest.update(part);
+        at += n as u64;
+    }
+    let elapsed_ms = finished_at.unwrap_or(0).saturating_sub(connected_at.unwrap_or(0));
+    Ok(Outcome { len, crc: digest.finalize(), elapsed_ms, dups: stats.dups, drops: stats.drops })
 }
 
 /// `send`: `len` bytes of the pattern to the gateway's `port`.

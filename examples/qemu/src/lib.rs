@@ -6,7 +6,9 @@
 //! - [`lan9118`]: the SMSC LAN9118 on the MPS2 board (`mps2-an386`).
 //! - [`pio`]: what both drivers share, a `smoltcp::phy::Device` over any NIC that moves whole
 //!   frames by programmed I/O.
-//! - [`app`]: the firmware itself, `recv` or `send <N> <PORT>` (see `examples/qemu/README.md`).
+//! - [`app`]: the firmware itself, `recv`, `recv-flash [reset-after <BYTES>]` or
+//!   `send <N> <PORT>` (see `examples/qemu/README.md`).
+//! - [`nor`]: the NOR flash `recv-flash` writes into, emulated in RAM that survives a reset.
 //!
 //! The `unsafe` register access lives in [`mmio`] and the two drivers; the core stays
 //! `#![forbid(unsafe_code)]`.
@@ -19,6 +21,7 @@ pub mod clock;
 pub mod digest;
 pub mod lan9118;
 pub mod mmio;
+pub mod nor;
 pub mod pio;
 pub mod semihost;
 pub mod stellaris;

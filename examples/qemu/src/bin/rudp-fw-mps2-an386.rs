@@ -9,6 +9,7 @@ use cortex_m_rt::{entry, exception};
 use rudp_fw_qemu::app::{self, Board};
 use rudp_fw_qemu::clock;
 use rudp_fw_qemu::lan9118::Lan9118;
+use rudp_fw_qemu::nor::NorRam;
 use rudp_fw_qemu::pio::PioDevice;
 
 /// The MPS2's 25 MHz system clock (hw/arm/mps2.c), which SysTick counts.
@@ -28,7 +29,13 @@ fn main() -> ! {
     let Some(device) = cortex_m::singleton!(: PioDevice<Lan9118> = PioDevice::new(nic)) else {
         panic!("device taken twice");
     };
-    app::run(Board { name: "mps2-an386" }, device)
+    app::run(Board { name: "mps2-an386", flash: Some(take_flash) }, device)
+}
+
+/// The emulated NOR flash of `recv-flash`, in the PSRAM (`memory-mps2-an386.x`).
+fn take_flash() -> Option<NorRam> {
+    // SAFETY: this is the board, and its memory map defines the region.
+    unsafe { NorRam::take() }
 }
 
 #[exception]
