@@ -2,7 +2,11 @@
 # The rudp firmware on two emulated Cortex-M boards, against the host CLI, through QEMU's user
 # network: for each board, 1 MiB host `rudp send` -> firmware `recv`, and 1 MiB firmware
 # `send` -> host `rudp recv`, each checked by the CRC-32C the firmware prints against the host's
-# own; then both again through `rudp relay` dropping 5% of the datagrams each way.
+# own; then both again through `rudp relay` dropping 5% of the datagrams each way. Then, on
+# mps2-an386, `recv-flash` (an image into an emulated NOR flash that survives a reset): a 3 MiB
+# image refused at once (too large), 1 MiB through 5% loss committed with the host's CRC-32C,
+# and the same again (without the relay, which takes one client) with the firmware resetting
+# itself every 300,000 durable bytes while `rudp send --retries` resumes it each time.
 #
 # Needs qemu-system-arm, python3 and the thumbv7m-none-eabi and thumbv7em-none-eabihf targets.
 # Every QEMU and host process runs under `timeout`; any failure prints the logs and exits 1.
@@ -285,4 +289,81 @@ for board in "${BOARDS[@]}"; do
     printf '  %s: four transfers in %s s\n' "$machine" "$(seconds "$board_start" "$(date +%s.%N)")"
 done
 
-step "ok: both boards, both directions, with and without loss (relay seed $SEED)"
+# flash_run WHAT RESET_AFTER: mps2-an386 `recv-flash [reset-after RESET_AFTER]`; without
+# RESET_AFTER a 3 MiB image is first sent straight to it and must be refused (too large) within
+# a second, then the 1 MiB input goes through the lossy relay; with RESET_AFTER straight to the
+# firmware, with `--retries` to resume after each reset. The firmware's committed line (the CRC-32C read back from its flash) must match the host's.
+flash_run() {
+    local what=$1 reset_after=$2
+    local fwlog=$WORK/firmware.log hostlog=$WORK/host.log relaylog=$WORK/relay.log
+    rm -f "$WORK"/*.log
+    local port qpid rc=0 start end resets resumed
+    port=$(tool port)
+    if [ -n "$reset_after" ]; then
+        qemu_cmd rudp-fw-mps2-an386 thumbv7em-none-eabihf mps2-an386 lan9118 "$port" recv-flash reset-after "$reset_after"
+    else
+        qemu_cmd rudp-fw-mps2-an386 thumbv7em-none-eabihf mps2-an386 lan9118 "$port" recv-flash
+    fi
+    start=$(date +%s.%N)
+    "${QEMU[@]}" </dev/null >"$fwlog" 2>"$WORK/qemu.log" &
+    qpid=$!
+    PIDS+=("$qpid")
+    wait_for "$fwlog" "waiting on UDP port" "$qpid" || { show "$WORK"/*.log; die "$what: the firmware did not start"; }
+    if [ -z "$reset_after" ]; then
+        local t0 t1 big=$WORK/big.bin biglog=$WORK/host-big.log
+        tool random $((3 << 20)) "$SEED" >"$big"
+        t0=$(date +%s.%N)
+        timeout --kill-after=5 "$TIMEOUT" "$RUDP" send 127.0.0.1 "$port" "$big" --idle-timeout "$IDLE" \
+            </dev/null 2>"$biglog" || rc=$?
+        t1=$(date +%s.%N)
+        timed_out "$rc" "$what"
+        [ "$rc" = 1 ] && grep -q "too large" "$biglog" ||
+            { show "$WORK"/*.log; die "$what: a 3 MiB image: host rudp send exited $rc, not 1 with 'too large'"; }
+        awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 1) }' ||
+            { show "$WORK"/*.log; die "$what: the 3 MiB image was refused after $(seconds "$t0" "$t1") s, not within 1 s"; }
+        printf '  ok  %-60s %6s s\n' "mps2-an386: recv-flash refuses 3 MiB: $(sed -n 's/^rudp: error: //p' "$biglog")" "$(seconds "$t0" "$t1")"
+        rc=0
+    fi
+    # The relay takes one client (the first source port it sees) and each try of `rudp send`
+    # has its own: the run with resets goes straight to the firmware, without loss. A reset is
+    # noticed by the host's idle timeout (3 s); `--retries` then waits 1 s, 2 s, 4 s...
+    local idle=$IDLE dest=$port
+    if [ -n "$reset_after" ]; then
+        idle=3s
+        relaylog=
+    else
+        start_relay "$relaylog" "$port"
+        dest=$RELAY_PORT
+    fi
+    timeout --kill-after=5 "$TIMEOUT" "$RUDP" send 127.0.0.1 "$dest" "$WORK/input.bin" \
+        --idle-timeout "$idle" --retries 8 </dev/null 2>"$hostlog" || rc=$?
+    timed_out "$rc" "$what"
+    [ "$rc" = 0 ] || { show "$WORK"/*.log; die "$what: host rudp send exited $rc"; }
+    wait "$qpid" || rc=$?
+    end=$(date +%s.%N)
+    [ -z "$relaylog" ] || stop_relay
+    timed_out "$rc" "$what"
+    [ "$rc" = 0 ] || { show "$WORK"/*.log; die "$what: the firmware exited $rc"; }
+    check_fw "$fwlog" committed "$INPUT_SIZE" "$INPUT_CRC" "$what"
+    resets=$(grep -c "resetting$" "$fwlog" || true)
+    resumed=$(sed -n 's/^rudp-fw: resumed from \([0-9]*\)$/\1/p' "$fwlog" | paste -sd, -)
+    if [ -n "$reset_after" ]; then
+        [ "$resets" -ge 2 ] || { show "$WORK"/*.log; die "$what: the firmware reset $resets times, expected several"; }
+        [ "$(grep -c "^rudp-fw: resumable " "$fwlog")" = "$resets" ] &&
+            [ "$(grep -c "^rudp-fw: resumed from " "$fwlog")" = "$resets" ] ||
+            { show "$WORK"/*.log; die "$what: not every reset was resumed from its record"; }
+    fi
+    printf '  ok  %-60s %6s s\n' "$what" "$(seconds "$start" "$end")"
+    sed -n 's/^rudp: \(sent\) /      host:     \1 /p' "$hostlog"
+    sed -n 's/^rudp-fw: \(committed .*\)/      firmware: \1/p' "$fwlog"
+    [ -z "$reset_after" ] || echo "      firmware: $resets resets, resumed from $resumed bytes"
+    [ -z "$relaylog" ] || sed -n 's/^rudp relay: \(.*->.*\)/      relay:    \1/p' "$relaylog"
+}
+
+step "mps2-an386: recv-flash, an image into an emulated NOR flash that survives a reset"
+flash_start=$(date +%s.%N)
+flash_run "mps2-an386: host send -> firmware recv-flash, relay $LOSS loss" ""
+flash_run "mps2-an386: host send -> recv-flash reset-after 300000, no loss" 300000
+printf '  mps2-an386: recv-flash in %s s\n' "$(seconds "$flash_start" "$(date +%s.%N)")"
+
+step "ok: both boards, both directions, with and without loss (relay seed $SEED); recv-flash with resets"
