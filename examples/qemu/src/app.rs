@@ -24,8 +24,8 @@ use rudp_nostd::flash::{FlashSink, Layout};
 use rudp_nostd::smoltcp_transport::{self, SmoltcpError};
 use rudp_nostd::transport::Report;
 use rudp_nostd::{
-    DEFAULT_HALF_OPEN, Direction, Duration, Engine, Instant, Listener, ListenerConfig, ListenerEvent, MAX_FRAME,
-    Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig, SenderEvent,
+    DEFAULT_HALF_OPEN, Direction, Duration, Engine, Instant, Listener, ListenerConfig, ListenerEvent,
+    MAX_FRAME, Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig, SenderEvent,
 };
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::socket::udp;
@@ -223,9 +223,11 @@ fn exit(ok: bool) -> ! {
     semihost::exit(ok)
 }
 
-/// Parses `<program> recv` or `<program> send <N> <PORT>`.
+/// Parses `<program> recv`, `<program> recv-flash [reset-after <BYTES>]` or
+/// `<program> send <N> <PORT>`.
 fn parse_mode(line: &str) -> Result<Mode, &'static str> {
-    const USAGE: &str = "usage: rudp-fw recv | rudp-fw recv-flash [reset-after <BYTES>] | rudp-fw send <N> <PORT>";
+    const USAGE: &str =
+        "usage: rudp-fw recv | rudp-fw recv-flash [reset-after <BYTES>] | rudp-fw send <N> <PORT>";
     let mut args = line.split_ascii_whitespace().skip(1);
     let mode = match args.next() {
         Some("recv") => Mode::Recv,
@@ -398,7 +400,8 @@ fn receive_flash<N: Nic>(
     flash: NorRam,
     reset_after: Option<u64>,
 ) -> Result<Outcome, Failure> {
-    let layout = Layout { image_start: 0, image_len: nor::IMAGE_LEN as u32, state_start: nor::IMAGE_LEN as u32 };
+    let layout =
+        Layout { image_start: 0, image_len: nor::IMAGE_LEN as u32, state_start: nor::IMAGE_LEN as u32 };
     let sink: FlashSink<NorRam> = match FlashSink::open(flash, layout) {
         Ok(sink) => sink,
         Err(error) => {
@@ -493,7 +496,11 @@ fn receive_flash<N: Nic>(
         if let Some(every) = reset_after {
             let durable = listener.admit_mut().record().durable();
             if committed.is_none() && durable >= booted_with.saturating_add(every) {
-                hprintln!("rudp-fw: {} bytes durable, {} since boot: resetting", durable, durable - booted_with);
+                hprintln!(
+                    "rudp-fw: {} bytes durable, {} since boot: resetting",
+                    durable,
+                    durable - booted_with
+                );
                 cortex_m::peripheral::SCB::sys_reset();
             }
         }
@@ -501,7 +508,10 @@ fn receive_flash<N: Nic>(
         if listener.is_done() || finished_at.is_some_and(|at| now_ms >= at + RECV_LINGER_MAX.as_millis()) {
             break;
         }
-        if committed.is_none() && listener.running() == 0 && now_ms >= last_activity + ACCEPT_TIMEOUT.as_millis() {
+        if committed.is_none()
+            && listener.running() == 0
+            && now_ms >= last_activity + ACCEPT_TIMEOUT.as_millis()
+        {
             return Err(Failure::Unfinished);
         }
     }

@@ -142,7 +142,8 @@ impl NorFlash for NorRam {
         if to < from {
             violation("erase backwards", from as usize, 0);
         }
-        let at = self.check("erase out of range or not sector-aligned", from, (to - from) as usize, ERASE_SIZE);
+        let at =
+            self.check("erase out of range or not sector-aligned", from, (to - from) as usize, ERASE_SIZE);
         let end = to as usize;
         self.ops += 1;
         match self.bytes.get_mut(at..end) {
