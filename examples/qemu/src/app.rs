@@ -79,11 +79,9 @@ const FLUSH_MS: u64 = 50;
 pub struct Board {
     /// QEMU's machine name.
     pub name: &'static str,
-    /// Its emulated NOR flash, for `recv-flash` (`None`: the board has no RAM for it).
-    pub flash: Option<FlashBoard>,
 }
 
-/// Takes the board's emulated NOR flash (once).
+/// Takes the board's emulated NOR flash (once), for `recv-flash`.
 pub type FlashBoard = fn() -> Option<NorRam>;
 
 /// What the command line asks for.
@@ -134,8 +132,24 @@ impl fmt::Display for Failure {
     }
 }
 
-/// Runs the firmware on `device` and ends the QEMU run with its exit code.
+/// Runs the firmware on `device` and ends the QEMU run with its exit code; `recv-flash` fails
+/// (the board has no RAM for the flash, and its binary no flash code).
 pub fn run<N: Nic>(board: Board, device: &'static mut PioDevice<N>) -> ! {
+    run_modes::<N, false>(board, device, None)
+}
+
+/// [`run`] on a board with an emulated NOR flash, which `recv-flash` takes with `flash`.
+pub fn run_with_flash<N: Nic>(board: Board, device: &'static mut PioDevice<N>, flash: FlashBoard) -> ! {
+    run_modes::<N, true>(board, device, Some(flash))
+}
+
+/// [`run`], with the flash code only where `FLASH` (a constant, so that a binary without a
+/// flash links none of it).
+fn run_modes<N: Nic, const FLASH: bool>(
+    board: Board,
+    device: &'static mut PioDevice<N>,
+    flash: Option<FlashBoard>,
+) -> ! {
     let mut line = [0u8; COMMAND_LINE_MAX];
     let mode = match semihost::command_line(&mut line).map(parse_mode) {
         Some(Ok(mode)) => mode,
@@ -178,7 +192,8 @@ pub fn run<N: Nic>(board: Board, device: &'static mut PioDevice<N>) -> ! {
     let result = match mode {
         Mode::Recv => receive(&mut net, seed),
         Mode::RecvFlash { reset_after } => {
-            let Some(flash) = board.flash.and_then(|take| take()) else {
+            let flash = if FLASH { flash.and_then(|take| take()) } else { None };
+            let Some(flash) = flash else {
                 fail("recv-flash: this board has no emulated flash");
             };
             receive_flash(&mut net, seed, flash, reset_after)

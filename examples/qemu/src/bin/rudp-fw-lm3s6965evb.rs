@@ -27,7 +27,7 @@ fn main() -> ! {
     let Some(device) = cortex_m::singleton!(: PioDevice<StellarisEnet> = PioDevice::new(nic)) else {
         panic!("device taken twice");
     };
-    app::run(Board { name: "lm3s6965evb", flash: None }, device)
+    app::run(Board { name: "lm3s6965evb" }, device)
 }
 
 #[exception]

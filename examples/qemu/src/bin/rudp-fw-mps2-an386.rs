@@ -29,7 +29,7 @@ fn main() -> ! {
     let Some(device) = cortex_m::singleton!(: PioDevice<Lan9118> = PioDevice::new(nic)) else {
         panic!("device taken twice");
     };
-    app::run(Board { name: "mps2-an386", flash: Some(take_flash) }, device)
+    app::run_with_flash(Board { name: "mps2-an386" }, device, take_flash)
 }
 
 /// The emulated NOR flash of `recv-flash`, in the PSRAM (`memory-mps2-an386.x`).
