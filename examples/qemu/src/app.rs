@@ -450,15 +450,22 @@ fn receive_flash<N: Nic>(
     loop {
         let now = Instant::from_micros(clock::now_us());
         let mut events = [None; TURN_EVENTS];
-        let mut kept = 0;
+        let (mut kept, mut lost) = (0, false);
         net.poll(&mut listener, &mut stats, |event: ListenerEvent| {
-            if !matches!(event.event, ReceiverEvent::Delivered { .. })
-                && let Some(place) = events.get_mut(kept)
-            {
-                *place = Some(event);
-                kept += 1;
+            if matches!(event.event, ReceiverEvent::Delivered { .. }) {
+                return;
             }
+            match events.get_mut(kept) {
+                Some(place) => *place = Some(event),
+                None => lost = true,
+            }
+            kept += 1;
         })?;
+        if lost {
+            // A turn takes in at most a socket's datagrams, and few of them end or start a
+            // transfer: not expected.
+            fail("more transfer events in one turn than the loop keeps");
+        }
         for event in events.into_iter().flatten() {
             last_activity = clock::now_ms();
             match event.event {
