@@ -5,8 +5,8 @@
 # own; then both again through `rudp relay` dropping 5% of the datagrams each way. Then, on
 # mps2-an386, `recv-flash` (an image into an emulated NOR flash that survives a reset): a 3 MiB
 # image refused at once (too large), 1 MiB through 5% loss committed with the host's CRC-32C,
-# and the same again (without the relay, which takes one client) with the firmware resetting
-# itself every 300,000 durable bytes while `rudp send --retries` resumes it each time.
+# and the same again with the firmware resetting itself every 300,000 durable bytes while
+# `rudp send --retries` resumes it each time (the relay follows each try's new source port).
 #
 # Needs qemu-system-arm, python3 and the thumbv7m-none-eabi and thumbv7em-none-eabihf targets.
 # Every QEMU and host process runs under `timeout`; any failure prints the logs and exits 1.
@@ -123,13 +123,14 @@ qemu_cmd() {
         -semihosting-config "enable=on,target=native$args")
 }
 
-# start_relay LOG TO_PORT: a lossy relay in front of 127.0.0.1:TO_PORT; sets RELAY_PORT and
-# RELAY_PID.
+# start_relay LOG TO_PORT [OPTION...]: a lossy relay in front of 127.0.0.1:TO_PORT; sets
+# RELAY_PORT and RELAY_PID.
 start_relay() {
     local log=$1 to=$2
+    shift 2
     RELAY_PORT=$(tool port)
     timeout --kill-after=5 "$TIMEOUT" "$RUDP" relay --listen "127.0.0.1:$RELAY_PORT" --to "127.0.0.1:$to" \
-        --loss "$LOSS" --seed "$SEED" </dev/null >/dev/null 2>"$log" &
+        --loss "$LOSS" --seed "$SEED" "$@" </dev/null >/dev/null 2>"$log" &
     RELAY_PID=$!
     PIDS+=("$RELAY_PID")
     wait_for "$log" "listening on" "$RELAY_PID" || { show "$log"; die "the relay did not start"; }
@@ -291,8 +292,8 @@ done
 
 # flash_run WHAT RESET_AFTER: mps2-an386 `recv-flash [reset-after RESET_AFTER]`; without
 # RESET_AFTER a 3 MiB image is first sent straight to it and must be refused (too large) within
-# a second, then the 1 MiB input goes through the lossy relay; with RESET_AFTER straight to the
-# firmware, with `--retries` to resume after each reset. The firmware's committed line (the CRC-32C read back from its flash) must match the host's.
+# a second; then the 1 MiB input goes through the lossy relay, which with RESET_AFTER follows
+# each try of `rudp send --retries` (a new source port) as it resumes after each reset. The firmware's committed line (the CRC-32C read back from its flash) must match the host's.
 flash_run() {
     local what=$1 reset_after=$2
     local fwlog=$WORK/firmware.log hostlog=$WORK/host.log relaylog=$WORK/relay.log
@@ -324,24 +325,22 @@ flash_run() {
         printf '  ok  %-60s %6s s\n' "mps2-an386: recv-flash refuses 3 MiB: $(sed -n 's/^rudp: error: //p' "$biglog")" "$(seconds "$t0" "$t1")"
         rc=0
     fi
-    # The relay takes one client (the first source port it sees) and each try of `rudp send`
-    # has its own: the run with resets goes straight to the firmware, without loss. A reset is
+    # Each try of `rudp send` has a source port of its own: the relay follows it. A reset is
     # noticed by the host's idle timeout (3 s); `--retries` then waits 1 s, 2 s, 4 s...
-    local idle=$IDLE dest=$port
+    local idle=$IDLE
     if [ -n "$reset_after" ]; then
         idle=3s
-        relaylog=
+        start_relay "$relaylog" "$port" --follow-client
     else
         start_relay "$relaylog" "$port"
-        dest=$RELAY_PORT
     fi
-    timeout --kill-after=5 "$TIMEOUT" "$RUDP" send 127.0.0.1 "$dest" "$WORK/input.bin" \
+    timeout --kill-after=5 "$TIMEOUT" "$RUDP" send 127.0.0.1 "$RELAY_PORT" "$WORK/input.bin" \
         --idle-timeout "$idle" --retries 8 </dev/null 2>"$hostlog" || rc=$?
     timed_out "$rc" "$what"
     [ "$rc" = 0 ] || { show "$WORK"/*.log; die "$what: host rudp send exited $rc"; }
     wait "$qpid" || rc=$?
     end=$(date +%s.%N)
-    [ -z "$relaylog" ] || stop_relay
+    stop_relay
     timed_out "$rc" "$what"
     [ "$rc" = 0 ] || { show "$WORK"/*.log; die "$what: the firmware exited $rc"; }
     check_fw "$fwlog" committed "$INPUT_SIZE" "$INPUT_CRC" "$what"
@@ -357,13 +356,13 @@ flash_run() {
     sed -n 's/^rudp: \(sent\) /      host:     \1 /p' "$hostlog"
     sed -n 's/^rudp-fw: \(committed .*\)/      firmware: \1/p' "$fwlog"
     [ -z "$reset_after" ] || echo "      firmware: $resets resets, resumed from $resumed bytes"
-    [ -z "$relaylog" ] || sed -n 's/^rudp relay: \(.*->.*\)/      relay:    \1/p' "$relaylog"
+    sed -n 's/^rudp relay: \(.*->.*\)/      relay:    \1/p' "$relaylog"
 }
 
 step "mps2-an386: recv-flash, an image into an emulated NOR flash that survives a reset"
 flash_start=$(date +%s.%N)
 flash_run "mps2-an386: host send -> firmware recv-flash, relay $LOSS loss" ""
-flash_run "mps2-an386: host send -> recv-flash reset-after 300000, no loss" 300000
+flash_run "mps2-an386: host send -> recv-flash reset-after 300000, relay $LOSS loss" 300000
 printf '  mps2-an386: recv-flash in %s s\n' "$(seconds "$flash_start" "$(date +%s.%N)")"
 
 step "ok: both boards, both directions, with and without loss (relay seed $SEED); recv-flash with resets"

@@ -16,7 +16,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,8 @@ const REORDER_BASE: Duration = Duration::from_millis(5);
 /// The rest of `rudp relay --help`.
 const AFTER_HELP: &str = "\
 This is a test tool. The first peer that writes to --listen becomes the client; datagrams \
-from any other source are dropped and counted. The client's datagrams go to --to from a \
+from any other source are dropped and counted (with --follow-client, a new source becomes the \
+client instead). The client's datagrams go to --to from a \
 separate socket, and the server's replies go back to the client from --listen. Both \
 directions are impaired independently with the same settings. Probabilities accept 0.1 or \
 10%; durations need a unit (500us, 20ms, 1s).
@@ -107,6 +108,48 @@ pub struct RelayArgs {
     /// Seed for the random decisions [default: random, printed at start].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+
+    /// A datagram from a new source makes it the client (the replies go there from then on)
+    /// instead of being dropped: for a sender that starts again from a new port, as `rudp send
+    /// --retries` does after a failure.
+    #[arg(long)]
+    pub follow_client: bool,
+}
+
+/// The relay's client: the first peer that writes to `--listen` or, with `--follow-client`,
+/// the latest.
+#[derive(Debug, Default)]
+struct Client {
+    addr: Mutex<Option<SocketAddr>>,
+    follow: bool,
+    /// How many times another source became the client (`--follow-client`).
+    changes: std::sync::atomic::AtomicU64,
+}
+
+impl Client {
+    /// Whether a datagram from `source` is the client's: the first source becomes the client,
+    /// and with `follow` any new one does.
+    fn admit(&self, source: SocketAddr) -> bool {
+        let mut addr = self.addr.lock().unwrap_or_else(|e| e.into_inner());
+        match *addr {
+            Some(client) if client == source => true,
+            Some(_) if !self.follow => false,
+            Some(_) => {
+                self.changes.fetch_add(1, Ordering::Relaxed);
+                *addr = Some(source);
+                true
+            }
+            None => {
+                *addr = Some(source);
+                true
+            }
+        }
+    }
+
+    /// The client, once one wrote.
+    fn get(&self) -> Option<SocketAddr> {
+        *self.addr.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The impairments, applied to each direction.
@@ -318,7 +361,7 @@ fn benign(error: &io::Error) -> bool {
 fn receive(
     ends: &Ends,
     shared: &Shared,
-    client: &OnceLock<SocketAddr>,
+    client: &Client,
     impairment: Impairment,
     mut rng: Rng,
     stop: &AtomicBool,
@@ -335,7 +378,7 @@ fn receive(
         let now = Instant::now();
         match ends.direction {
             Direction::ClientToServer => {
-                if *client.get_or_init(|| source) != source {
+                if !client.admit(source) {
                     counts.foreign += 1;
                     continue;
                 }
@@ -380,7 +423,7 @@ fn receive(
 }
 
 /// Sends queued datagrams when they are due, until the receiver closes the queue.
-fn send(ends: &Ends, shared: &Shared, client: &OnceLock<SocketAddr>) -> Sent {
+fn send(ends: &Ends, shared: &Shared, client: &Client) -> Sent {
     let mut counts = Sent::default();
     let mut queue = shared.lock();
     loop {
@@ -435,7 +478,7 @@ type Counts = (Direction, Received, Sent);
 /// sender. A receive failure sets `stop`, so that the other direction stops too.
 fn spawn_direction(
     ends: Ends,
-    client: Arc<OnceLock<SocketAddr>>,
+    client: Arc<Client>,
     impairment: Impairment,
     seed: u64,
     stop: Arc<AtomicBool>,
@@ -501,7 +544,7 @@ pub fn run(args: &RelayArgs) -> Result<(), Failure> {
         stderr.flush()?;
     }
 
-    let client = Arc::new(OnceLock::new());
+    let client = Arc::new(Client { follow: args.follow_client, ..Client::default() });
     let mut handles = Vec::new();
     for ends in [to_server, to_client] {
         // Corruption is for the data's way only (see --corrupt).
@@ -537,7 +580,11 @@ pub fn run(args: &RelayArgs) -> Result<(), Failure> {
             }
         }
     }
+    let client_changes = client.changes.load(Ordering::Relaxed);
     match client.get() {
+        Some(client) if args.follow_client => {
+            eprintln!("rudp relay: client {client}, {} changes of client", client_changes)
+        }
         Some(client) => {
             eprintln!("rudp relay: client {client}, {foreign} datagrams from other sources dropped")
         }

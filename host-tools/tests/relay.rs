@@ -250,6 +250,25 @@ fn drops_datagrams_from_other_sources() {
 }
 
 #[test]
+fn follow_client_makes_a_new_source_the_client() {
+    let echo = Echo::start();
+    let relay = Relay::start(echo.addr, &["--follow-client"]);
+    let first = client(Duration::from_millis(200));
+    first.send_to(b"datagram 0001", relay.addr).unwrap();
+    assert_eq!(recv(&first).as_deref(), Some(&b"datagram 0001"[..]));
+    // A sender that starts again from a new port: served, and the replies go to it.
+    let second = client(DEADLINE);
+    second.send_to(b"datagram 0002", relay.addr).unwrap();
+    assert_eq!(recv(&second).as_deref(), Some(&b"datagram 0002"[..]));
+    assert_eq!(recv(&first), None, "a reply went to the old client");
+    let (status, lines) = relay.stop();
+    assert_eq!(status.code(), Some(0), "{lines:#?}");
+    assert_eq!(echo.seen(), vec![b"datagram 0001".to_vec(), b"datagram 0002".to_vec()]);
+    let expected = format!("rudp relay: client {}, 1 changes of client", second.local_addr().unwrap());
+    assert!(lines.contains(&expected), "{lines:#?}");
+}
+
+#[test]
 fn full_loss_delivers_nothing() {
     let echo = Echo::start();
     let relay = Relay::start(echo.addr, &["--loss", "100%"]);
