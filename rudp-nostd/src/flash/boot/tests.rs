@@ -303,3 +303,96 @@ fn a_failed_mark_answers_the_fin_with_a_refusal() {
     assert!(!l.admit_mut().is_marked());
     assert_ne!(state_of(&state), State::Swap);
 }
+
+/// The async adapter ([`AsyncBootSink`] over embassy-boot's `FirmwareState`) in the same loop,
+/// each flash call awaited: a verified image is marked, a corrupted one is not.
+#[test]
+fn the_async_adapter_marks_a_verified_image_and_never_a_corrupted_one() {
+    use embassy_boot::FirmwareState;
+
+    use crate::flash::AsyncFlashSink;
+
+    async fn run_async(dfu: &Emu, state: &Emu, data: &[u8], seed: u64) -> (bool, Option<Committed>) {
+        let mut aligned = [0u8; 4];
+        let sink: AsyncFlashSink<Emu> = AsyncFlashSink::open(dfu.clone(), LAYOUT).await.unwrap();
+        let boot = AsyncBootSink::new(sink, FirmwareState::new(state.clone(), &mut aligned));
+        let receiver = ReceiverConfig { hash_read_back: true, ..ReceiverConfig::new(seed) };
+        let mut l: Listener<u8, AsyncBootSink<'_, Emu, Emu>, 1, 1> =
+            Listener::new(ListenerConfig { receiver, ..ListenerConfig::new(seed) }, boot, t(0));
+        let mut sender = sender(seed, data, DigestAlgorithm::Sha256);
+        let (mut written, mut finished, mut transfer, mut committed) = (None::<usize>, false, None, None);
+        let mut now = t(0);
+        for _ in 0..1_000_000 {
+            if sender.is_done() && l.running() == 0 {
+                break;
+            }
+            let mut moved = false;
+            if let Some(w) = &mut written {
+                *w += sender.write(&data[*w..]);
+                if *w == data.len() && !finished {
+                    finished = true;
+                    sender.finish();
+                }
+            }
+            while let Some(tx) = sender.poll_transmit(now) {
+                let handled = l.handle_datagram(now, 1, tx.datagram);
+                for e in handled.events {
+                    match e.event {
+                        ReceiverEvent::Connected { transfer_size, .. } => {
+                            transfer = Some(e.id);
+                            if let Some((rx, boot)) = l.transfer_and_admit_mut(e.id) {
+                                let _ = boot.connected(rx, now, e.tag, transfer_size).await;
+                            }
+                        }
+                        ReceiverEvent::Finished => {
+                            if let Some((rx, boot)) = l.transfer_and_admit_mut(e.id) {
+                                committed = boot.finished(rx, now).await.ok();
+                            }
+                        }
+                        ReceiverEvent::Failed(error) => {
+                            let _ = l.admit_mut().failed(e.tag, error).await;
+                        }
+                        _ => {}
+                    }
+                }
+                moved = true;
+            }
+            if let Some((rx, boot)) = transfer.and_then(|id| l.transfer_and_admit_mut(id)) {
+                let _ = boot.take(rx, now).await;
+            }
+            while let Some(tx) = l.poll_transmit(now) {
+                for e in sender.handle_datagram(now, 0, tx.datagram).events {
+                    if let SenderEvent::Connected { .. } = e {
+                        written = Some(sender.resume_from() as usize);
+                    }
+                }
+                moved = true;
+            }
+            let _ = l.admit_mut().erase_ahead().await;
+            if !moved {
+                let Some(next) = sender.poll_timeout().into_iter().chain(l.poll_timeout()).min() else {
+                    break;
+                };
+                now = next.max(now);
+                sender.handle_timeout(now);
+                while l.handle_timeout(now).is_some() {}
+            }
+        }
+        (sender.has_succeeded(), committed)
+    }
+
+    // A bit flipped on a write: the read-back digest fails, nothing is marked.
+    let (dfu, state) = flashes();
+    let op = dfu.op_after(3);
+    dfu.nor().flip_at = Some(op);
+    let data = image(15_000);
+    let (succeeded, committed) = embassy_futures::block_on(run_async(&dfu, &state, &data, 21));
+    assert!(!succeeded && committed.is_none());
+    assert_eq!(state_of(&state), State::Boot);
+    // The same image again, the flash sound: marked.
+    let (succeeded, committed) = embassy_futures::block_on(run_async(&dfu, &state, &data, 22));
+    assert!(succeeded);
+    assert_eq!(committed, Some(Committed { len: 15_000, digest: Some(DigestAlgorithm::Sha256) }));
+    assert_eq!(state_of(&state), State::Swap);
+    assert!(dfu.bytes(0..data.len()) == data);
+}
