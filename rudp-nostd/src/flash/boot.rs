@@ -197,7 +197,10 @@ macro_rules! boot_sink {
             /// image calls it once it works (else the bootloader reverts to the old one at the
             /// next reset); updates are refused until then.
             pub $($asyncness)? fn mark_booted(&mut self) -> Result<(), FirmwareUpdaterError> {
-                self.state.mark_booted() $($await)*
+                self.state.mark_booted() $($await)*?;
+                // Not after a mark in this boot: that update is still to be swapped in.
+                self.pending = self.marked;
+                Ok(())
             }
 
             /// Whether this adapter marked an update since it was made: the firmware resets
