@@ -25,7 +25,12 @@
 #             sink (rudp_nostd::flash::FlashSink, feature embedded-storage) over a NOR flash in
 #             RAM (the example's driver, about 200 bytes, counts with it), without and with
 #             SHA-256 (the digest over what is read back), against the listener variant built
-#             the same way: the sink's flash, and its size_of (no budget yet).
+#             the same way: the sink's flash, and its size_of (no budget yet);
+#   boot      the same with SHA-256, the sink inside the embassy-boot adapter
+#             (rudp_nostd::flash::BootSink, feature embassy-boot) with embassy-boot's
+#             BlockingFirmwareState over a second NOR flash in RAM: the adapter's flash over
+#             the SHA-256 flash sink (that second driver, about 200 bytes, counts with it), and
+#             its size_of.
 # Prints flash (.text + .rodata) and static RAM (.data + .bss) of each with llvm-size, the
 # differences, the compiler's memcpy/memset routines inside the engines' share (every firmware
 # that moves packets links them anyway), and the engines' own RAM (size_of: firmware places
@@ -87,6 +92,7 @@ listener_4=$(build listener-m4 --features listener4)
 listener_sha=$(build listener-m1-sha256 --features listener,sha256)
 flash_sink=$(build flash-sink --features flash)
 flash_sink_sha=$(build flash-sink-sha256 --features flash,sha256)
+boot=$(build boot-sha256 --features boot)
 read -r base_flash base_ram <<<"$(sections "$base")"
 read -r eng_flash eng_ram <<<"$(sections "$engines")"
 read -r full_flash full_ram <<<"$(sections "$full")"
@@ -109,6 +115,8 @@ read -r fsha_flash _ <<<"$(sections "$flash_sink_sha")"
 fs_code=$(code_over_base "$flash_sink" "$fs_flash")
 fsha_code=$(code_over_base "$flash_sink_sha" "$fsha_flash")
 lsha_code=$(code_over_base "$listener_sha" "$lsha_flash")
+read -r boot_flash boot_ram <<<"$(sections "$boot")"
+boot_code=$(code_over_base "$boot" "$boot_flash")
 
 pool() { # pool <ELF> <task>: bytes of the task's static pool (its future and the task header)
     local size
@@ -140,6 +148,9 @@ receiver_state=$(sed -n 's/^receiver state without its payload slot *= \([0-9]*\
 listener_1_ram=$(sed -n 's/^size_of Listener<IPv4 endpoint, M = 1> (W = 1, H = 4) *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
 listener_4_ram=$(sed -n 's/^size_of Listener<IPv4 endpoint, M = 4> (W = 1, H = 4) *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
 flash_sink_ram=$(sed -n 's/^size_of FlashSink<F, 512> (F zero-sized) *= \([0-9]*\) bytes/\1/p' <<<"$sizes")
+# The adapter's size_of needs feature embassy-boot (which turns on sha256: not for the budgets).
+boot_sink_ram=$(cargo test --quiet -p rudp-nostd --features embassy-boot --lib size_tests -- --nocapture 2>/dev/null |
+    sed -n 's/^size_of BootSink<F, S, 512> (F, S zero-sized) *= \([0-9]*\) bytes/\1/p')
 
 row() { printf '%-58s %8s %6s\n' "$@"; }
 row "thumbv7em-none-eabihf, opt-level s, LTO" "flash" "RAM"
@@ -176,6 +187,9 @@ row "+ sender, Listener M = 1 and the flash sink, instead" "$fs_flash" "$fs_ram"
 row "  the flash sink over the listener, M = 1: + flash" "$((fs_code - l1_code))" ""
 row "  the same with SHA-256 (digest read back): + flash" "$((fsha_code - lsha_code))" ""
 row "FlashSink<F, 512>, size_of (its 512-byte buffer included)" "" "$flash_sink_ram"
+row "+ the embassy-boot adapter (SHA-256 flash sink), instead" "$boot_flash" "$boot_ram"
+row "  the adapter over the SHA-256 flash sink: + flash" "$((boot_code - fsha_code))" ""
+row "BootSink<F, S, 512>, size_of (the sink included)" "" "$boot_sink_ram"
 
 status=0
 if [ "$engine_code" -gt "$FLASH_BUDGET" ]; then

@@ -1,5 +1,6 @@
-//! Puts `memory.x` where the linker finds it and links with cortex-m-rt's `link.x` and defmt's
-//! `defmt.x`, so the crate builds with no `.cargo/config.toml`. Also picks a default defmt log
+//! Puts `link/memory.x` (`link/memory-update.x` with feature `update`) where the linker finds it
+//! as `memory.x` (kept out of the package's root, where the linker would look first), and links
+//! with cortex-m-rt's `link.x` and defmt's `defmt.x`, so the crate builds with no `.cargo/config.toml`. Also picks a default defmt log
 //! level (`debug`: protocol trace lines included) unless `DEFMT_LOG` is set.
 
 use std::{env, fs, path::PathBuf};
@@ -9,9 +10,16 @@ const DEFAULT_DEFMT_LOG: &str = "debug";
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    fs::write(out.join("memory.x"), include_bytes!("memory.x")).expect("write memory.x");
+    // Update mode runs under embassy-boot's bootloader: linked into its ACTIVE partition.
+    let memory: &[u8] = if env::var_os("CARGO_FEATURE_UPDATE").is_some() {
+        include_bytes!("link/memory-update.x")
+    } else {
+        include_bytes!("link/memory.x")
+    };
+    fs::write(out.join("memory.x"), memory).expect("write memory.x");
     println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed=link/memory.x");
+    println!("cargo:rerun-if-changed=link/memory-update.x");
     println!("cargo:rustc-link-arg=-Tlink.x");
     println!("cargo:rustc-link-arg=-Tdefmt.x");
 

@@ -371,6 +371,55 @@ pub async fn run<En: Engine<Endpoint = IpEndpoint>>(
     drive(socket, engine, &mut NoPump, &mut report, Unreachable::Dropped).await
 }
 
+/// Runs `engine` over `socket` as [`run`] does, and after each datagram or timer event hands
+/// the engine and that step's events (often none) to `step`, before they are reported: the
+/// application's part of a listener whose admission policy is also its sink, as
+/// [`flash::FlashSink`](crate::flash) and [`flash::BootSink`](crate::flash) are (their
+/// `connected`, `finished` and `failed` on those events, `take` and `erase_ahead` every step;
+/// `step` may also call [`Listener::stop_accepting`] so that the call returns once the last
+/// transfer has ended). `step` is blocking: a flash sink over a blocking flash. Resume works
+/// here: the flash sink gives the held bytes to the digest itself.
+///
+/// ```no_run
+/// # async fn f<F: embedded_storage::nor_flash::NorFlash>(socket: &mut embassy_net::udp::UdpSocket<'_>, sink: rudp_nostd::flash::FlashSink<F>) {
+/// use rudp_nostd::{Listener, ListenerConfig, ReceiverConfig, ReceiverEvent, embassy};
+///
+/// let receiver = ReceiverConfig { hash_read_back: true, ..ReceiverConfig::new(9) };
+/// let config = ListenerConfig { receiver, ..ListenerConfig::new(9) };
+/// let mut listener: Listener<_, _, 1> = Listener::new(config, sink, embassy::now());
+/// let _ = embassy::run_with(socket, &mut listener, |_| {}, |listener, events| {
+///     let now = embassy::now();
+///     for e in events {
+///         let Some((rx, sink)) = listener.transfer_and_admit_mut(e.id) else { continue };
+///         match e.event {
+///             ReceiverEvent::Connected { transfer_size, .. } => { let _ = sink.connected(rx, now, e.tag, transfer_size); }
+///             ReceiverEvent::Finished => { let _ = sink.finished(rx, now); }
+///             ReceiverEvent::Failed(error) => { let _ = sink.failed(e.tag, error); }
+///             _ => {}
+///         }
+///     }
+///     let running = listener.transfers().next().map(|(id, _, _)| id);
+///     if let Some((rx, sink)) = running.and_then(|id| listener.transfer_and_admit_mut(id)) {
+///         let _ = sink.take(rx, now);
+///     }
+///     let _ = listener.admit_mut().erase_ahead();
+/// })
+/// .await;
+/// # }
+/// ```
+pub async fn run_with<En, S>(
+    socket: &mut UdpSocket<'_>,
+    engine: &mut En,
+    mut report: impl FnMut(Report<En::Event>),
+    mut step: S,
+) -> Result<(), SendError>
+where
+    En: Engine<Endpoint = IpEndpoint>,
+    S: FnMut(&mut En, &[En::Event]),
+{
+    drive(socket, engine, &mut StepPump(&mut step), &mut report, Unreachable::Dropped).await
+}
+
 /// embassy-time's clock as rudp's [`Instant`] (microseconds since boot): what the engines'
 /// constructors take as `now`.
 ///
@@ -523,6 +572,21 @@ impl<En: Engine> Pump<En> for NoPump {
         events: Events<En::Event>,
         report: &mut F,
     ) {
+        report_all(events, report);
+    }
+}
+
+/// The application's blocking step ([`run_with`]).
+struct StepPump<'a, S>(&'a mut S);
+
+impl<En: Engine, S: FnMut(&mut En, &[En::Event])> Pump<En> for StepPump<'_, S> {
+    async fn pump<F: FnMut(Report<En::Event>)>(
+        &mut self,
+        engine: &mut En,
+        events: Events<En::Event>,
+        report: &mut F,
+    ) {
+        (self.0)(engine, &events);
         report_all(events, report);
     }
 }

@@ -275,6 +275,13 @@ mod size_tests {
             let sink = size_of::<flash::FlashSink<flash_tests::NoFlash, 512>>();
             println!("size_of FlashSink<F, 512> (F zero-sized)      = {sink} bytes");
         }
+        // The embassy-boot adapter: the flash sink, embassy-boot's state (its STATE flash and a
+        // reference to its WRITE_SIZE buffer) and two flags.
+        #[cfg(feature = "embassy-boot")]
+        {
+            let boot = size_of::<flash::BootSink<'static, flash_tests::NoFlash, flash_tests::NoFlash, 512>>();
+            println!("size_of BootSink<F, S, 512> (F, S zero-sized) = {boot} bytes");
+        }
         // Each frame buffer and each payload slot costs its bytes and a little state (a frame
         // buffer: its payload length, its marks and its send time).
         assert!(sender_32 - sender <= 31 * (MAX_FRAME + 16));

@@ -531,3 +531,164 @@ fn a_link_that_goes_down_ends_both_sides_by_their_idle_timeout() {
     let idle = std::time::Duration::from_secs(2);
     assert!(elapsed >= idle && elapsed < idle * 2, "{elapsed:?}");
 }
+
+/// A NOR flash in RAM for the embassy-boot test: 4 KiB sectors, 4-byte words, a write only
+/// clears bits.
+#[cfg(feature = "embassy-boot")]
+struct RamNor(Vec<u8>);
+
+#[cfg(feature = "embassy-boot")]
+mod ram_nor {
+    use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
+
+    use super::RamNor;
+
+    impl ErrorType for RamNor {
+        type Error = NorFlashErrorKind;
+    }
+
+    impl ReadNorFlash for RamNor {
+        const READ_SIZE: usize = 1;
+        fn read(&mut self, at: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+            let at = at as usize;
+            bytes.copy_from_slice(self.0.get(at..at + bytes.len()).ok_or(NorFlashErrorKind::OutOfBounds)?);
+            Ok(())
+        }
+        fn capacity(&self) -> usize {
+            self.0.len()
+        }
+    }
+
+    impl NorFlash for RamNor {
+        const WRITE_SIZE: usize = 4;
+        const ERASE_SIZE: usize = 4096;
+        fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+            self.0.get_mut(from as usize..to as usize).ok_or(NorFlashErrorKind::OutOfBounds)?.fill(0xff);
+            Ok(())
+        }
+        fn write(&mut self, at: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+            let at = at as usize;
+            let cells = self.0.get_mut(at..at + bytes.len()).ok_or(NorFlashErrorKind::OutOfBounds)?;
+            for (cell, byte) in cells.iter_mut().zip(bytes) {
+                *cell &= byte;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `driver::run_with` runs a listener whose sink is the embassy-boot adapter, as the
+/// NUCLEO-F429ZI firmware does: the image lands in the DFU partition through loss, is marked
+/// (embassy-boot's state reads `Swap`) after its SHA-256 over what was read back matched, the
+/// listener stops accepting, and the call returns once the transfer has ended.
+#[cfg(feature = "embassy-boot")]
+#[test]
+fn run_with_updates_through_embassy_boot_through_loss() {
+    use std::cell::RefCell;
+
+    use embassy_boot::{BlockingFirmwareState, State as BootState};
+    use embassy_embedded_hal::flash::partition::BlockingPartition;
+    use embassy_sync::blocking_mutex::Mutex;
+    use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+    use rudp_nostd::DigestAlgorithm;
+    use rudp_nostd::flash::{BootSink, FlashSink, Layout};
+
+    let seed = seed().wrapping_add(2);
+    let image = data(100 * 1024 + 5, seed);
+    let (mut a, mut b): (Side, Side) = (Side::new(), Side::new());
+    let (stack_a, mut net_a, rx_a, tx_a) = a.start(SENDER_ADDR, seed);
+    let (stack_b, mut net_b, rx_b, tx_b) = b.start(RECEIVER_ADDR, seed ^ 1);
+    let (mut buffers_a, mut buffers_b) = (Buffers::new(), Buffers::new());
+    let mut socket_a = buffers_a.socket(stack_a, 49_152);
+    let mut socket_b = buffers_b.socket(stack_b, RECEIVER_PORT);
+    let (ab, ba) = (Cell::new((0, 0)), Cell::new((0, 0)));
+
+    // One flash: STATE 4 KiB at 0; the DFU partition (ACTIVE 128 KiB + one sector) at 8 KiB,
+    // the resume records in the two sectors after it.
+    let flash = Mutex::<NoopRawMutex, _>::new(RefCell::new(RamNor(vec![0xff; 256 * 1024])));
+    let state = BlockingPartition::new(&flash, 0, 4096);
+    let dfu = BlockingPartition::new(&flash, 8192, (128 + 4 + 8) * 1024);
+    let layout = Layout { image_start: 0, image_len: 128 * 1024, state_start: 132 * 1024 };
+    let mut aligned = [0u8; 4];
+    let sink: FlashSink<_> = FlashSink::open(dfu, layout).unwrap();
+    let boot = BootSink::new(sink, BlockingFirmwareState::new(state, &mut aligned));
+    let receiver = ReceiverConfig { hash_read_back: true, ..receiver_config(seed ^ 2) };
+    let config = ListenerConfig { receiver, ..ListenerConfig::new(seed ^ 2) };
+    let mut listener: Listener<IpEndpoint, _, 1, WINDOW> = Listener::new(config, boot, driver::now());
+
+    let peer = IpEndpoint::new(IpAddress::Ipv4(RECEIVER_ADDR), RECEIVER_PORT);
+    let config = SenderConfig { digest: Some(DigestAlgorithm::Sha256), ..sender_config(seed, image.len()) };
+    let mut sender: Sender<IpEndpoint, WINDOW> = Sender::new(config, peer, driver::now());
+    assert!(sender.offer_object_id(b"firmware"));
+    let mut source = &image[..];
+    let mut errors = Vec::new();
+    let mut marked_len = None;
+
+    let started = std::time::Instant::now();
+    let serving = driver::run_with(
+        &mut socket_b,
+        &mut listener,
+        |_| {},
+        |listener, events| {
+            let now = driver::now();
+            for e in events {
+                match e.event {
+                    ReceiverEvent::Connected { transfer_size, .. } => {
+                        if let Some((rx, boot)) = listener.transfer_and_admit_mut(e.id)
+                            && let Err(error) = boot.connected(rx, now, e.tag, transfer_size)
+                        {
+                            errors.push(format!("{error}"));
+                        }
+                    }
+                    ReceiverEvent::Finished => {
+                        if let Some((rx, boot)) = listener.transfer_and_admit_mut(e.id) {
+                            match boot.finished(rx, now) {
+                                Ok(committed) => marked_len = Some(committed.len),
+                                Err(error) => errors.push(format!("{error}")),
+                            }
+                        }
+                    }
+                    ReceiverEvent::Failed(error) => {
+                        let _ = listener.admit_mut().failed(e.tag, error);
+                    }
+                    _ => {}
+                }
+            }
+            let running = listener.transfers().next().map(|(id, _, _)| id);
+            if let Some((rx, boot)) = running.and_then(|id| listener.transfer_and_admit_mut(id))
+                && let Err(error) = boot.take(rx, now)
+            {
+                errors.push(format!("{error}"));
+            }
+            let _ = listener.admit_mut().erase_ahead();
+            if listener.admit_mut().is_marked() {
+                // Marked: no other transfer; the call returns once this one has lingered.
+                listener.stop_accepting();
+            }
+        },
+    );
+    let both = join(driver::send(&mut socket_a, &mut sender, &mut source, |_| {}), serving);
+    let mut net_a = pin!(async { match net_a.run().await {} });
+    let mut net_b = pin!(async { match net_b.run().await {} });
+    let mut wire_ab = pin!(wire(tx_a, rx_b, seed ^ 3, &ab, u64::MAX));
+    let mut wire_ba = pin!(wire(tx_b, rx_a, seed ^ 4, &ba, u64::MAX));
+    let mut background: [Task<'_>; 4] = [net_a.as_mut(), net_b.as_mut(), wire_ab.as_mut(), wire_ba.as_mut()];
+    let ((sent, served), _) = run(both, &mut background, started);
+    println!(
+        "seed {seed}: {} bytes marked in {:?}; link a->b lost {}, b->a lost {}",
+        image.len(),
+        started.elapsed(),
+        ab.get().1,
+        ba.get().1
+    );
+    assert_eq!(sent, Ok(()), "seed {seed}");
+    assert_eq!(served, Ok(()), "seed {seed}: run_with returned once the listener was done");
+    assert!(errors.is_empty(), "seed {seed}: {errors:?}");
+    assert_eq!(marked_len, Some(image.len() as u64));
+    let boot = listener.admit_mut();
+    assert!(boot.is_marked());
+    assert_eq!(boot.get_state().unwrap(), BootState::Swap);
+    let mut back = vec![0u8; image.len()];
+    embedded_storage::nor_flash::ReadNorFlash::read(boot.sink_mut().flash_mut(), 0, &mut back).unwrap();
+    assert!(back == image, "seed {seed}: the DFU partition differs");
+}

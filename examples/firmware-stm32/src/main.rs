@@ -9,6 +9,10 @@
 //!   `rudp recv 9000 -o out.bin`, retrying after a failure.
 //! - [`Mode::Receive`]: listens on UDP port 5555 for `rudp send <board-ip> 5555 file.bin` and
 //!   receives each transfer (up to 64 KiB) into RAM, logging its size and CRC-32.
+//! - [`Mode::Update`] (feature `update`, under embassy-boot's bootloader): listens on UDP port
+//!   9000 for `rudp send <board-ip> 9000 firmware.bin`, writes the image into the DFU partition
+//!   and marks it only once its SHA-256 over what was read back matched, then resets into the
+//!   bootloader (`update.rs`).
 //!
 //! Edit the settings below (mode, addresses, ports); README.md has the rest.
 //!
@@ -23,6 +27,8 @@ mod data;
 mod net;
 mod phy;
 mod seed;
+#[cfg(feature = "update")]
+mod update;
 
 use defmt_rtt as _;
 use embassy_executor::Spawner;
@@ -44,8 +50,11 @@ use static_cell::ConstStaticCell;
 // Settings: edit these, rebuild, reflash.
 // ------------------------------------------------------------------------------------------
 
-/// What the board does after boot.
+/// What the board does after boot (a build with feature `update`: [`Mode::Update`]).
+#[cfg(not(feature = "update"))]
 const MODE: Mode = Mode::Receive;
+#[cfg(feature = "update")]
+const MODE: Mode = Mode::Update;
 
 /// The board's IPv4 address.
 const BOARD_IP: Ipv4Address = Ipv4Address::new(192, 168, 1, 50);
@@ -57,7 +66,11 @@ const GATEWAY: Option<Ipv4Address> = None;
 /// clashes with no vendor's; give each board on one network its own.
 const BOARD_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x52, 0x55, 0x50];
 /// The board's UDP port: where [`Mode::Receive`] listens and [`Mode::Send`] sends from.
+#[cfg(not(feature = "update"))]
 const BOARD_PORT: u16 = 5555;
+/// The board's UDP port: where [`Mode::Update`] listens for an image.
+#[cfg(feature = "update")]
+const BOARD_PORT: u16 = update::UPDATE_PORT;
 
 /// [`Mode::Send`]: the PC that runs `rudp recv 9000 -o out.bin`.
 const PC_IP: Ipv4Address = Ipv4Address::new(192, 168, 1, 10);
@@ -82,6 +95,11 @@ enum Mode {
     /// into RAM; logs its length, CRC-32 and whether it is the test pattern; then listens
     /// again. A larger transfer fails (rudp reports the sink full) and is logged as failed.
     Receive,
+    /// Listens on UDP port 9000 for an image and writes it into embassy-boot's DFU partition;
+    /// once its SHA-256 over what was read back matched, marks it (`mark_updated`) and resets
+    /// into the bootloader. Confirms a new image (`mark_booted`) on its first boot.
+    #[cfg(feature = "update")]
+    Update,
 }
 
 /// The engines' window (SPEC §10.1): the sender keeps up to this many frames in flight (it
@@ -146,6 +164,8 @@ async fn main(spawner: Spawner) {
     match MODE {
         Mode::Send => spawner.spawn(defmt::unwrap!(send(stack, socket, seeds))),
         Mode::Receive => spawner.spawn(defmt::unwrap!(receive(socket, seeds))),
+        #[cfg(feature = "update")]
+        Mode::Update => spawner.spawn(defmt::unwrap!(update::update(socket, update::open(p.FLASH), seeds))),
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! Every buffer is a static, handed out once by a [`ConstStaticCell`]: its size is fixed at
 //! compile time, it sits in `.bss` (zeroed by the start-up code, no copy through the stack),
-//! and it lies in SRAM that the Ethernet DMA can reach (see `memory.x`).
+//! and it lies in SRAM that the Ethernet DMA can reach (see `link/memory.x`).
 
 use embassy_executor::Spawner;
 use embassy_net::udp::{PacketMetadata, UdpSocket};

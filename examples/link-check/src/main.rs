@@ -325,20 +325,20 @@ fn main() -> ! {
 mod ram_flash {
     use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
 
-    pub struct RamFlash(pub [u8; 8192]);
+    pub struct RamFlash<const N: usize>(pub [u8; N]);
 
-    impl RamFlash {
+    impl<const N: usize> RamFlash<N> {
         fn cells(&mut self, offset: u32, len: usize) -> Result<&mut [u8], NorFlashErrorKind> {
             let at = offset as usize;
             self.0.get_mut(at..at.saturating_add(len)).ok_or(NorFlashErrorKind::OutOfBounds)
         }
     }
 
-    impl ErrorType for RamFlash {
+    impl<const N: usize> ErrorType for RamFlash<N> {
         type Error = NorFlashErrorKind;
     }
 
-    impl ReadNorFlash for RamFlash {
+    impl<const N: usize> ReadNorFlash for RamFlash<N> {
         const READ_SIZE: usize = 1;
 
         fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
@@ -354,7 +354,7 @@ mod ram_flash {
         }
     }
 
-    impl NorFlash for RamFlash {
+    impl<const N: usize> NorFlash for RamFlash<N> {
         const WRITE_SIZE: usize = 4;
         const ERASE_SIZE: usize = 1024;
 
@@ -394,8 +394,17 @@ fn main() -> ! {
             core::hint::spin_loop();
         }
     };
+    // Feature `boot`: the sink inside the embassy-boot adapter, embassy-boot's STATE partition
+    // a second flash in RAM; `finished` marks the update.
+    #[cfg(feature = "boot")]
+    let mut aligned = [0u8; 4];
+    #[cfg(feature = "boot")]
+    let sink = rudp_nostd::flash::BootSink::new(
+        sink,
+        embassy_boot::BlockingFirmwareState::new(ram_flash::RamFlash([0xff; 1024]), &mut aligned),
+    );
     let receiver = ReceiverConfig { hash_read_back: true, ..ReceiverConfig::new(black_box(2)) };
-    let mut listener: Listener<Node, FlashSink<ram_flash::RamFlash, 512>, 1, 1, 4> =
+    let mut listener: Listener<Node, _, 1, 1, 4> =
         Listener::new(ListenerConfig { receiver, ..ListenerConfig::new(2) }, sink, Instant::ZERO);
     let mut transfer = None;
     let mut now = Instant::ZERO;
@@ -470,7 +479,10 @@ fn main() -> ! {
             }
         }
     }
+    #[cfg(not(feature = "boot"))]
     black_box(listener.admit_mut().committed());
+    #[cfg(feature = "boot")]
+    black_box((listener.admit_mut().sink().committed(), listener.admit_mut().is_marked()));
     loop {
         core::hint::spin_loop();
     }

@@ -159,6 +159,8 @@
 //! assert_eq!(back, image);
 //! ```
 
+#[cfg(feature = "embassy-boot")]
+pub mod boot;
 mod record;
 mod sink;
 
@@ -170,6 +172,8 @@ mod tests;
 
 use core::fmt;
 
+#[cfg(feature = "embassy-boot")]
+pub use boot::{AsyncBootSink, BootError, BootSink};
 pub use record::Record;
 #[cfg(feature = "embedded-storage-async")]
 pub use sink::AsyncFlashSink;

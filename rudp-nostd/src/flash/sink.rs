@@ -303,6 +303,21 @@ macro_rules! flash_sink {
                 receiver: &mut Receiver<E, W, H>,
                 now: Instant,
             ) -> Result<Committed, FlashError<F::Error>> {
+                let committed = self.commit(receiver, now) $($await)*?;
+                receiver.committed(now);
+                Ok(committed)
+            }
+
+            /// [`finished`](Self::finished) up to the record: the image is recorded as
+            /// committed, the FIN not answered yet (the caller answers it: the embassy-boot
+            /// adapter marks the update first). On an error the FIN is already answered with
+            /// a refusal.
+            #[cfg_attr(not(feature = "embassy-boot"), allow(dead_code))]
+            pub(crate) $($asyncness)? fn commit<E: Copy + PartialEq, const W: usize, const H: usize>(
+                &mut self,
+                receiver: &mut Receiver<E, W, H>,
+                now: Instant,
+            ) -> Result<Committed, FlashError<F::Error>> {
                 let run = self.core.run.take();
                 let Some(run) = run.filter(|r| r.at == r.size && r.fill == 0 && receiver.has_succeeded()) else {
                     receiver.commit_failed(now);
@@ -313,7 +328,6 @@ macro_rules! flash_sink {
                     receiver.commit_failed(now);
                     return Err(FlashError::Flash(e));
                 }
-                receiver.committed(now);
                 Ok(Committed { len: u64::from(run.size), digest })
             }
 
